@@ -1,0 +1,144 @@
+//! The crate's error type: hand-written so that every message is translated, names the thing
+//! that went wrong by id, and never carries client content.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::tr;
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, in words a social worker can act on.
+#[derive(Debug)]
+pub enum Error {
+    /// A file could not be read or written.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The database refused an operation (messages carry SQL, never values).
+    Db(rusqlite::Error),
+    /// No vault at this directory.
+    VaultMissing(PathBuf),
+    /// `init` found something already there.
+    VaultExists(PathBuf),
+    /// The vault directory holds a format version this build does not know.
+    VaultVersion(String),
+    /// The passphrase did not open this staff member's identity.
+    WrongPassphrase { staff: String },
+    /// The identity file is damaged or not an identity.
+    IdentityCorrupt { staff: String },
+    /// No passphrase could be read (no terminal, no env, no file).
+    NoPassphrase,
+    /// No acting staff member was named.
+    NoActor,
+    /// A named staff member does not exist or has left.
+    UnknownStaff(String),
+    /// The actor's role does not allow the action.
+    NotPermitted { action: String, role: String },
+    /// The actor is not assigned to the case.
+    NotAssigned { case: String },
+    /// The record's tier is readable by supervisors only.
+    SupervisorOnly { record: String },
+    /// A policy file is malformed (location given).
+    PolicyParse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A policy is well-formed but breaks a rule.
+    PolicyInvalid { file: String, message: String },
+    /// Input does not fit what was expected.
+    Invalid(String),
+    /// An id names nothing.
+    NotFound { what: &'static str, id: String },
+    /// The same thing exists already.
+    Exists { what: &'static str, id: String },
+    /// Decryption or key unwrapping failed.
+    Crypto(String),
+    /// Stored data fails its signature or hash check.
+    Tampered { what: &'static str, id: String },
+    /// Errors of the disclosure log.
+    Log(crate::log::LogError),
+    /// Errors of referral packets.
+    Packet(crate::packet::PacketError),
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Error::Io { path, source } => {
+                tr!("err.io", path = path.display(), reason = source)
+            }
+            Error::Db(e) => tr!("err.db", reason = e),
+            Error::VaultMissing(p) => tr!("err.vault_missing", path = p.display()),
+            Error::VaultExists(p) => tr!("err.vault_exists", path = p.display()),
+            Error::VaultVersion(v) => tr!("err.vault_version", version = v),
+            Error::WrongPassphrase { staff } => tr!("err.wrong_passphrase", staff = staff),
+            Error::IdentityCorrupt { staff } => tr!("err.identity_corrupt", staff = staff),
+            Error::NoPassphrase => tr!("err.no_passphrase"),
+            Error::NoActor => tr!("err.no_actor"),
+            Error::UnknownStaff(n) => tr!("err.unknown_staff", name = n),
+            Error::NotPermitted { action, role } => {
+                tr!("err.not_permitted", action = action, role = role)
+            }
+            Error::NotAssigned { case } => tr!("err.not_assigned", case = case),
+            Error::SupervisorOnly { record } => tr!("err.supervisor_only", record = record),
+            Error::PolicyParse {
+                file,
+                line,
+                column,
+                message,
+            } => tr!(
+                "err.policy_parse",
+                file = file,
+                line = line,
+                column = column,
+                reason = message
+            ),
+            Error::PolicyInvalid { file, message } => {
+                tr!("err.policy_invalid", file = file, reason = message)
+            }
+            Error::Invalid(m) => tr!("err.invalid", reason = m),
+            Error::NotFound { what, id } => tr!("err.not_found", what = what, id = id),
+            Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
+            Error::Crypto(m) => tr!("err.crypto", reason = m),
+            Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::Log(e) => e.to_string(),
+            Error::Packet(e) => e.to_string(),
+        };
+        f.write_str(&s)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(e)
+    }
+}
+
+impl From<crate::log::LogError> for Error {
+    fn from(e: crate::log::LogError) -> Self {
+        Error::Log(e)
+    }
+}
+
+impl From<crate::packet::PacketError> for Error {
+    fn from(e: crate::packet::PacketError) -> Self {
+        Error::Packet(e)
+    }
+}

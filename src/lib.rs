@@ -1,0 +1,25 @@
+//! casevault: an encrypted case-file vault for social-work agencies.
+//!
+//! The library is layered so that each concern lives in one folder:
+//! - [`domain`]: clients, cases, records, consents: plain types and the rules on them;
+//! - [`policy`]: the agency policy (tiers, roles, templates) read from `policy/*.toml`;
+//! - [`crypto`]: staff identities, case keys, record envelopes, secret types;
+//! - [`store`]: the SQLCipher database and nothing else;
+//! - [`vault`]: the operations people perform, combining the layers above under access rules;
+//! - [`log`]: the signed, Merkle-tree disclosure log;
+//! - [`packet`]: referral packets that stock `age` and `minisign` can open;
+//! - [`cli`]: the thin `casevault` command line over all of it.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod i18n;
+pub mod log;
+pub mod packet;
+pub mod policy;
+pub mod store;
+pub mod vault;
+
+pub use error::{Error, Result};
