@@ -1,5 +1,95 @@
-//! The command line: a thin layer over the library.
-/// Runs the CLI and returns the process exit code.
+//! The `casevault` command line: argument parsing and printing over the library, one module
+//! per subcommand. No rules live here; they live in [`crate::vault`].
+
+mod case;
+mod client;
+mod context;
+mod demo;
+mod import;
+mod init;
+mod policy;
+mod record;
+mod staff;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use context::Context;
+
+/// casevault: an encrypted case-file vault for social-work agencies.
+#[derive(Parser, Debug)]
+#[command(name = "casevault", version, about, long_about = None)]
+pub struct Cli {
+    /// Vault directory (else $CASEVAULT_DIR, else ./vault).
+    #[arg(long, global = true, env = "CASEVAULT_DIR", default_value = "vault")]
+    pub vault: PathBuf,
+    /// Acting staff member (else $CASEVAULT_USER).
+    #[arg(long = "as", global = true, env = "CASEVAULT_USER")]
+    pub actor: Option<String>,
+    /// Read the passphrase from this file (else $CASEVAULT_PASSPHRASE, else a prompt).
+    #[arg(long, global = true)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Print results as JSON for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new vault with its first admin and a recovery key.
+    Init(init::InitArgs),
+    /// Build a demo vault in a temporary directory and walk through the main flow.
+    Demo(demo::DemoArgs),
+    /// Staff members: add, list, remove (offboarding), passwd, grant.
+    #[command(subcommand)]
+    Staff(staff::StaffCmd),
+    /// Clients (服务对象): add, list, show, search.
+    #[command(subcommand)]
+    Client(client::ClientCmd),
+    /// Cases (个案): open, list, show, assign, unassign, stage, close.
+    #[command(subcommand)]
+    Case(case::CaseCmd),
+    /// Records: add, list, show, amend.
+    #[command(subcommand)]
+    Record(record::RecordCmd),
+    /// Bulk import of clients, cases and records from JSON Lines.
+    Import(import::ImportArgs),
+    /// Re-encrypt the records of a case, or of the whole vault, under fresh case keys.
+    Rekey(import::RekeyArgs),
+    /// Policy: check files, show the policy in force.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
+}
+
+/// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let mut ctx = Context::new(&cli);
+    let result = match cli.command {
+        Command::Init(a) => init::run(&mut ctx, a),
+        Command::Demo(a) => demo::run(&mut ctx, a),
+        Command::Staff(c) => staff::run(&mut ctx, c),
+        Command::Client(c) => client::run(&mut ctx, c),
+        Command::Case(c) => case::run(&mut ctx, c),
+        Command::Record(c) => record::run(&mut ctx, c),
+        Command::Import(a) => import::run_import(&mut ctx, a),
+        Command::Rekey(a) => import::run_rekey(&mut ctx, a),
+        Command::Policy(c) => policy::run(&mut ctx, c),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("casevault: {}", e);
+            1
+        }
+    }
 }

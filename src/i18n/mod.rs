@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_filled() {
-        assert!(text("common.yes", &[]).len() > 0);
+        assert!(!text("common.yes", &[]).is_empty());
         assert_eq!(text("no.such.key", &[]), "no.such.key");
     }
 }

@@ -1,1 +1,24 @@
-//! vault
+//! The vault: what people do with case files, under the access rules of policy and keys.
+//!
+//! A [`Session`] is one staff member with their identity unlocked and the database open.
+//! Each operation checks the role's permissions (for a clear message) and then needs the
+//! right key anyway (for enforcement): a caseworker who bypasses the checks still cannot
+//! decrypt what no wrapping gives them.
+
+mod dir;
+mod import;
+mod init;
+mod keys;
+mod people;
+mod records;
+mod rekey;
+mod session;
+mod staff;
+
+pub use dir::{valid_staff_name, VaultDir, VERSION_LINE};
+pub use import::{ImportProgress, ImportReport};
+pub use init::{init, InitOptions};
+pub use records::{NewRecord, OpenedRecord};
+pub use rekey::RekeyReport;
+pub use session::Session;
+pub use staff::NewStaff;

@@ -1,0 +1,169 @@
+//! What every command needs: the vault, the actor, passphrases, and output in text or JSON.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::Cli;
+use crate::error::{Error, Result};
+use crate::tr;
+use crate::vault::{Session, VaultDir};
+
+/// Global options, resolved.
+pub struct Context {
+    pub vault: VaultDir,
+    pub actor: Option<String>,
+    pub passphrase_file: Option<PathBuf>,
+    pub json: bool,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Self {
+        Context {
+            vault: VaultDir::new(cli.vault.clone()),
+            actor: cli.actor.clone(),
+            passphrase_file: cli.passphrase_file.clone(),
+            json: cli.json,
+        }
+    }
+
+    /// The acting staff member's name.
+    pub fn actor(&self) -> Result<String> {
+        self.actor
+            .clone()
+            .filter(|a| !a.is_empty())
+            .ok_or(Error::NoActor)
+    }
+
+    /// The actor's passphrase: `--passphrase-file`, else `$CASEVAULT_PASSPHRASE`, else a prompt.
+    pub fn passphrase(&self, who: &str) -> Result<SecretString> {
+        read_secret(
+            self.passphrase_file.as_deref(),
+            "CASEVAULT_PASSPHRASE",
+            &tr!("cli.prompt_passphrase", name = who),
+            false,
+        )
+    }
+
+    /// A new passphrase for `who`: the file, else `$CASEVAULT_NEW_PASSPHRASE`, else asked twice.
+    pub fn new_passphrase(&self, file: Option<&Path>, who: &str) -> Result<SecretString> {
+        read_secret(
+            file,
+            "CASEVAULT_NEW_PASSPHRASE",
+            &tr!("cli.prompt_new_passphrase", name = who),
+            true,
+        )
+    }
+
+    /// Opens the vault as the actor.
+    pub fn session(&self) -> Result<Session> {
+        let actor = self.actor()?;
+        self.vault.check()?;
+        let pass = self.passphrase(&actor)?;
+        Session::open(&self.vault, &actor, &pass)
+    }
+
+    /// Prints `value` as JSON with `--json`, else the human text.
+    pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
+            );
+        } else {
+            let text = human();
+            if !text.is_empty() {
+                println!("{}", text.trim_end());
+            }
+        }
+    }
+
+    /// A progress bar on a terminal; hidden when stderr is piped or output is JSON.
+    pub fn progress(&self, total: u64) -> indicatif::ProgressBar {
+        if self.json || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let pb = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} {elapsed_precise} ETA {eta}",
+        ) {
+            pb.set_style(style);
+        }
+        pb
+    }
+}
+
+fn read_secret(
+    file: Option<&Path>,
+    env: &str,
+    prompt: &str,
+    confirm: bool,
+) -> Result<SecretString> {
+    let s = if let Some(f) = file {
+        let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+        zeroize::Zeroizing::new(text)
+            .trim_end_matches(['\n', '\r'])
+            .to_string()
+    } else if let Ok(v) = std::env::var(env) {
+        v
+    } else if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password(prompt).map_err(|_| Error::NoPassphrase)?;
+        if confirm {
+            let b = rpassword::prompt_password(tr!("cli.prompt_again"))
+                .map_err(|_| Error::NoPassphrase)?;
+            if a != b {
+                return Err(Error::Invalid(tr!("cli.passphrases_differ")));
+            }
+        }
+        a
+    } else {
+        return Err(Error::NoPassphrase);
+    };
+    if s.is_empty() {
+        return Err(Error::NoPassphrase);
+    }
+    Ok(SecretString::from(s))
+}
+
+/// Reads content from a file, or stdin with `-`.
+pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("-", e))?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// A simple aligned table for terminal output.
+pub fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.width());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(widths[i] - c.width() + 2));
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(header);
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}

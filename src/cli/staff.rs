@@ -1,0 +1,119 @@
+//! `casevault staff …`
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::context::table;
+use super::Context;
+use crate::domain::time::format_time;
+use crate::error::{Error, Result};
+use crate::policy::Role;
+use crate::tr;
+use crate::vault::NewStaff;
+
+#[derive(Subcommand, Debug)]
+pub enum StaffCmd {
+    /// Add a staff member (admin). Their first passphrase comes from
+    /// --new-passphrase-file, $CASEVAULT_NEW_PASSPHRASE or a prompt.
+    Add {
+        name: String,
+        /// caseworker, supervisor, admin or auditor.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// List staff.
+    List,
+    /// Offboard a staff member: remove their keys, rotate the database key and their cases' keys.
+    Remove { name: String },
+    /// Change your own passphrase.
+    Passwd {
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Give a new supervisor the keys of every existing case (run by a supervisor).
+    Grant { name: String },
+}
+
+pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
+    let mut s = ctx.session()?;
+    match cmd {
+        StaffCmd::Add {
+            name,
+            role,
+            new_passphrase_file,
+        } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| Error::Invalid(tr!("cli.bad_role", role = role)))?;
+            let passphrase = ctx.new_passphrase(new_passphrase_file.as_deref(), &name)?;
+            let row = s.staff_add(&NewStaff {
+                name,
+                role,
+                passphrase,
+            })?;
+            ctx.emit(&row, || {
+                let mut t = tr!("cli.staff_added", name = row.name, role = row.role.label());
+                if row.role == Role::Supervisor {
+                    t.push('\n');
+                    t.push_str(&tr!("cli.staff_grant_hint", name = row.name));
+                }
+                t
+            });
+        }
+        StaffCmd::List => {
+            let rows = s.staff_list()?;
+            ctx.emit(&rows, || {
+                let body: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.name.clone(),
+                            r.role.label(),
+                            if r.active {
+                                tr!("common.yes")
+                            } else {
+                                tr!("common.no")
+                            },
+                            format_time(r.added_at),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        tr!("cli.h_name"),
+                        tr!("cli.h_role"),
+                        tr!("cli.h_active"),
+                        tr!("cli.h_added"),
+                    ],
+                    &body,
+                )
+            });
+        }
+        StaffCmd::Remove { name } => {
+            let cases = s.staff_remove(&name)?;
+            let out = serde_json::json!({"removed": name, "cases_rekeyed": cases, "database_key_rotated": true});
+            ctx.emit(&out, || {
+                tr!("cli.staff_removed", name = name, cases = cases.len())
+            });
+        }
+        StaffCmd::Passwd {
+            new_passphrase_file,
+        } => {
+            let who = s.me.name.clone();
+            let p = ctx.new_passphrase(new_passphrase_file.as_deref(), &who)?;
+            s.staff_passwd(&p)?;
+            ctx.emit(&serde_json::json!({"changed": who}), || {
+                tr!("cli.passwd_done")
+            });
+        }
+        StaffCmd::Grant { name } => {
+            let n = s.staff_grant(&name)?;
+            ctx.emit(&serde_json::json!({"granted": name, "cases": n}), || {
+                tr!("cli.granted", name = name, cases = n)
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Case rows and assignments.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::domain::{Case, Source, Stage};
+use crate::error::Result;
+
+fn row(conn: &Connection, r: &Row) -> rusqlite::Result<Case> {
+    let id: i64 = r.get(0)?;
+    let source: String = r.get(2)?;
+    let stage: String = r.get(3)?;
+    Ok(Case {
+        id,
+        client_id: r.get(1)?,
+        source: Source::parse(&source).unwrap_or(Source::Other),
+        stage: Stage::parse(&stage).unwrap_or(Stage::Intake),
+        workers: workers(conn, id)?,
+        opened_at: r.get(4)?,
+        opened_by: r.get(5)?,
+        closed_at: r.get(6)?,
+    })
+}
+
+const COLS: &str = "id, client_id, source, stage, opened_at, opened_by, closed_at";
+
+/// Opens a case.
+pub fn insert(conn: &Connection, client_id: i64, source: Source, at: i64, by: &str) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO cases(client_id, source, stage, opened_at, opened_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![client_id, source.code(), Stage::Intake.code(), at, by],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// A case by id.
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Case>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLS} FROM cases WHERE id = ?1"),
+            [id],
+            |r| row(conn, r),
+        )
+        .optional()?)
+}
+
+/// Cases, optionally of one client and/or assigned to one worker.
+pub fn list(conn: &Connection, client: Option<i64>, worker: Option<&str>) -> Result<Vec<Case>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLS} FROM cases
+         WHERE (?1 IS NULL OR client_id = ?1)
+           AND (?2 IS NULL OR id IN (SELECT case_id FROM assignments WHERE staff = ?2))
+         ORDER BY id"
+    ))?;
+    let v = st
+        .query_map(params![client, worker], |r| row(conn, r))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// The workers assigned to a case.
+pub fn workers(conn: &Connection, case_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut st =
+        conn.prepare_cached("SELECT staff FROM assignments WHERE case_id = ?1 ORDER BY staff")?;
+    let v = st.query_map([case_id], |r| r.get(0))?.collect();
+    v
+}
+
+/// True when `staff` is assigned to the case.
+pub fn is_assigned(conn: &Connection, case_id: i64, staff: &str) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM assignments WHERE case_id = ?1 AND staff = ?2)",
+        params![case_id, staff],
+        |r| r.get(0),
+    )?)
+}
+
+/// Assigns a worker.
+pub fn assign(conn: &Connection, case_id: i64, staff: &str, at: i64) -> Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO assignments(case_id, staff, assigned_at) VALUES (?1, ?2, ?3)",
+        params![case_id, staff, at],
+    )?;
+    Ok(())
+}
+
+/// Removes a worker.
+pub fn unassign(conn: &Connection, case_id: i64, staff: &str) -> Result<()> {
+    conn.execute(
+        "DELETE FROM assignments WHERE case_id = ?1 AND staff = ?2",
+        params![case_id, staff],
+    )?;
+    Ok(())
+}
+
+/// Moves a case to `stage`; closing sets the closing time.
+pub fn set_stage(conn: &Connection, case_id: i64, stage: Stage, at: i64) -> Result<()> {
+    let closed = (stage == Stage::Closed).then_some(at);
+    conn.execute(
+        "UPDATE cases SET stage = ?2, closed_at = COALESCE(?3, closed_at) WHERE id = ?1",
+        params![case_id, stage.code(), closed],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Record rows: metadata in columns, the age ciphertext in `body`.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::domain::RecordMeta;
+use crate::error::Result;
+
+/// A record row with its ciphertext and signature.
+pub struct StoredRecord {
+    pub meta: RecordMeta,
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+const META: &str = "id, case_id, kind, tier, epoch, author, created_at, amends";
+
+fn meta(r: &Row) -> rusqlite::Result<RecordMeta> {
+    Ok(RecordMeta {
+        id: r.get(0)?,
+        case_id: r.get(1)?,
+        kind: r.get(2)?,
+        tier: r.get(3)?,
+        epoch: r.get(4)?,
+        author: r.get(5)?,
+        created_at: r.get(6)?,
+        amends: r.get(7)?,
+    })
+}
+
+/// The id the next inserted record will get (records are signed before insertion, and the
+/// signature binds the id). Callers hold the write lock, so it cannot be taken meanwhile.
+pub fn next_id(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM records")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Inserts a record under the id in its metadata.
+pub fn insert(conn: &Connection, m: &RecordMeta, body: &[u8], signature: &[u8]) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO records(id, case_id, kind, tier, epoch, author, created_at, amends, body, signature)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        m.id,
+        m.case_id,
+        m.kind,
+        m.tier,
+        m.epoch,
+        m.author,
+        m.created_at,
+        m.amends,
+        body,
+        signature
+    ])?;
+    Ok(())
+}
+
+/// A record with its ciphertext.
+pub fn get(conn: &Connection, id: i64) -> Result<Option<StoredRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {META}, body, signature FROM records WHERE id = ?1"
+        ))?
+        .query_row([id], |r| {
+            Ok(StoredRecord {
+                meta: meta(r)?,
+                body: r.get(8)?,
+                signature: r.get(9)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Metadata of a case's records, oldest first.
+pub fn list(conn: &Connection, case_id: i64) -> Result<Vec<RecordMeta>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META} FROM records WHERE case_id = ?1 ORDER BY id"
+    ))?;
+    let v = st
+        .query_map([case_id], meta)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// Replaces a record's ciphertext (rekey); metadata and signature stay.
+pub fn set_body(conn: &Connection, id: i64, epoch: i64, body: &[u8]) -> Result<()> {
+    conn.prepare_cached("UPDATE records SET body = ?2, epoch = ?3 WHERE id = ?1")?
+        .execute(params![id, body, epoch])?;
+    Ok(())
+}
+
+/// Notes that `staff` read a record (for the audit's "reads of unassigned cases").
+pub fn note_read(
+    conn: &Connection,
+    m: &RecordMeta,
+    staff: &str,
+    assigned: bool,
+    at: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO record_reads(at, staff, record_id, case_id, assigned) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![at, staff, m.id, m.case_id, assigned])?;
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Bulk import from JSON Lines: one transaction per batch, crypto in parallel.
+//!
+//! ```text
+//! {"type":"client","number":"C001","name":"…", …}            fields of NewClient
+//! {"type":"case","client":"C001","source":"referral","workers":["wang"]}
+//! {"type":"record","client":"C001","kind":"process","fields":{…}}   latest open case of C001
+//! {"type":"record","case":12,"kind":"intake","tier":2,"fields":{…}}
+//! ```
+//! A bad line is reported by number and its whole batch is left unwritten. Committed batches
+//! are remembered by the file's SHA-256, so running the same file again resumes after them.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::keys;
+use super::records::{resolve_tier, seal_record};
+use super::Session;
+use crate::crypto;
+use crate::domain::time::{now, today};
+use crate::domain::{NewClient, RecordMeta, Source, Stage};
+use crate::error::{Error, Result};
+use crate::policy::{Action, Role};
+use crate::store;
+use crate::tr;
+
+/// Called after each batch with (lines done, lines in file).
+pub type ImportProgress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// What an import did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub lines: u64,
+    pub skipped_lines: u64,
+    pub batches: u64,
+    pub clients: u64,
+    pub cases: u64,
+    pub records: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum Item {
+    Client(NewClient),
+    Case {
+        client: String,
+        #[serde(default = "default_source")]
+        source: Source,
+        #[serde(default)]
+        workers: Vec<String>,
+    },
+    Record {
+        #[serde(default)]
+        client: Option<String>,
+        #[serde(default)]
+        case: Option<i64>,
+        kind: String,
+        #[serde(default)]
+        tier: Option<u8>,
+        fields: Map<String, Value>,
+    },
+}
+
+fn default_source() -> Source {
+    Source::SelfReferred
+}
+
+/// Removes quoted values from a parser message, so a bad line's content never reaches a log.
+fn redact(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut quoted = false;
+    for ch in msg.chars() {
+        if ch == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+fn line_err(line: u64, reason: impl std::fmt::Display) -> Error {
+    Error::Invalid(tr!("vault.import_line", line = line, reason = reason))
+}
+
+impl Session {
+    /// Imports `data` (JSON Lines) in batches of `batch_size` lines.
+    pub fn import(
+        &mut self,
+        data: &[u8],
+        batch_size: usize,
+        progress: ImportProgress,
+    ) -> Result<ImportReport> {
+        for a in [Action::ClientAdd, Action::CaseOpen, Action::RecordWrite] {
+            self.require(a)?;
+        }
+        let text = std::str::from_utf8(data)
+            .map_err(|e| line_err(line_of(data, e.valid_up_to()), "UTF-8"))?;
+        let file_id = crypto::sha256(data);
+        let done: u64 = self
+            .conn
+            .query_row(
+                "SELECT lines_done FROM imports WHERE file_sha256 = ?1",
+                [&file_id[..]],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let lines: Vec<(u64, &str)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i as u64 + 1, l))
+            .collect();
+        let total = lines.len() as u64;
+        let mut report = ImportReport {
+            lines: total,
+            skipped_lines: done.min(total),
+            ..Default::default()
+        };
+        progress(report.skipped_lines, total);
+        let todo = &lines[report.skipped_lines as usize..];
+        for chunk in todo.chunks(batch_size.max(1)) {
+            let mut items = Vec::with_capacity(chunk.len());
+            for &(n, l) in chunk {
+                if l.trim().is_empty() {
+                    continue;
+                }
+                let item: Item =
+                    serde_json::from_str(l).map_err(|e| line_err(n, redact(&e.to_string())))?;
+                items.push((n, item));
+            }
+            let last = chunk.last().map(|c| c.0).unwrap_or(0);
+            self.import_batch(&items, &file_id, last, &mut report)?;
+            report.batches += 1;
+            progress(last, total);
+        }
+        Ok(report)
+    }
+
+    fn import_batch(
+        &mut self,
+        items: &[(u64, Item)],
+        file_id: &[u8; 32],
+        last_line: u64,
+        report: &mut ImportReport,
+    ) -> Result<()> {
+        let at = now();
+        let me = self.me.name.clone();
+        let role = self.role;
+        let signer = self.me.signing.clone();
+        let may_lower = self.policy.allows(role, Action::RecordLowerTier);
+        let may_assign = self.policy.allows(role, Action::CaseAssign);
+        let all_cases = self.policy.all_cases(role);
+        let policy = &self.policy;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+
+        // 1. Clients.
+        for (n, item) in items {
+            if let Item::Client(c) = item {
+                c.check(today())
+                    .map_err(|f| line_err(*n, tr!("vault.client_field", field = f)))?;
+                store::clients::insert(&tx, c, at, &me).map_err(|e| line_err(*n, e))?;
+                report.clients += 1;
+            }
+        }
+        // 2. Cases, then their keys in parallel.
+        let mut new_cases = Vec::new();
+        for (n, item) in items {
+            if let Item::Case {
+                client,
+                source,
+                workers,
+            } = item
+            {
+                let c = store::clients::find(&tx, client)?
+                    .ok_or_else(|| line_err(*n, tr!("vault.import_no_client", client = client)))?;
+                if !workers.is_empty() && !may_assign {
+                    return Err(line_err(*n, tr!("vault.import_assign_needs_supervisor")));
+                }
+                let id = store::cases::insert(&tx, c.id, *source, at, &me)?;
+                if role == Role::Caseworker {
+                    store::cases::assign(&tx, id, &me, at)?;
+                }
+                for w in workers {
+                    store::staff::get(&tx, w)?
+                        .filter(|s| {
+                            s.active && matches!(s.role, Role::Caseworker | Role::Supervisor)
+                        })
+                        .ok_or_else(|| line_err(*n, Error::UnknownStaff(w.clone())))?;
+                    store::cases::assign(&tx, id, w, at)?;
+                }
+                new_cases.push(id);
+            }
+        }
+        keys::new_epochs(&tx, policy, &new_cases, at)?;
+        report.cases += new_cases.len() as u64;
+
+        // 3. Records: resolve and check sequentially, seal in parallel, insert in order.
+        let mut next_id = store::records::next_id(&tx)?;
+        let mut recipients: HashMap<(i64, i64, u8), age::x25519::Recipient> = HashMap::new();
+        let mut jobs: Vec<(RecordMeta, &Map<String, Value>, age::x25519::Recipient)> = Vec::new();
+        for (n, item) in items {
+            let Item::Record {
+                client,
+                case,
+                kind,
+                tier,
+                fields,
+            } = item
+            else {
+                continue;
+            };
+            let case_id = resolve_case(&tx, *n, client.as_deref(), *case)?;
+            if !all_cases && !store::cases::is_assigned(&tx, case_id, &me)? {
+                return Err(line_err(
+                    *n,
+                    Error::NotAssigned {
+                        case: case_id.to_string(),
+                    },
+                ));
+            }
+            let tier = resolve_tier(policy, kind, *tier, may_lower).map_err(|e| line_err(*n, e))?;
+            policy
+                .validate_content(kind, &Value::Object(fields.clone()))
+                .map_err(|e| line_err(*n, e))?;
+            let epoch = store::keys::current_epoch(&tx, case_id)?.unwrap_or(0);
+            let recipient = match recipients.get(&(case_id, epoch, tier)) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = keys::tier_recipient(&tx, case_id, epoch, tier)?;
+                    recipients.insert((case_id, epoch, tier), r.clone());
+                    r
+                }
+            };
+            let meta = RecordMeta {
+                id: next_id,
+                case_id,
+                kind: kind.clone(),
+                tier,
+                author: me.clone(),
+                created_at: at,
+                amends: None,
+                epoch,
+            };
+            next_id += 1;
+            jobs.push((meta, fields, recipient));
+        }
+        let sealed: Vec<(Vec<u8>, Vec<u8>)> = jobs
+            .par_iter()
+            .map(|(m, f, r)| seal_record(m, f, r, &signer))
+            .collect::<Result<_>>()?;
+        for ((meta, _, _), (body, sig)) in jobs.iter().zip(&sealed) {
+            store::records::insert(&tx, meta, body, sig)?;
+        }
+        report.records += jobs.len() as u64;
+
+        tx.execute(
+            "INSERT INTO imports(file_sha256, lines_done, batches) VALUES (?1, ?2, 1)
+             ON CONFLICT(file_sha256) DO UPDATE SET lines_done = excluded.lines_done, batches = batches + 1",
+            params![&file_id[..], last_line],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The case a record line names: an explicit case id, or the client's newest open case.
+fn resolve_case(
+    conn: &Connection,
+    line: u64,
+    client: Option<&str>,
+    case: Option<i64>,
+) -> Result<i64> {
+    if let Some(id) = case {
+        return store::cases::get(conn, id)?.map(|c| c.id).ok_or_else(|| {
+            line_err(
+                line,
+                Error::NotFound {
+                    what: "case",
+                    id: id.to_string(),
+                },
+            )
+        });
+    }
+    let key = client.ok_or_else(|| line_err(line, tr!("vault.import_record_needs_case")))?;
+    let c = store::clients::find(conn, key)?
+        .ok_or_else(|| line_err(line, tr!("vault.import_no_client", client = key)))?;
+    store::cases::list(conn, Some(c.id), None)?
+        .into_iter()
+        .rev()
+        .find(|k| k.stage != Stage::Closed)
+        .map(|k| k.id)
+        .ok_or_else(|| line_err(line, tr!("vault.import_no_open_case", client = key)))
+}
+
+fn line_of(data: &[u8], offset: usize) -> u64 {
+    data[..offset].iter().filter(|&&b| b == b'\n').count() as u64 + 1
+}

@@ -1,0 +1,151 @@
+//! Creating a vault.
+
+use std::fs;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
+use crate::crypto::{self, hex, StaffIdentity};
+use crate::domain::time::now;
+use crate::error::{Error, Result};
+use crate::policy::{Policy, Role};
+use crate::store;
+use crate::tr;
+
+/// What `init` needs.
+pub struct InitOptions {
+    pub agency: String,
+    pub admin: String,
+    pub admin_passphrase: SecretString,
+    pub policy_sources: Vec<(String, String)>,
+    /// Where the recovery key is written, once. Must not exist yet.
+    pub recovery_out: PathBuf,
+}
+
+/// Creates a vault in `dir` (absent or empty). On failure, removes what it created.
+pub fn init(dir: &VaultDir, opts: InitOptions) -> Result<()> {
+    if fs::read_dir(&dir.root).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Error::VaultExists(dir.root.clone()));
+    }
+    if opts.recovery_out.exists() {
+        return Err(Error::Exists {
+            what: "file",
+            id: opts.recovery_out.display().to_string(),
+        });
+    }
+    if !valid_staff_name(&opts.admin) {
+        return Err(Error::Invalid(tr!(
+            "vault.bad_staff_name",
+            name = opts.admin
+        )));
+    }
+    if opts.agency.trim().is_empty() {
+        return Err(Error::Invalid(tr!("vault.agency_required")));
+    }
+    Policy::from_sources(&opts.policy_sources)?;
+    let existed = dir.root.exists();
+    let result = create(dir, &opts);
+    if result.is_err() {
+        if existed {
+            for sub in [
+                "VERSION",
+                "vault.db",
+                "vault.db-wal",
+                "vault.db-shm",
+                "keys",
+                "staff",
+            ] {
+                let p = dir.root.join(sub);
+                let _ = fs::remove_dir_all(&p).or_else(|_| fs::remove_file(&p));
+            }
+        } else {
+            let _ = fs::remove_dir_all(&dir.root);
+        }
+    }
+    result
+}
+
+fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
+    for d in [dir.root.clone(), dir.root.join("keys"), dir.staff_dir()] {
+        fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+    }
+    let at = now();
+    let admin = StaffIdentity::generate(&opts.admin);
+    let recovery = age::x25519::Identity::generate();
+    let db_key = crypto::random_key32();
+
+    write_recovery(opts, &recovery)?;
+
+    let mut conn = store::open(&dir.db(), &db_key, true)?;
+    store::write(&mut conn, |tx| {
+        let log_key = crypto::random_key32();
+        let hmac_key = crypto::random_key32();
+        let sources =
+            serde_json::to_vec(&opts.policy_sources).map_err(|e| Error::Invalid(e.to_string()))?;
+        store::meta::set(tx, "agency", opts.agency.as_bytes())?;
+        store::meta::set(
+            tx,
+            "vault_id",
+            hex(&crypto::random_bytes::<16>()).as_bytes(),
+        )?;
+        store::meta::set(tx, "created_at", at.to_string().as_bytes())?;
+        store::meta::set(tx, "policy_sources", &sources)?;
+        store::meta::set(
+            tx,
+            "recovery_recipient",
+            recovery.to_public().to_string().as_bytes(),
+        )?;
+        store::meta::set(tx, "log_signing_key", &log_key[..])?;
+        store::meta::set(tx, "id_hmac_key", &hmac_key[..])?;
+        let inbound = age::x25519::Identity::generate();
+        store::meta::set(
+            tx,
+            "inbound_identity",
+            inbound.to_string().expose_secret().as_bytes(),
+        )?;
+        store::staff::insert(
+            tx,
+            &opts.admin,
+            Role::Admin,
+            &admin.public(),
+            at,
+            &opts.admin,
+        )?;
+        Ok(())
+    })?;
+    drop(conn);
+
+    write_atomic(
+        &dir.identity(&opts.admin),
+        &admin.seal(&opts.admin_passphrase)?,
+    )?;
+    let wrapped =
+        crypto::encrypt_to_many(&[&admin.recipient(), &recovery.to_public()], &db_key[..])?;
+    write_atomic(&dir.dbkey(), &wrapped)?;
+    // Written last: a directory without it is not a vault.
+    write_atomic(&dir.version(), format!("{VERSION_LINE}\n").as_bytes())
+}
+
+/// Writes the recovery identity to the file the admin named, readable by its owner only.
+fn write_recovery(opts: &InitOptions, recovery: &age::x25519::Identity) -> Result<()> {
+    use std::io::Write;
+    let text = zeroize::Zeroizing::new(format!(
+        "# casevault recovery key: {}\n# {}\n{}\n",
+        opts.agency,
+        tr!("vault.recovery_comment"),
+        recovery.to_string().expose_secret()
+    ));
+    let path = &opts.recovery_out;
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,211 @@
+//! Clients and cases.
+
+use std::str::FromStr;
+
+use super::keys::{self, Holder};
+use super::Session;
+use crate::domain::time::{now, today};
+use crate::domain::{Case, Client, NewClient, Source, Stage};
+use crate::error::{Error, Result};
+use crate::policy::{Action, Role};
+use crate::store;
+use crate::tr;
+
+impl Session {
+    /// Adds a client.
+    pub fn client_add(&mut self, c: &NewClient) -> Result<Client> {
+        self.require(Action::ClientAdd)?;
+        c.check(today())
+            .map_err(|field| Error::Invalid(tr!("vault.client_field", field = field)))?;
+        let me = self.me.name.clone();
+        let id = store::write(&mut self.conn, |tx| {
+            store::clients::insert(tx, c, now(), &me)
+        })?;
+        Ok(store::clients::get(&self.conn, id)?.expect("just inserted"))
+    }
+
+    fn may_see_client(&self, c: &Client) -> Result<bool> {
+        if self.policy.all_cases(self.role) || c.created_by == self.me.name {
+            return Ok(true);
+        }
+        Ok(!store::cases::list(&self.conn, Some(c.id), Some(&self.me.name))?.is_empty())
+    }
+
+    /// Clients this actor may see: all for supervisors; for others, their cases' clients.
+    pub fn client_list(&self) -> Result<Vec<Client>> {
+        self.require(Action::ClientRead)?;
+        let worker = (!self.policy.all_cases(self.role)).then_some(self.me.name.as_str());
+        store::clients::list(&self.conn, worker)
+    }
+
+    /// A client by id or agency number.
+    pub fn client_show(&self, key: &str) -> Result<Client> {
+        self.require(Action::ClientRead)?;
+        let c = store::clients::find(&self.conn, key)?.ok_or_else(|| Error::NotFound {
+            what: "client",
+            id: key.to_string(),
+        })?;
+        if !self.may_see_client(&c)? {
+            return Err(Error::NotAssigned {
+                case: tr!("vault.any_case_of", client = key),
+            });
+        }
+        Ok(c)
+    }
+
+    /// Clients whose name or number contains `needle` (among those the actor may see).
+    pub fn client_search(&self, needle: &str, limit: usize) -> Result<Vec<Client>> {
+        self.require(Action::ClientRead)?;
+        let found = store::clients::search(&self.conn, needle, limit)?;
+        let mut out = Vec::with_capacity(found.len());
+        for c in found {
+            if self.may_see_client(&c)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens a case for a client; a caseworker who opens it is assigned to it.
+    pub fn case_open(&mut self, client: &str, source: Source, workers: &[String]) -> Result<Case> {
+        self.require(Action::CaseOpen)?;
+        let c = self.client_show(client)?;
+        if !workers.is_empty() {
+            self.require(Action::CaseAssign)?;
+        }
+        let at = now();
+        let me = self.me.name.clone();
+        let role = self.role;
+        let policy = &self.policy;
+        let id = store::write(&mut self.conn, |tx| {
+            let id = store::cases::insert(tx, c.id, source, at, &me)?;
+            if role == Role::Caseworker {
+                store::cases::assign(tx, id, &me, at)?;
+            }
+            for w in workers {
+                check_worker(tx, w)?;
+                store::cases::assign(tx, id, w, at)?;
+            }
+            keys::new_epochs(tx, policy, &[id], at)?;
+            Ok(id)
+        })?;
+        self.case_access(id)
+    }
+
+    /// Cases the actor may see, optionally of one client.
+    pub fn case_list(&self, client: Option<&str>) -> Result<Vec<Case>> {
+        self.require(Action::ClientRead)?;
+        let client_id = match client {
+            Some(k) => Some(self.client_show(k)?.id),
+            None => None,
+        };
+        let worker = (!self.policy.all_cases(self.role)).then_some(self.me.name.as_str());
+        store::cases::list(&self.conn, client_id, worker)
+    }
+
+    /// A case the actor may work on.
+    pub fn case_show(&self, case_id: i64) -> Result<Case> {
+        self.require(Action::ClientRead)?;
+        self.case_access(case_id)
+    }
+
+    /// Assigns a worker and gives them the case's keys (their tiers, every epoch).
+    pub fn case_assign(&mut self, case_id: i64, worker: &str) -> Result<Case> {
+        self.require(Action::CaseAssign)?;
+        self.case_access(case_id)?;
+        let s = check_worker(&self.conn, worker)?;
+        let holder = Holder {
+            name: s.name.clone(),
+            recipient: age::x25519::Recipient::from_str(&s.age_recipient)
+                .map_err(|e| Error::Crypto(e.to_string()))?,
+            tiers: self.policy.readable_tiers(s.role),
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        store::cases::assign(&tx, case_id, worker, now())?;
+        if s.role != Role::Supervisor {
+            self.share_case_keys(&tx, case_id, &holder)?;
+        }
+        tx.commit()?;
+        self.case_access(case_id)
+    }
+
+    /// Unassigns a worker: their wrappings go, and a new key epoch starts, so records added
+    /// from now on are out of their reach even with key material they kept.
+    pub fn case_unassign(&mut self, case_id: i64, worker: &str) -> Result<Case> {
+        self.require(Action::CaseAssign)?;
+        let case = self.case_access(case_id)?;
+        if !case.workers.iter().any(|w| w == worker) {
+            return Err(Error::NotFound {
+                what: "assignment",
+                id: format!("{case_id}/{worker}"),
+            });
+        }
+        let at = now();
+        let policy = &self.policy;
+        let supervisor = store::staff::get(&self.conn, worker)?
+            .is_some_and(|s| s.role == Role::Supervisor && s.active);
+        store::write(&mut self.conn, |tx| {
+            store::cases::unassign(tx, case_id, worker)?;
+            if !supervisor {
+                store::keys::delete_wraps(tx, worker, Some(case_id))?;
+                keys::new_epochs(tx, policy, &[case_id], at)?;
+            }
+            Ok(())
+        })?;
+        self.key_cache
+            .borrow_mut()
+            .retain(|(c, _), _| *c != case_id);
+        self.case_access(case_id)
+    }
+
+    /// Closes a case (a supervisor approves closings).
+    pub fn case_close(&mut self, case_id: i64) -> Result<Case> {
+        self.require(Action::CaseClose)?;
+        let case = self.case_access(case_id)?;
+        if !case.stage.may_move_to(Stage::Closed) {
+            return Err(Error::Invalid(tr!(
+                "vault.case_closed_already",
+                case = case_id
+            )));
+        }
+        store::write(&mut self.conn, |tx| {
+            store::cases::set_stage(tx, case_id, Stage::Closed, now())
+        })?;
+        self.case_access(case_id)
+    }
+
+    /// Moves a case to its next stage.
+    pub fn case_stage(&mut self, case_id: i64, stage: Stage) -> Result<Case> {
+        self.require(Action::RecordWrite)?;
+        let case = self.case_access(case_id)?;
+        if stage == Stage::Closed {
+            return self.case_close(case_id);
+        }
+        if !case.stage.may_move_to(stage) {
+            return Err(Error::Invalid(tr!(
+                "vault.bad_stage_move",
+                from = case.stage.label(),
+                to = stage.label()
+            )));
+        }
+        store::write(&mut self.conn, |tx| {
+            store::cases::set_stage(tx, case_id, stage, now())
+        })?;
+        self.case_access(case_id)
+    }
+}
+
+/// An active caseworker or supervisor who can be assigned.
+fn check_worker(conn: &rusqlite::Connection, name: &str) -> Result<store::staff::StaffRow> {
+    let s = store::staff::get(conn, name)?
+        .filter(|s| s.active)
+        .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
+    if !matches!(s.role, Role::Caseworker | Role::Supervisor) {
+        return Err(Error::Invalid(tr!(
+            "vault.not_a_worker",
+            name = name,
+            role = s.role
+        )));
+    }
+    Ok(s)
+}

