@@ -28,6 +28,8 @@ pub fn open(path: &Path, key: &Key32, create: bool) -> Result<Connection> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
+    // SQLCipher logs decryption failures to stderr by default; we report them ourselves.
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     apply_key(&conn, key)?;
     // A wrong key shows here: SQLCipher cannot read page 1.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))

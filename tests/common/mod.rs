@@ -1,0 +1,210 @@
+//! Shared test fixture: a vault in a temporary directory driven through the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub const ADMIN_PW: &str = "admin passphrase";
+
+/// Passphrase used for each test staff member: "<name> pw".
+pub fn pw(name: &str) -> String {
+    format!("{name} pw")
+}
+
+pub struct TestVault {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+/// A command for the casevault binary with test settings: cheap KDF, English, this vault.
+pub fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_casevault"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CASEVAULT_TEST_MODE", "1")
+        .env("CASEVAULT_SCRYPT_LOG_N", "2")
+        .env("CASEVAULT_LANG", "en")
+        .env("TMPDIR", dir.parent().unwrap().join("tmp"))
+        .arg("--vault")
+        .arg(dir)
+        .stdin(Stdio::null());
+    c
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "command failed: {}\n{}",
+            self.stderr, self.stdout
+        );
+        self
+    }
+    pub fn fails(self) -> Run {
+        assert_ne!(self.code, 0, "command should have failed: {}", self.stdout);
+        assert!(!self.stderr.trim().is_empty(), "a failure must say why");
+        self
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+pub fn run(mut c: Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("binary runs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+impl TestVault {
+    /// A new vault with admin `admin`, supervisor `li`, caseworkers `wang` and `chen`, auditor `audit`.
+    pub fn new() -> TestVault {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("tmp")).unwrap();
+        let dir = tmp.path().join("vault");
+        let v = TestVault { dir, tmp };
+        let mut c = cmd(&v.dir);
+        c.env("CASEVAULT_NEW_PASSPHRASE", ADMIN_PW)
+            .args([
+                "init",
+                "--agency",
+                "Test Agency",
+                "--admin",
+                "admin",
+                "--recovery-out",
+            ])
+            .arg(v.recovery_path());
+        run(c).ok();
+        for (n, r) in [
+            ("li", "supervisor"),
+            ("wang", "caseworker"),
+            ("chen", "caseworker"),
+            ("audit", "auditor"),
+        ] {
+            v.add_staff(n, r);
+        }
+        v
+    }
+
+    pub fn recovery_path(&self) -> PathBuf {
+        self.tmp.path().join("recovery.txt")
+    }
+
+    pub fn add_staff(&self, name: &str, role: &str) {
+        let mut c = self.as_("admin");
+        c.env("CASEVAULT_NEW_PASSPHRASE", pw(name))
+            .args(["staff", "add", name, "--role", role]);
+        run(c).ok();
+    }
+
+    /// A command acting as `who` with their passphrase in the environment.
+    pub fn as_(&self, who: &str) -> Command {
+        let mut c = cmd(&self.dir);
+        let pass = if who == "admin" {
+            ADMIN_PW.to_string()
+        } else {
+            pw(who)
+        };
+        c.args(["--as", who]).env("CASEVAULT_PASSPHRASE", pass);
+        c
+    }
+
+    /// Runs `args` as `who`.
+    pub fn run(&self, who: &str, args: &[&str]) -> Run {
+        let mut c = self.as_(who);
+        c.args(args);
+        run(c)
+    }
+
+    /// Runs `args` as `who` with `stdin` piped in.
+    pub fn run_stdin(&self, who: &str, args: &[&str], stdin: &str) -> Run {
+        use std::io::Write;
+        let mut c = self.as_(who);
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Adds client `number` (as wang) and opens a case for it; returns the case id.
+    pub fn client_with_case(&self, number: &str, name: &str) -> i64 {
+        self.run(
+            "wang",
+            &["client", "add", "--number", number, "--name", name],
+        )
+        .ok();
+        let r = self.run("wang", &["--json", "case", "open", number]).ok();
+        r.json()["id"].as_i64().unwrap()
+    }
+
+    /// Adds a process record to a case as `who`; returns the record id.
+    pub fn process_note(&self, who: &str, case: i64, text: &str) -> Run {
+        let fields = serde_json::json!({
+            "client_number": "any", "date": "2026-11-20", "session_aim": "check in", "narrative": text
+        });
+        self.run_stdin(
+            who,
+            &[
+                "--json",
+                "record",
+                "add",
+                "--case",
+                &case.to_string(),
+                "--kind",
+                "process",
+                "--fields",
+                "-",
+            ],
+            &fields.to_string(),
+        )
+    }
+
+    /// Adds a supervision note (tier 3 by default).
+    pub fn supervision_note(&self, who: &str, case: i64, text: &str) -> Run {
+        let fields = serde_json::json!({ "date": "2026-11-20", "topic": text });
+        self.run_stdin(
+            who,
+            &[
+                "--json",
+                "record",
+                "add",
+                "--case",
+                &case.to_string(),
+                "--kind",
+                "supervision",
+                "--fields",
+                "-",
+            ],
+            &fields.to_string(),
+        )
+    }
+}

@@ -1,0 +1,98 @@
+//! SIGKILL during a large import at several points: the vault opens and holds exactly the
+//! batches that committed; running the same file again resumes and ends complete.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use casevault::vault::{Session, VaultDir};
+use common::*;
+use secrecy::SecretString;
+
+const CLIENTS: usize = 600;
+const RECORDS_PER_CLIENT: usize = 8;
+const BATCH: usize = 100;
+
+fn file() -> String {
+    let mut s = String::new();
+    for i in 0..CLIENTS {
+        s.push_str(&format!(
+            "{{\"type\":\"client\",\"number\":\"K{i:05}\",\"name\":\"Client {i}\"}}\n"
+        ));
+        s.push_str(&format!(
+            "{{\"type\":\"case\",\"client\":\"K{i:05}\",\"source\":\"outreach\"}}\n"
+        ));
+        for j in 0..RECORDS_PER_CLIENT {
+            s.push_str(&format!(
+                "{{\"type\":\"record\",\"client\":\"K{i:05}\",\"kind\":\"process\",\"fields\":{{\"client_number\":\"K{i:05}\",\"date\":\"2026-10-01\",\"session_aim\":\"s{j}\",\"narrative\":\"{}\"}}}}\n",
+                "x".repeat(200)
+            ));
+        }
+    }
+    s
+}
+
+/// (lines committed, clients, cases, records) as the vault holds them.
+fn held(v: &TestVault) -> (i64, i64, i64, i64) {
+    let s = Session::open(&VaultDir::new(&v.dir), "li", &SecretString::from(pw("li"))).unwrap();
+    let q = |sql: &str| s.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    (
+        q("SELECT coalesce(max(lines_done), 0) FROM imports"),
+        q("SELECT count(*) FROM clients"),
+        q("SELECT count(*) FROM cases"),
+        q("SELECT count(*) FROM records"),
+    )
+}
+
+/// What the first `lines` lines of the file hold.
+fn expected(lines: i64) -> (i64, i64, i64, i64) {
+    let per = (2 + RECORDS_PER_CLIENT) as i64;
+    let clients = lines / per;
+    (lines, clients, clients, clients * RECORDS_PER_CLIENT as i64)
+}
+
+#[test]
+fn sigkill_during_import_keeps_exactly_the_committed_batches() {
+    let v = TestVault::new();
+    let path = v.tmp.path().join("import.jsonl");
+    std::fs::write(&path, file()).unwrap();
+    let total = (CLIENTS * (2 + RECORDS_PER_CLIENT)) as i64;
+    let mut kills = 0;
+    for delay_ms in [40u64, 90, 150, 230, 330, 460] {
+        let mut c = v.as_("li");
+        c.args(["import", "--batch", &BATCH.to_string()]).arg(&path);
+        let mut child = c.spawn().unwrap();
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap(); // SIGKILL on Unix
+            kills += 1;
+        }
+        child.wait().unwrap();
+        let h = held(&v);
+        assert_eq!(
+            h,
+            expected(h.0),
+            "after kill at {delay_ms} ms ({:?})",
+            start.elapsed()
+        );
+        assert_eq!(h.0 % BATCH as i64, 0, "only whole batches are committed");
+        if finished {
+            break;
+        }
+    }
+    assert!(
+        kills >= 2,
+        "the import was too fast to interrupt; make the file larger"
+    );
+    // Run to the end: resumes after the committed batches, nothing doubled.
+    let mut c = v.as_("li");
+    c.args(["--json", "import", "--batch", &BATCH.to_string()])
+        .arg(&path);
+    let r = run(c).ok();
+    assert!(r.json()["skipped_lines"].as_i64().unwrap() > 0);
+    assert_eq!(held(&v), expected(total));
+    // The vault still reads normally.
+    v.run("li", &["record", "show", "1"]).ok();
+}
