@@ -24,6 +24,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("cli.toml", include_str!("cli.toml")),
     ("log.toml", include_str!("log.toml")),
     ("packet.toml", include_str!("packet.toml")),
+    ("demo.toml", include_str!("demo.toml")),
 ];
 
 /// A display language.
