@@ -24,6 +24,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("cli.toml", include_str!("cli.toml")),
     ("log.toml", include_str!("log.toml")),
     ("packet.toml", include_str!("packet.toml")),
+    ("policy.toml", include_str!("policy.toml")),
 ];
 
 /// A display language.
