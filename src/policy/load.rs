@@ -7,7 +7,9 @@ use std::path::Path;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{validate, Field, FieldKind, Policy, Requests, Role, RolePolicy, Template, Tier};
+use super::{
+    validate, Action, Field, FieldKind, Policy, Requests, Role, RolePolicy, Template, Tier,
+};
 use crate::error::{Error, Result};
 use crate::tr;
 
@@ -25,8 +27,16 @@ pub const DIGEST_TAG: &[u8] = b"casevault policy digest v1\n";
 struct RawPolicy {
     minor_age: u32,
     tiers: Vec<Tier>,
-    roles: BTreeMap<Role, RolePolicy>,
+    roles: BTreeMap<Role, RawRole>,
     requests: Requests,
+}
+
+/// `[roles.<role>]` as written; actions keep their location for error messages.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    actions: Vec<toml::Spanned<String>>,
+    all_cases: bool,
 }
 
 /// A `templates/<kind>.toml` file as written.
@@ -196,12 +206,35 @@ impl Policy {
             return Err(invalid(POLICY_FILE, tr!("policy.rule.missing_policy_file")));
         };
         let raw: RawPolicy = parse(main_name, main_text)?;
+        let mut roles = BTreeMap::new();
+        for (role, r) in raw.roles {
+            let mut actions = std::collections::BTreeSet::new();
+            for a in r.actions {
+                let Some(action) = Action::parse(a.get_ref()) else {
+                    let (line, column) = line_column(main_text, a.span().start);
+                    let all: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+                    return Err(Error::PolicyParse {
+                        file: main_name.to_string(),
+                        line,
+                        column,
+                        message: tr!(
+                            "policy.parse.unknown_action",
+                            action = a.get_ref(),
+                            expected = all.join(", ")
+                        ),
+                    });
+                };
+                actions.insert(action);
+            }
+            let all_cases = r.all_cases;
+            roles.insert(role, RolePolicy { actions, all_cases });
+        }
         let mut tiers = raw.tiers;
         tiers.sort_by_key(|t| t.level);
         let policy = Policy {
             minor_age: raw.minor_age,
             tiers,
-            roles: raw.roles,
+            roles,
             templates,
             requests: raw.requests,
             source_digest: Policy::digest(files),
