@@ -445,45 +445,25 @@ pub struct Policy {
     pub source_digest: [u8; 32],
 }
 
-/// The shipped default policy files, relative to the policy directory.
+/// `(name, text)` of a shipped policy file, `name` relative to the policy directory.
+macro_rules! policy_file {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../policy/", $name)))
+    };
+}
+
+/// The shipped default policy files. Keep in step with `policy/` (a test checks).
 const EMBEDDED: &[(&str, &str)] = &[
-    ("policy.toml", include_str!("../../policy/policy.toml")),
-    (
-        "templates/closing.toml",
-        include_str!("../../policy/templates/closing.toml"),
-    ),
-    (
-        "templates/consent.toml",
-        include_str!("../../policy/templates/consent.toml"),
-    ),
-    (
-        "templates/evaluation.toml",
-        include_str!("../../policy/templates/evaluation.toml"),
-    ),
-    (
-        "templates/intake.toml",
-        include_str!("../../policy/templates/intake.toml"),
-    ),
-    (
-        "templates/process.toml",
-        include_str!("../../policy/templates/process.toml"),
-    ),
-    (
-        "templates/referral.toml",
-        include_str!("../../policy/templates/referral.toml"),
-    ),
-    (
-        "templates/risk_assessment.toml",
-        include_str!("../../policy/templates/risk_assessment.toml"),
-    ),
-    (
-        "templates/service_plan.toml",
-        include_str!("../../policy/templates/service_plan.toml"),
-    ),
-    (
-        "templates/supervision.toml",
-        include_str!("../../policy/templates/supervision.toml"),
-    ),
+    policy_file!("policy.toml"),
+    policy_file!("templates/closing.toml"),
+    policy_file!("templates/consent.toml"),
+    policy_file!("templates/evaluation.toml"),
+    policy_file!("templates/intake.toml"),
+    policy_file!("templates/process.toml"),
+    policy_file!("templates/referral.toml"),
+    policy_file!("templates/risk_assessment.toml"),
+    policy_file!("templates/service_plan.toml"),
+    policy_file!("templates/supervision.toml"),
 ];
 
 impl Policy {
