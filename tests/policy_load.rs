@@ -591,3 +591,20 @@ fn digest_follows_the_documented_encoding() {
     let expected: [u8; 32] = h.finalize().into();
     assert_eq!(Policy::digest(&sources), expected);
 }
+
+#[test]
+fn bad_labelled_choice_names_the_missing_key() {
+    let text = template_text("process");
+    let bad = replace_once(
+        &text,
+        "{ value = \"phone\", zh = \"电话\", en = \"phone\" }",
+        "{ value = \"phone\", zh = \"电话\", english = \"phone\" }",
+    );
+    let line = text[..text.find("{ value = \"phone\"").unwrap()]
+        .lines()
+        .count();
+    let (file, l, _, message) = parse_err(&with_file("templates/process.toml", &bad));
+    assert_eq!(file, "templates/process.toml");
+    assert_eq!(l, line);
+    assert!(message.contains("english"), "{message}");
+}

@@ -76,11 +76,34 @@ struct RawField {
 }
 
 /// A choice: either a bare code (`"yes"`) or `{ value = "self", zh = "主动求助", en = "self" }`.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawChoice {
     Plain(String),
     Labeled(LabeledChoice),
+}
+
+/// By hand rather than `#[serde(untagged)]`, so that a bad labelled choice reports the real
+/// reason (unknown or missing key) instead of "did not match any variant".
+impl<'de> Deserialize<'de> for RawChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a choice code or { value = \"…\", zh = \"…\", en = \"…\" }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<RawChoice, E> {
+                Ok(RawChoice::Plain(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<RawChoice, A::Error> {
+                LabeledChoice::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawChoice::Labeled)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]

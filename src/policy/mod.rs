@@ -30,6 +30,9 @@ mod load;
 mod template;
 pub mod validate;
 
+pub use load::{DIGEST_TAG, POLICY_FILE, TEMPLATES_DIR};
+pub use template::is_date;
+
 /// A staff role. Every staff member has exactly one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

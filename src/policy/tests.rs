@@ -101,3 +101,32 @@ fn every_template_field_has_labels_and_choice_labels() {
         }
     }
 }
+
+#[test]
+fn policy_serializes_to_json() {
+    let p = Policy::embedded();
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(v["minor_age"], 14);
+    assert_eq!(v["tiers"][2]["name"], "restricted");
+    assert!(v["roles"]["supervisor"]["actions"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("referral.approve")));
+    assert_eq!(v["templates"]["intake"]["fields"][0]["kind"], "text");
+}
+
+#[test]
+fn labels_follow_the_language() {
+    let p = Policy::embedded();
+    let t = p.tier(3).unwrap();
+    let l = t.label();
+    assert!(l == "机密" || l == "Restricted");
+    let f = p.template("intake").unwrap().field("source").unwrap();
+    let c = f.choice_label("self");
+    assert!(c == "主动求助" || c == "self-referred");
+    assert_eq!(f.choice_label("nope"), "nope");
+    assert!(!Role::Caseworker.label().starts_with("policy."));
+    for a in Action::ALL {
+        assert!(!a.label().starts_with("policy."), "{a}");
+    }
+}
