@@ -25,6 +25,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("log.toml", include_str!("log.toml")),
     ("packet.toml", include_str!("packet.toml")),
     ("demo.toml", include_str!("demo.toml")),
+    ("policy.toml", include_str!("policy.toml")),
 ];
 
 /// A display language.
@@ -133,7 +134,9 @@ mod tests {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("i18n/mod.rs")
+                {
                     let src = std::fs::read_to_string(&path).unwrap();
                     for (i, _) in src.match_indices("tr!(\"") {
                         // Skip other macros ending in `tr!`, such as `include_str!`.
@@ -143,7 +146,7 @@ mod tests {
                         }
                         let rest = &src[i + 5..];
                         let key = &rest[..rest.find('"').unwrap()];
-                        if key != "key" && !has(key) {
+                        if !has(key) {
                             missing.push(format!("{}: {key}", path.display()));
                         }
                     }

@@ -83,7 +83,7 @@ impl Session {
             Ok(())
         } else {
             Err(Error::NotPermitted {
-                action: action.as_str().to_string(),
+                action: action.label(),
                 role: self.role.as_str().to_string(),
             })
         }

@@ -61,18 +61,22 @@ impl Session {
         if name == self.me.name {
             return Err(Error::Invalid(tr!("vault.cannot_remove_self")));
         }
-        store::staff::get(&self.conn, name)?
-            .filter(|s| s.active)
+        let row = store::staff::get(&self.conn, name)?
             .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
         let at = now();
         let policy = &self.policy;
-        let cases = store::write(&mut self.conn, |tx| {
-            store::staff::deactivate(tx, name, at)?;
-            let cases = store::keys::delete_wraps(tx, name, None)?;
-            tx.execute("DELETE FROM assignments WHERE staff = ?1", [name])?;
-            keys::new_epochs(tx, policy, &cases, at)?;
-            Ok(cases)
-        })?;
+        // Already inactive: an earlier removal whose key rotation did not finish; finish it.
+        let cases = if row.active {
+            store::write(&mut self.conn, |tx| {
+                store::staff::deactivate(tx, name, at)?;
+                let cases = store::keys::delete_wraps(tx, name, None)?;
+                tx.execute("DELETE FROM assignments WHERE staff = ?1", [name])?;
+                keys::new_epochs(tx, policy, &cases, at)?;
+                Ok(cases)
+            })?
+        } else {
+            Vec::new()
+        };
         self.rotate_db_key()?;
         let path = self.dir.identity(name);
         match std::fs::remove_file(&path) {
@@ -125,7 +129,14 @@ impl Session {
     pub fn rotate_db_key(&mut self) -> Result<()> {
         let new_key = crypto::random_key32();
         self.rewrap_db_key(&new_key, true)?;
-        store::rekey(&self.conn, &new_key)?;
+        store::rekey(&self.conn, &new_key).map_err(|e| match e {
+            Error::Db(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                Error::Invalid(tr!("vault.rotation_busy"))
+            }
+            other => other,
+        })?;
         let next = self.dir.dbkey_next();
         std::fs::rename(&next, self.dir.dbkey()).map_err(|e| Error::io(next, e))?;
         super::dir::sync_dir(&self.dir.root.join("keys"))?;
