@@ -161,3 +161,98 @@ fn build_is_deterministic_up_to_encryption() {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+#[test]
+fn content_digest_is_the_manifest_text_without_its_receipt() {
+    use sha2::{Digest, Sha256};
+    let (id, _) = keys();
+    let built = packet::build(&input(2, 10), &sender_key(), &id.to_public()).unwrap();
+    let text = String::from_utf8(built.manifest.to_bytes()).unwrap();
+    let cut = text.find(",\n  \"receipt\": {").unwrap();
+    let without = format!("{}\n}}\n", &text[..cut]);
+    let hex: String = Sha256::digest(without.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hex, built.content_sha256);
+}
+
+/// Encrypted to us, but the manifest was made for another agency.
+#[test]
+fn manifest_for_another_recipient_is_refused() {
+    let (id, pk) = keys();
+    let key = sender_key();
+    let elsewhere = age::x25519::Identity::generate();
+    let built = packet::build(&input(1, 0), &key, &elsewhere.to_public()).unwrap();
+    let mut tar = Vec::new();
+    age::Decryptor::new(&built.ciphertext[..])
+        .unwrap()
+        .decrypt(std::iter::once(&elsewhere as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut tar)
+        .unwrap();
+    let mut c = Vec::new();
+    let mut w =
+        age::Encryptor::with_recipients(std::iter::once(&id.to_public() as &dyn age::Recipient))
+            .unwrap()
+            .wrap_output(&mut c)
+            .unwrap();
+    w.write_all(&tar).unwrap();
+    w.finish().unwrap();
+    let sig = minisign::sign_detached(&key, &c, "x").unwrap();
+    assert!(matches!(
+        packet::open(&c, &sig, &pk, &id),
+        Err(PacketError::WrongRecipient {
+            manifest_names: Some(_)
+        })
+    ));
+}
+
+#[test]
+fn messages_are_distinct_and_carry_no_attachment_names() {
+    let errors = [
+        PacketError::WrongRecipient {
+            manifest_names: None,
+        },
+        PacketError::BadSignature,
+        PacketError::Tampered {
+            what: "records.md".into(),
+        },
+        PacketError::Malformed {
+            part: packet::Part::Manifest,
+            detail: "x".into(),
+        },
+        PacketError::UnsupportedVersion { found: "2".into() },
+        PacketError::Replayed {
+            packet_id: "ab".into(),
+        },
+    ];
+    let texts: std::collections::HashSet<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(texts.len(), errors.len());
+    // A tampered attachment is named by position.
+    let (id, pk) = keys();
+    let key = sender_key();
+    let built = packet::build(&input(1, 64), &key, &id.to_public()).unwrap();
+    let mut tar = Vec::new();
+    age::Decryptor::new(&built.ciphertext[..])
+        .unwrap()
+        .decrypt(std::iter::once(&id as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut tar)
+        .unwrap();
+    let n = tar.len();
+    tar[n - 1024 - 512 + 3] ^= 1; // inside the last attachment's data
+    let mut c = Vec::new();
+    let mut w =
+        age::Encryptor::with_recipients(std::iter::once(&id.to_public() as &dyn age::Recipient))
+            .unwrap()
+            .wrap_output(&mut c)
+            .unwrap();
+    w.write_all(&tar).unwrap();
+    w.finish().unwrap();
+    let sig = minisign::sign_detached(&key, &c, "x").unwrap();
+    let err = packet::open(&c, &sig, &pk, &id).unwrap_err();
+    assert!(matches!(err, PacketError::Tampered { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("#2") && !msg.contains("consent-scan"), "{msg}");
+}
