@@ -170,3 +170,31 @@ fn import_reports_bad_line_and_writes_nothing_of_its_batch() {
     );
     assert_eq!(before, state(&v));
 }
+
+#[test]
+fn import_resumes_after_a_later_line_is_fixed() {
+    let v = setup();
+    let good = [
+        r#"{"type":"client","number":"C100","name":"A"}"#,
+        r#"{"type":"case","client":"C100"}"#,
+    ];
+    let bad = format!(
+        "{}\n{}\n{}\n",
+        good[0], good[1], r#"{"type":"client","number":"C101","name":""}"#
+    );
+    let r = v
+        .run_stdin("li", &["import", "--batch", "2", "-"], &bad)
+        .fails();
+    assert!(r.stderr.contains("line 3"), "{}", r.stderr);
+    let fixed = format!(
+        "{}\n{}\n{}\n",
+        good[0], good[1], r#"{"type":"client","number":"C101","name":"B"}"#
+    );
+    let r = v
+        .run_stdin("li", &["--json", "import", "--batch", "2", "-"], &fixed)
+        .ok();
+    assert_eq!(r.json()["skipped_lines"], 2);
+    assert_eq!(r.json()["clients"], 1);
+    let list = v.run("li", &["--json", "client", "list"]).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+}

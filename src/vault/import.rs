@@ -6,13 +6,14 @@
 //! {"type":"record","client":"C001","kind":"process","fields":{…}}   latest open case of C001
 //! {"type":"record","case":12,"kind":"intake","tier":2,"fields":{…}}
 //! ```
-//! A bad line is reported by number and its whole batch is left unwritten. Committed batches
-//! are remembered by the file's SHA-256, so running the same file again resumes after them.
+//! A bad line is reported by number and its whole batch is left unwritten. Progress is kept as
+//! the SHA-256 of the file's committed prefix, so running the file again (even with a later
+//! line fixed) resumes after the committed batches.
 
 use std::collections::HashMap;
 
 use rayon::prelude::*;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -102,21 +103,21 @@ impl Session {
         }
         let text = std::str::from_utf8(data)
             .map_err(|e| line_err(line_of(data, e.valid_up_to()), "UTF-8"))?;
-        let file_id = crypto::sha256(data);
-        let done: u64 = self
-            .conn
-            .query_row(
-                "SELECT lines_done FROM imports WHERE file_sha256 = ?1",
-                [&file_id[..]],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
         let lines: Vec<(u64, &str)> = text
             .lines()
             .enumerate()
             .map(|(i, l)| (i as u64 + 1, l))
             .collect();
+        // Byte offset just past each line, for the prefix hashes that identify progress.
+        let mut ends = Vec::with_capacity(lines.len());
+        let mut pos = 0usize;
+        for l in text.split_inclusive('\n') {
+            pos += l.len();
+            ends.push(pos);
+        }
+        let prefix =
+            |n: u64| crypto::sha256(&data[..if n == 0 { 0 } else { ends[n as usize - 1] }]);
+        let done = self.import_resume_point(&lines, &prefix)?;
         let total = lines.len() as u64;
         let mut report = ImportReport {
             lines: total,
@@ -135,18 +136,42 @@ impl Session {
                     serde_json::from_str(l).map_err(|e| line_err(n, redact(&e.to_string())))?;
                 items.push((n, item));
             }
+            let first = chunk.first().map(|c| c.0 - 1).unwrap_or(0);
             let last = chunk.last().map(|c| c.0).unwrap_or(0);
-            self.import_batch(&items, &file_id, last, &mut report)?;
+            self.import_batch(&items, (&prefix(first), &prefix(last)), last, &mut report)?;
             report.batches += 1;
             progress(last, total);
         }
         Ok(report)
     }
 
+    /// Lines of this file already imported: the longest earlier import whose committed prefix
+    /// is byte-identical to this file's first lines (so fixing a later bad line still resumes).
+    fn import_resume_point(
+        &self,
+        lines: &[(u64, &str)],
+        prefix: &dyn Fn(u64) -> [u8; 32],
+    ) -> Result<u64> {
+        let mut st = self
+            .conn
+            .prepare("SELECT file_sha256, lines_done FROM imports")?;
+        let rows: Vec<(Vec<u8>, u64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows
+            .into_iter()
+            .filter(|(h, n)| *n as usize <= lines.len() && h.as_slice() == prefix(*n))
+            .map(|(_, n)| n)
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Imports one batch in one transaction. `prefixes` are the hashes of the file up to the
+    /// batch's start and end: the progress row moves from the first to the second.
     fn import_batch(
         &mut self,
         items: &[(u64, Item)],
-        file_id: &[u8; 32],
+        prefixes: (&[u8; 32], &[u8; 32]),
         last_line: u64,
         report: &mut ImportReport,
     ) -> Result<()> {
@@ -263,9 +288,12 @@ impl Session {
         report.records += jobs.len() as u64;
 
         tx.execute(
-            "INSERT INTO imports(file_sha256, lines_done, batches) VALUES (?1, ?2, 1)
-             ON CONFLICT(file_sha256) DO UPDATE SET lines_done = excluded.lines_done, batches = batches + 1",
-            params![&file_id[..], last_line],
+            "DELETE FROM imports WHERE file_sha256 = ?1",
+            [&prefixes.0[..]],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO imports(file_sha256, lines_done, batches) VALUES (?1, ?2, 1)",
+            params![&prefixes.1[..], last_line],
         )?;
         tx.commit()?;
         Ok(())
