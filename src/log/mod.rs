@@ -1,20 +1,43 @@
-//! The signed disclosure log (see docs/disclosure-log.md).
+//! The signed disclosure log (see `docs/disclosure-log.md`).
+//!
+//! Every disclosure, tier-3 read, recovery-key use and key or policy change is an [`Entry`]
+//! in canonical binary form, signed by the acting staff member, appended to an RFC 6962
+//! Merkle tree, and followed by a C2SP checkpoint signed by the agency log key.
+//!
+//! - [`append`]: the one write path, inside the vault's transaction, returning a [`Receipt`];
+//! - [`verify_db`], [`entries`]: audit and display inside the vault;
+//! - [`export`], [`verify_export`]: the offline audit with the agency's public key alone.
 
-use std::fmt;
+mod entry;
+mod error;
+mod export;
+mod export_readme;
+pub mod merkle;
+mod note;
+mod receipt;
+mod registry;
+mod store;
+mod verify;
 
-/// Errors of this module.
-#[derive(Debug)]
-pub enum LogError {
-    /// Placeholder until the module lands.
-    Other(String),
+pub use entry::{
+    id_mac, signed_message, split_stored, Entry, Kind, KindCode, LegalBasis, ADMIN_ROLE,
+    ENTRY_VERSION, MAX_TEXT, SIGN_CONTEXT, SIG_LEN,
+};
+pub use error::{DecodeError, LogError, NoteError, Warning};
+pub use export::{
+    export, read_records, verify_export, verify_export_with, write_records, CHECKPOINTS_FILE,
+    ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
+};
+pub use note::{key_id, Checkpoint, VerifierKey};
+pub use receipt::{verify_receipt, Receipt};
+pub use registry::Registry;
+pub use store::{
+    append, entries, receipt_for, stored_verifier_key, verify_db, Filter, Listed, NewEntry,
+    CHECKPOINT_RETAIN_EVERY, SCHEMA,
+};
+pub use verify::{VerifyOptions, VerifyReport};
+
+/// The verifier key string for the log `origin` signed by `log_key` (what auditors receive).
+pub fn verifier_key(origin: &str, log_key: &ed25519_dalek::VerifyingKey) -> String {
+    VerifierKey::new(origin, *log_key).encode()
 }
-
-impl fmt::Display for LogError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LogError::Other(s) => f.write_str(s),
-        }
-    }
-}
-
-impl std::error::Error for LogError {}
