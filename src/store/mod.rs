@@ -95,3 +95,12 @@ pub fn write<T>(
     tx.commit()?;
     Ok(out)
 }
+
+/// An IMMEDIATE transaction on a shared connection (for callers that also read through
+/// `&self` while writing). Commits only when `commit` is called; drops roll back.
+pub fn immediate(conn: &Connection) -> Result<rusqlite::Transaction<'_>> {
+    Ok(rusqlite::Transaction::new_unchecked(
+        conn,
+        rusqlite::TransactionBehavior::Immediate,
+    )?)
+}

@@ -95,5 +95,5 @@ CREATE TABLE imports (
 );
 "#;
 
-/// All migrations, oldest first.
-pub const MIGRATIONS: &[&str] = &[V1];
+/// All migrations, oldest first. Migration 2 is the disclosure log's tables.
+pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA];

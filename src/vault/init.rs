@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
+use super::disclosure;
 use crate::crypto::{self, hex, StaffIdentity};
 use crate::domain::time::now;
 use crate::error::{Error, Result};
+use crate::log::{Kind, NewEntry};
 use crate::policy::{Policy, Role};
 use crate::store;
 use crate::tr;
@@ -112,6 +114,20 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
             at,
             &opts.admin,
         )?;
+        // The log's first entry: the founding admin registers their own key (anchored by
+        // the agency checkpoint key); the second records the policy in force.
+        let reg = NewEntry::new(
+            Kind::StaffRegistered {
+                name: opts.admin.clone(),
+                role: Role::Admin.as_str().into(),
+                key: admin.public().verify_key,
+            },
+            &opts.admin,
+        );
+        disclosure::append_as(tx, &reg, &admin.signing, at)?;
+        let mut pol = NewEntry::new(Kind::PolicyChange, &opts.admin);
+        pol.detail = format!("policy {}", hex(&Policy::digest(&opts.policy_sources)));
+        disclosure::append_as(tx, &pol, &admin.signing, at)?;
         Ok(())
     })?;
     drop(conn);

@@ -6,6 +6,7 @@
 //! decrypt what no wrapping gives them.
 
 mod dir;
+pub mod disclosure;
 mod import;
 mod init;
 mod keys;

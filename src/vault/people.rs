@@ -7,6 +7,7 @@ use super::Session;
 use crate::domain::time::{now, today};
 use crate::domain::{Case, Client, NewClient, Source, Stage};
 use crate::error::{Error, Result};
+use crate::log::Kind;
 use crate::policy::{Action, Role};
 use crate::store;
 use crate::tr;
@@ -120,11 +121,14 @@ impl Session {
                 .map_err(|e| Error::Crypto(e.to_string()))?,
             tiers: self.policy.readable_tiers(s.role),
         };
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = store::immediate(&self.conn)?;
         store::cases::assign(&tx, case_id, worker, now())?;
         if s.role != Role::Supervisor {
             self.share_case_keys(&tx, case_id, &holder)?;
         }
+        let mut e = self.log_entry(Kind::KeyChange, Some(case_id))?;
+        e.detail = format!("assign {worker} case {case_id}");
+        self.log_append(&tx, &e)?;
         tx.commit()?;
         self.case_access(case_id)
     }
@@ -144,14 +148,16 @@ impl Session {
         let policy = &self.policy;
         let supervisor = store::staff::get(&self.conn, worker)?
             .is_some_and(|s| s.role == Role::Supervisor && s.active);
-        store::write(&mut self.conn, |tx| {
-            store::cases::unassign(tx, case_id, worker)?;
-            if !supervisor {
-                store::keys::delete_wraps(tx, worker, Some(case_id))?;
-                keys::new_epochs(tx, policy, &[case_id], at)?;
-            }
-            Ok(())
-        })?;
+        let mut e = self.log_entry(Kind::KeyChange, Some(case_id))?;
+        e.detail = format!("unassign {worker} case {case_id}: new key epoch");
+        let tx = store::immediate(&self.conn)?;
+        store::cases::unassign(&tx, case_id, worker)?;
+        if !supervisor {
+            store::keys::delete_wraps(&tx, worker, Some(case_id))?;
+            keys::new_epochs(&tx, policy, &[case_id], at)?;
+        }
+        self.log_append(&tx, &e)?;
+        tx.commit()?;
         self.key_cache
             .borrow_mut()
             .retain(|(c, _), _| *c != case_id);

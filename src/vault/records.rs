@@ -10,6 +10,7 @@ use crate::crypto::{self, hex, record_message, RecordSigInput};
 use crate::domain::time::now;
 use crate::domain::{RecordContent, RecordMeta};
 use crate::error::{Error, Result};
+use crate::log::{Kind, LegalBasis};
 use crate::policy::{Action, Policy};
 use crate::store;
 use crate::tr;
@@ -190,14 +191,19 @@ impl Session {
                 id: id.to_string(),
             })?;
         let assigned = case.workers.iter().any(|w| w == &self.me.name);
-        let me = self.me.name.clone();
-        let meta = rec.meta.clone();
-        store::write(&mut self.conn, |tx| {
-            store::records::note_read(tx, &meta, &me, assigned, now())
-        })?;
+
+        // The read is noted, and a supervisor-only read logged, before the content leaves.
+        let tx = store::immediate(&self.conn)?;
+        store::records::note_read(&tx, &rec.meta, &self.me.name, assigned, now())?;
         if supervisor_only {
-            self.log_tier3_read(&rec.meta)?;
+            let mut e = self.log_entry(Kind::Tier3Read, Some(rec.meta.case_id))?;
+            e.basis = LegalBasis::InternalDuty;
+            e.purpose = "supervision".into();
+            e.detail = format!("record {}", rec.meta.id);
+            e.disclosed_sha256 = Some(crypto::sha256(&payload));
+            self.log_append(&tx, &e)?;
         }
+        tx.commit()?;
         Ok(OpenedRecord {
             meta: rec.meta,
             fields: content.fields,
@@ -229,10 +235,5 @@ impl Session {
             .verify_strict(&msg, &sig)
             .map_err(|_| tampered())?;
         Ok(payload)
-    }
-
-    /// Hook for the disclosure log: tier-3 reads are logged, failing closed.
-    fn log_tier3_read(&mut self, _meta: &RecordMeta) -> Result<()> {
-        Ok(())
     }
 }

@@ -53,9 +53,9 @@ impl Session {
         }
         let at = now();
         let policy = &self.policy;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut e = self.log_entry(crate::log::Kind::KeyChange, Some(case_id))?;
+        e.detail = format!("rekey case {case_id}: {} records", records.len());
+        let tx = store::immediate(&self.conn)?;
         keys::new_epochs(&tx, policy, &[case_id], at)?;
         let epoch = store::keys::current_epoch(&tx, case_id)?.unwrap_or(1);
         let mut recipients = Vec::new();
@@ -84,6 +84,7 @@ impl Session {
             "DELETE FROM case_keys WHERE case_id = ?1 AND epoch < ?2",
             rusqlite::params![case_id, epoch],
         )?;
+        self.log_append(&tx, &e)?;
         tx.commit()?;
         self.key_cache
             .borrow_mut()

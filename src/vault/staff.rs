@@ -5,11 +5,13 @@ use std::str::FromStr;
 use secrecy::SecretString;
 
 use super::dir::{valid_staff_name, write_atomic};
+use super::disclosure;
 use super::keys::{self, Holder};
 use super::Session;
 use crate::crypto::{self, Key32, StaffIdentity};
 use crate::domain::time::now;
 use crate::error::{Error, Result};
+use crate::log::{Kind, NewEntry};
 use crate::policy::{Action, Role};
 use crate::store::{self, staff::StaffRow};
 use crate::tr;
@@ -39,12 +41,19 @@ impl Session {
         let id = StaffIdentity::generate(&new.name);
         write_atomic(&self.dir.identity(&new.name), &id.seal(&new.passphrase)?)?;
         let at = now();
-        let me = self.me.name.clone();
-        store::write(&mut self.conn, |tx| {
-            store::staff::insert(tx, &new.name, new.role, &id.public(), at, &me)
-        })?;
+        let tx = store::immediate(&self.conn)?;
+        store::staff::insert(&tx, &new.name, new.role, &id.public(), at, &self.me.name)?;
+        let reg = NewEntry::new(
+            Kind::StaffRegistered {
+                name: new.name.clone(),
+                role: new.role.as_str().into(),
+                key: id.public().verify_key,
+            },
+            &self.me.name,
+        );
+        self.log_append(&tx, &reg)?;
+        tx.commit()?;
         self.rewrap_db_key(&self.db_key.clone(), false)?;
-        self.log_staff_change(&new.name, true)?;
         Ok(store::staff::get(&self.conn, &new.name)?.expect("just inserted"))
     }
 
@@ -64,11 +73,19 @@ impl Session {
         let row = store::staff::get(&self.conn, name)?
             .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
         let at = now();
+        let revoke = NewEntry::new(
+            Kind::StaffRevoked {
+                name: name.to_string(),
+            },
+            &self.me.name,
+        );
+        let signer = self.me.signing.clone();
         let policy = &self.policy;
         // Already inactive: an earlier removal whose key rotation did not finish; finish it.
         let cases = if row.active {
             store::write(&mut self.conn, |tx| {
                 store::staff::deactivate(tx, name, at)?;
+                disclosure::append_as(tx, &revoke, &signer, at)?;
                 let cases = store::keys::delete_wraps(tx, name, None)?;
                 tx.execute("DELETE FROM assignments WHERE staff = ?1", [name])?;
                 keys::new_epochs(tx, policy, &cases, at)?;
@@ -84,7 +101,13 @@ impl Session {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(path, e)),
         }
-        self.log_staff_change(name, false)?;
+        self.log_key_change(
+            None,
+            format!(
+                "offboarding {name}: database key rotated, {} case epochs",
+                cases.len()
+            ),
+        )?;
         Ok(cases)
     }
 
@@ -115,10 +138,13 @@ impl Session {
             tiers: self.policy.readable_tiers(Role::Supervisor),
         };
         let cases = store::keys::all_cases(&self.conn)?;
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = store::immediate(&self.conn)?;
         for &c in &cases {
             self.share_case_keys(&tx, c, &holder)?;
         }
+        let mut e = self.log_entry(Kind::KeyChange, None)?;
+        e.detail = format!("grant {name}: {} cases", cases.len());
+        self.log_append(&tx, &e)?;
         tx.commit()?;
         Ok(cases.len())
     }
@@ -169,10 +195,5 @@ impl Session {
             self.dir.dbkey()
         };
         write_atomic(&path, &wrapped)
-    }
-
-    /// Hook for the disclosure log: staff changes are key changes.
-    fn log_staff_change(&mut self, _name: &str, _added: bool) -> Result<()> {
-        Ok(())
     }
 }
