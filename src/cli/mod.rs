@@ -7,6 +7,7 @@ mod context;
 mod demo;
 mod import;
 mod init;
+mod log;
 mod policy;
 mod record;
 mod staff;
@@ -59,6 +60,9 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Re-encrypt the records of a case, or of the whole vault, under fresh case keys.
     Rekey(import::RekeyArgs),
+    /// Disclosure log: show, verify (also offline), key, export.
+    #[command(subcommand)]
+    Log(log::LogCmd),
     /// Policy: check files, show the policy in force.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
@@ -84,6 +88,7 @@ pub fn main() -> i32 {
         Command::Import(a) => import::run_import(&mut ctx, a),
         Command::Rekey(a) => import::run_rekey(&mut ctx, a),
         Command::Policy(c) => policy::run(&mut ctx, c),
+        Command::Log(c) => log::run(&mut ctx, c),
     };
     match result {
         Ok(()) => 0,

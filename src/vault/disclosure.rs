@@ -95,3 +95,117 @@ impl Session {
         Ok(())
     }
 }
+
+/// One log entry as people see it.
+#[derive(Debug, serde::Serialize)]
+pub struct LogRow {
+    pub index: u64,
+    pub time: i64,
+    pub kind: &'static str,
+    pub actor: String,
+    /// The client's number when the viewer may see clients, else the first bytes of the MAC.
+    pub client: Option<String>,
+    pub case: Option<String>,
+    pub recipient: String,
+    pub purpose: String,
+    pub basis: String,
+    pub approver: Option<String>,
+    pub disclosed_sha256: Option<String>,
+    pub detail: String,
+}
+
+/// What `log show` filters on.
+#[derive(Debug, Default)]
+pub struct LogQuery {
+    pub client: Option<String>,
+    pub recipient: Option<String>,
+    pub kind: Option<String>,
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+}
+
+fn basis_text(b: &LegalBasis) -> String {
+    match b {
+        LegalBasis::None => String::new(),
+        LegalBasis::Consent(id) => format!("consent {id}"),
+        LegalBasis::Emergency(r) => format!("emergency: {r}"),
+        LegalBasis::Statutory(r) => format!("statutory: {r}"),
+        LegalBasis::InternalDuty => "internal duty".into(),
+    }
+}
+
+impl Session {
+    /// Log entries matching `q`. Client numbers are shown only to roles that may see clients;
+    /// others see the keyed hash the log stores.
+    pub fn log_show(&self, q: &LogQuery) -> Result<Vec<LogRow>> {
+        self.require(crate::policy::Action::LogRead)?;
+        let names = self
+            .policy
+            .allows(self.role, crate::policy::Action::ClientRead);
+        let mut filter = log::Filter {
+            recipient: q.recipient.clone(),
+            from: q.from,
+            until: q.until,
+            ..Default::default()
+        };
+        if let Some(k) = &q.kind {
+            filter.kind = Some(
+                log::KindCode::from_name(k)
+                    .ok_or_else(|| Error::Invalid(crate::tr!("vault.log_bad_kind", kind = k)))?,
+            );
+        }
+        if let Some(c) = &q.client {
+            let client = store::clients::find(&self.conn, c)?.ok_or_else(|| Error::NotFound {
+                what: "client",
+                id: c.clone(),
+            })?;
+            filter.client_mac = Some(id_mac(&self.conn, "client", client.id)?);
+        }
+        let mut by_mac = std::collections::HashMap::new();
+        if names {
+            for c in store::clients::list(&self.conn, None)? {
+                by_mac.insert(id_mac(&self.conn, "client", c.id)?, c.data.number);
+            }
+        }
+        let short = |m: &[u8; 32]| format!("#{}", crate::crypto::hex(&m[..6]));
+        Ok(log::entries(&self.conn, &filter)?
+            .into_iter()
+            .map(|l| {
+                let e = l.entry;
+                let detail = match &e.kind {
+                    Kind::StaffRegistered { name, role, .. } => format!("{name} ({role})"),
+                    Kind::StaffRevoked { name } => name.clone(),
+                    _ => e.detail.clone(),
+                };
+                LogRow {
+                    index: e.index,
+                    time: e.time,
+                    kind: e.kind.code().name(),
+                    actor: e.actor,
+                    client: e
+                        .client_mac
+                        .map(|m| by_mac.get(&m).cloned().unwrap_or_else(|| short(&m))),
+                    case: e.case_mac.map(|m| short(&m)),
+                    recipient: e.recipient,
+                    purpose: e.purpose,
+                    basis: basis_text(&e.basis),
+                    approver: e.approver,
+                    disclosed_sha256: e.disclosed_sha256.map(|h| crate::crypto::hex(&h)),
+                    detail,
+                }
+            })
+            .collect())
+    }
+
+    /// Verifies the whole log inside the vault against the agency key.
+    pub fn log_verify(&self) -> Result<log::VerifyReport> {
+        self.require(crate::policy::Action::LogVerify)?;
+        Ok(log::verify_db(&self.conn, &verifier_key(&self.conn)?)?)
+    }
+
+    /// Writes what an outside auditor needs (no client identities) to `dir`.
+    pub fn log_export(&self, dir: &std::path::Path) -> Result<u64> {
+        self.require(crate::policy::Action::LogRead)?;
+        Ok(log::export(&self.conn, dir)?)
+    }
+}

@@ -1,0 +1,185 @@
+//! `casevault log …`: show, verify (inside the vault or offline), key, export.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::context::table;
+use super::Context;
+use crate::domain::time::{format_time, Date};
+use crate::error::{Error, Result};
+use crate::log::{self, VerifyReport};
+use crate::tr;
+use crate::vault::disclosure::{self, LogQuery};
+
+#[derive(Subcommand, Debug)]
+pub enum LogCmd {
+    /// Show log entries (client numbers only for roles that may see clients).
+    Show {
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        recipient: Option<String>,
+        /// e.g. tier3_read, referral_export, staff_registered, key_change.
+        #[arg(long)]
+        kind: Option<String>,
+        /// From this date (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this date, inclusive (YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Verify the log. Inside the vault by default; with --export DIR --key KEY, offline:
+    /// no vault and no passphrase needed.
+    Verify {
+        #[arg(long, requires = "key")]
+        export: Option<PathBuf>,
+        /// The agency's verifier key (`casevault log key`).
+        #[arg(long, requires = "export")]
+        key: Option<String>,
+        /// A checkpoint saved earlier (a file): truncation or rewrite since then shows.
+        #[arg(long, requires = "export")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the verifier key auditors need.
+    Key,
+    /// Write everything an outside auditor needs to DIR (no client identities).
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn date(s: &Option<String>, end: bool) -> Result<Option<i64>> {
+    match s {
+        None => Ok(None),
+        Some(v) => {
+            let d = Date::parse(v).ok_or_else(|| Error::Invalid(tr!("cli.bad_date", value = v)))?;
+            Ok(Some(if end {
+                d.add_days(1).to_unix()
+            } else {
+                d.to_unix()
+            }))
+        }
+    }
+}
+
+/// Prints a verification report; failure when it has errors (each names its entry).
+fn report(ctx: &Context, r: &VerifyReport) -> Result<()> {
+    let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
+    let warnings: Vec<String> = r.warnings.iter().map(|w| w.to_string()).collect();
+    let out = serde_json::json!({
+        "ok": r.is_ok(), "size": r.size, "root": crate::crypto::hex(&r.root),
+        "checkpoints_checked": r.checkpoints_checked, "signatures_checked": r.signatures_checked,
+        "errors": errors, "warnings": warnings,
+    });
+    ctx.emit(&out, || {
+        let mut t = if r.is_ok() {
+            tr!(
+                "cli.log_ok",
+                size = r.size,
+                checkpoints = r.checkpoints_checked,
+                signatures = r.signatures_checked
+            )
+        } else {
+            tr!("cli.log_bad", count = errors.len())
+        };
+        for e in &errors {
+            t.push_str(&format!("\n  ✗ {e}"));
+        }
+        for w in &warnings {
+            t.push_str(&format!("\n  ! {w}"));
+        }
+        t
+    });
+    if r.is_ok() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(tr!("cli.log_bad", count = errors.len())))
+    }
+}
+
+pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
+    match cmd {
+        LogCmd::Verify {
+            export: Some(dir),
+            key: Some(key),
+            checkpoint,
+        } => {
+            let earlier = match &checkpoint {
+                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?),
+                None => None,
+            };
+            let r = log::verify_export(&dir, &key, earlier.as_deref());
+            report(ctx, &r)
+        }
+        LogCmd::Verify { .. } => {
+            let s = ctx.session()?;
+            let r = s.log_verify()?;
+            report(ctx, &r)
+        }
+        LogCmd::Key => {
+            let s = ctx.session()?;
+            let k = disclosure::verifier_key(&s.conn)?;
+            ctx.emit(&serde_json::json!({ "verifier_key": k }), || k.clone());
+            Ok(())
+        }
+        LogCmd::Export { out } => {
+            let s = ctx.session()?;
+            let n = s.log_export(&out)?;
+            ctx.emit(&serde_json::json!({ "entries": n, "dir": out }), || {
+                tr!("cli.log_exported", entries = n, dir = out.display())
+            });
+            Ok(())
+        }
+        LogCmd::Show {
+            client,
+            recipient,
+            kind,
+            from,
+            until,
+        } => {
+            let s = ctx.session()?;
+            let q = LogQuery {
+                client,
+                recipient,
+                kind,
+                from: date(&from, false)?,
+                until: date(&until, true)?,
+            };
+            let rows = s.log_show(&q)?;
+            ctx.emit(&rows, || {
+                let body: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.index.to_string(),
+                            format_time(r.time),
+                            r.kind.to_string(),
+                            r.actor.clone(),
+                            r.client.clone().unwrap_or_default(),
+                            r.recipient.clone(),
+                            r.basis.clone(),
+                            r.detail.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "#".into(),
+                        tr!("cli.h_time"),
+                        tr!("cli.h_kind"),
+                        tr!("cli.h_actor"),
+                        tr!("cli.h_client"),
+                        tr!("cli.h_recipient"),
+                        tr!("cli.h_basis"),
+                        tr!("cli.h_detail"),
+                    ],
+                    &body,
+                )
+            });
+            Ok(())
+        }
+    }
+}
