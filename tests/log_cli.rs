@@ -180,3 +180,93 @@ fn tier3_read_fails_closed_when_the_log_cannot_be_written() {
     // And verification reports the damage.
     v.run("li", &["log", "verify"]).fails();
 }
+
+#[test]
+fn recovery_key_use_and_policy_changes_are_logged() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang San");
+    let id = v
+        .supervision_note("wang", case, "old restricted note")
+        .ok()
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    // A new supervisor added after the case exists holds nothing for it.
+    v.add_staff("zhao", "supervisor");
+    v.run("zhao", &["record", "show", &id.to_string()]).fails();
+    // A wrong key file is refused; the real one grants access, and its use is logged.
+    let wrong = v.tmp.path().join("wrong.txt");
+    std::fs::write(
+        &wrong,
+        format!(
+            "{}\n",
+            secrecy::ExposeSecret::expose_secret(&age::x25519::Identity::generate().to_string())
+        ),
+    )
+    .unwrap();
+    v.run(
+        "admin",
+        &[
+            "staff",
+            "recover-grant",
+            "zhao",
+            "--recovery-key",
+            wrong.to_str().unwrap(),
+        ],
+    )
+    .fails();
+    let rec = v.recovery_path();
+    v.run(
+        "admin",
+        &[
+            "staff",
+            "recover-grant",
+            "zhao",
+            "--recovery-key",
+            rec.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert!(v
+        .run("zhao", &["record", "show", &id.to_string()])
+        .ok()
+        .stdout
+        .contains("old restricted note"));
+    assert!(kinds(&v, "li").iter().any(|k| k == "recovery_key_use"));
+
+    // Policy: a change of deadlines is applied and logged; a change of tiers is refused.
+    let dir = v.tmp.path().join("policy");
+    copy_dir(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policy")),
+        &dir,
+    );
+    let p = dir.join("policy.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let changed = text.replacen("minor_age = 14", "minor_age = 16", 1);
+    assert_ne!(text, changed, "policy.toml should set minor_age = 14");
+    std::fs::write(&p, &changed).unwrap();
+    v.run("admin", &["policy", "apply", dir.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        kinds(&v, "li")
+            .iter()
+            .filter(|k| *k == "policy_change")
+            .count(),
+        2
+    );
+    v.run("wang", &["policy", "apply", dir.to_str().unwrap()])
+        .fails();
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let t = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}

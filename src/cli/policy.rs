@@ -15,12 +15,24 @@ pub enum PolicyCmd {
     Check { dir: Option<PathBuf> },
     /// Show the tiers and templates of a policy directory (default: the shipped policy).
     Show { dir: Option<PathBuf> },
+    /// Put the policy in DIR into force in the vault (admin; logged).
+    Apply { dir: PathBuf },
 }
 
 pub fn run(ctx: &mut Context, cmd: PolicyCmd) -> Result<()> {
     let (dir, show) = match cmd {
         PolicyCmd::Check { dir } => (dir, false),
         PolicyCmd::Show { dir } => (dir, true),
+        PolicyCmd::Apply { dir } => {
+            let sources = Policy::read_sources(&dir)?;
+            let mut s = ctx.session()?;
+            let digest = crate::crypto::hex(&s.policy_apply(&sources)?);
+            ctx.emit(
+                &serde_json::json!({ "applied": true, "digest": digest }),
+                || tr!("cli.policy_applied", digest = &digest[..16]),
+            );
+            return Ok(());
+        }
     };
     let sources = match &dir {
         Some(d) => Policy::read_sources(d)?,

@@ -35,6 +35,14 @@ pub enum StaffCmd {
     },
     /// Give a new supervisor the keys of every existing case (run by a supervisor).
     Grant { name: String },
+    /// Use the recovery key to give a supervisor every case's keys (admin, when no
+    /// supervisor with access is left; logged).
+    RecoverGrant {
+        name: String,
+        /// The recovery key file written at init.
+        #[arg(long)]
+        recovery_key: PathBuf,
+    },
 }
 
 pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
@@ -107,6 +115,17 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
             ctx.emit(&serde_json::json!({"changed": who}), || {
                 tr!("cli.passwd_done")
             });
+        }
+        StaffCmd::RecoverGrant { name, recovery_key } => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(&recovery_key).map_err(|e| Error::io(&recovery_key, e))?,
+            );
+            let id = crate::vault::parse_recovery_key(&text)?;
+            let n = s.recover_grant(&id, &name)?;
+            ctx.emit(
+                &serde_json::json!({"granted": name, "cases": n, "recovery_key_used": true}),
+                || tr!("cli.granted", name = name, cases = n),
+            );
         }
         StaffCmd::Grant { name } => {
             let n = s.staff_grant(&name)?;

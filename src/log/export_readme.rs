@@ -23,7 +23,8 @@ Files:
 The tree is RFC 6962: leaf hash `SHA-256(0x00 ‖ stored entry)`, node hash
 `SHA-256(0x01 ‖ left ‖ right)`, empty root `SHA-256("")`.
 
-To verify: `casevault log verify-export <dir> --key '<verifier key>' [--checkpoint earlier.txt]`.
+To verify: `casevault log verify --export <dir> --key '<verifier key>' [--checkpoint earlier.txt]`
+(no vault and no passphrase needed).
 Pass any checkpoint you received earlier (for example from a referral packet's receipt): if
 the log was truncated or rewritten since, verification fails there.
 

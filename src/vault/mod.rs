@@ -5,6 +5,7 @@
 //! right key anyway (for enforcement): a caseworker who bypasses the checks still cannot
 //! decrypt what no wrapping gives them.
 
+mod admin;
 mod dir;
 pub mod disclosure;
 mod import;
@@ -16,6 +17,7 @@ mod rekey;
 mod session;
 mod staff;
 
+pub use admin::parse_recovery_key;
 pub use dir::{valid_staff_name, VaultDir, VERSION_LINE};
 pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
