@@ -97,6 +97,18 @@ fn canaries_never_reach_disk() {
             needles.push((what.to_string(), form, bytes));
         }
     }
+        // The scanner itself finds each form when it is there.
+    let probe = v.tmp.path().join("probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    for (i, (_, _, n)) in needles.iter().enumerate() {
+        let mut bytes = b"xxxx".to_vec();
+        bytes.extend_from_slice(n);
+        std::fs::write(probe.join(i.to_string()), bytes).unwrap();
+    }
+    let mut found = Vec::new();
+    scan(&probe, &needles, &mut found);
+    assert!(found.len() >= needles.len(), "the scanner misses planted canaries");
+
     let mut hits = Vec::new();
     scan(&v.dir, &needles, &mut hits);
     scan(&v.tmp.path().join("tmp"), &needles, &mut hits);
