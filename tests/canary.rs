@@ -97,7 +97,7 @@ fn canaries_never_reach_disk() {
             needles.push((what.to_string(), form, bytes));
         }
     }
-        // The scanner itself finds each form when it is there.
+    // The scanner itself finds each form when it is there.
     let probe = v.tmp.path().join("probe");
     std::fs::create_dir_all(&probe).unwrap();
     for (i, (_, _, n)) in needles.iter().enumerate() {
@@ -107,7 +107,10 @@ fn canaries_never_reach_disk() {
     }
     let mut found = Vec::new();
     scan(&probe, &needles, &mut found);
-    assert!(found.len() >= needles.len(), "the scanner misses planted canaries");
+    assert!(
+        found.len() >= needles.len(),
+        "the scanner misses planted canaries"
+    );
 
     let mut hits = Vec::new();
     scan(&v.dir, &needles, &mut hits);

@@ -96,3 +96,60 @@ fn sigkill_during_import_keeps_exactly_the_committed_batches() {
     // The vault still reads normally.
     v.run("li", &["record", "show", "1"]).ok();
 }
+
+#[test]
+fn two_processes_writing_at_once_do_not_corrupt_the_vault() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang San");
+    v.run("li", &["case", "assign", &case.to_string(), "chen"])
+        .ok();
+    let fields = r#"{"client_number":"C001","date":"2026-11-20","session_aim":"a","narrative":"concurrent"}"#;
+    let writers: Vec<_> = ["wang", "chen"]
+        .into_iter()
+        .map(|who| {
+            let c = v.as_(who);
+            let script =
+                format!("for i in $(seq 1 15); do echo '{fields}' | \"$0\" \"$@\" || exit 1; done");
+            let mut cmd = std::process::Command::new("sh");
+            cmd.arg("-c").arg(script).arg(c.get_program());
+            cmd.args(c.get_args());
+            cmd.args([
+                "record",
+                "add",
+                "--case",
+                &case.to_string(),
+                "--kind",
+                "process",
+                "--fields",
+                "-",
+            ]);
+            for (k, val) in c.get_envs() {
+                if let Some(val) = val {
+                    cmd.env(k, val);
+                }
+            }
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for mut w in writers {
+        assert!(w.wait().unwrap().success(), "a concurrent writer failed");
+    }
+    let list = v
+        .run(
+            "li",
+            &["--json", "record", "list", "--case", &case.to_string()],
+        )
+        .ok()
+        .json();
+    let ids: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 30);
+    for id in ids {
+        v.run("li", &["record", "show", &id.to_string()]).ok();
+    }
+    v.run("li", &["log", "verify"]).ok();
+}
