@@ -17,7 +17,14 @@ pub struct Date {
 }
 
 impl Date {
-    /// Parses `YYYY-MM-DD`, checking the day exists.
+        /// Parses `YYYY-MM-DD`, checking the day exists.
+    ///
+    /// ```
+    /// use casevault::domain::time::Date;
+    /// let d = Date::parse("2012-11-24").unwrap();
+    /// assert_eq!(d.age_on(Date::parse("2026-11-23").unwrap()), 13);
+    /// assert!(Date::parse("2026-02-30").is_none());
+    /// ```
     pub fn parse(s: &str) -> Option<Date> {
         let s = s.trim();
         let b = s.as_bytes();
