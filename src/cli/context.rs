@@ -80,6 +80,20 @@ impl Context {
         }
     }
 
+    /// Runs `f` with a progress callback drawn as a bar on a terminal (hidden when piped).
+    pub fn with_progress<T>(
+        &self,
+        f: impl FnOnce(&mut dyn FnMut(u64, u64)) -> Result<T>,
+    ) -> Result<T> {
+        let pb = self.progress(0);
+        let out = f(&mut |done, total| {
+            pb.set_length(total);
+            pb.set_position(done);
+        });
+        pb.finish_and_clear();
+        out
+    }
+
     /// A progress bar on a terminal; hidden when stderr is piped or output is JSON.
     pub fn progress(&self, total: u64) -> indicatif::ProgressBar {
         if self.json || !std::io::stderr().is_terminal() {

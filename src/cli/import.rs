@@ -28,13 +28,7 @@ pub struct RekeyArgs {
 pub fn run_import(ctx: &mut Context, a: ImportArgs) -> Result<()> {
     let data = zeroize::Zeroizing::new(read_input(&a.file)?);
     let mut s = ctx.session()?;
-    let pb = ctx.progress(0);
-    let report = s.import(&data, a.batch, &mut |done, total| {
-        pb.set_length(total);
-        pb.set_position(done);
-    });
-    pb.finish_and_clear();
-    let report = report?;
+    let report = ctx.with_progress(|p| s.import(&data, a.batch, p))?;
     ctx.emit(&report, || {
         tr!(
             "cli.import_done",
@@ -50,13 +44,7 @@ pub fn run_import(ctx: &mut Context, a: ImportArgs) -> Result<()> {
 
 pub fn run_rekey(ctx: &mut Context, a: RekeyArgs) -> Result<()> {
     let mut s = ctx.session()?;
-    let pb = ctx.progress(0);
-    let report = s.rekey(a.case, &mut |done, total| {
-        pb.set_length(total);
-        pb.set_position(done);
-    });
-    pb.finish_and_clear();
-    let report = report?;
+    let report = ctx.with_progress(|p| s.rekey(a.case, p))?;
     ctx.emit(&report, || {
         tr!(
             "cli.rekey_done",

@@ -17,7 +17,7 @@ pub struct Date {
 }
 
 impl Date {
-        /// Parses `YYYY-MM-DD`, checking the day exists.
+    /// Parses `YYYY-MM-DD`, checking the day exists.
     ///
     /// ```
     /// use casevault::domain::time::Date;

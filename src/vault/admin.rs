@@ -5,12 +5,12 @@ use std::str::FromStr;
 
 use secrecy::ExposeSecret;
 
-use super::keys::Holder;
+use super::keys;
 use super::Session;
 use crate::crypto::{hex, CaseKeySet};
 use crate::error::{Error, Result};
 use crate::log::Kind;
-use crate::policy::{Action, Policy, Role};
+use crate::policy::{Action, Policy};
 use crate::store::{self, keys::RECOVERY};
 use crate::tr;
 
@@ -49,15 +49,7 @@ impl Session {
         if recovery.to_public().to_string() != expected {
             return Err(Error::Crypto(tr!("vault.not_the_recovery_key")));
         }
-        let s = store::staff::get(&self.conn, name)?
-            .filter(|s| s.active && s.role == Role::Supervisor)
-            .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
-        let holder = Holder {
-            name: s.name.clone(),
-            recipient: age::x25519::Recipient::from_str(&s.age_recipient)
-                .map_err(|e| Error::Crypto(e.to_string()))?,
-            tiers: self.policy.readable_tiers(Role::Supervisor),
-        };
+        let holder = keys::supervisor_holder(&self.conn, &self.policy, name)?;
         let wraps = store::keys::list_wraps(&self.conn, Some(RECOVERY))?;
         let tx = store::immediate(&self.conn)?;
         let mut cases = std::collections::BTreeSet::new();

@@ -15,7 +15,7 @@ use super::Session;
 use crate::crypto::CaseKeySet;
 use crate::error::{Error, Result};
 use crate::policy::{Policy, Role};
-use crate::store::{self, keys::RECOVERY};
+use crate::store::{self, keys::RECOVERY, staff::StaffRow};
 
 /// Someone who should hold (some tiers of) a case's keys.
 pub struct Holder {
@@ -36,6 +36,23 @@ fn parse_recipient(s: &str) -> Result<age::x25519::Recipient> {
     age::x25519::Recipient::from_str(s).map_err(|e| Error::Crypto(e.to_string()))
 }
 
+/// A staff member as a holder of the tiers their role may hold.
+pub fn staff_holder(policy: &Policy, s: &StaffRow) -> Result<Holder> {
+    Ok(Holder {
+        name: s.name.clone(),
+        recipient: parse_recipient(&s.age_recipient)?,
+        tiers: policy.readable_tiers(s.role),
+    })
+}
+
+/// An active supervisor named `name`, as a holder (for grants).
+pub fn supervisor_holder(conn: &Connection, policy: &Policy, name: &str) -> Result<Holder> {
+    let s = store::staff::get(conn, name)?
+        .filter(|s| s.active && s.role == Role::Supervisor)
+        .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
+    staff_holder(policy, &s)
+}
+
 /// The holders every case has: the recovery key and active supervisors.
 pub fn standing_holders(conn: &Connection, policy: &Policy) -> Result<Vec<Holder>> {
     let all: Vec<u8> = policy.tiers.iter().map(|t| t.level).collect();
@@ -45,11 +62,7 @@ pub fn standing_holders(conn: &Connection, policy: &Policy) -> Result<Vec<Holder
         tiers: all,
     }];
     for s in store::staff::active_with_role(conn, Role::Supervisor)? {
-        v.push(Holder {
-            recipient: parse_recipient(&s.age_recipient)?,
-            tiers: policy.readable_tiers(Role::Supervisor),
-            name: s.name,
-        });
+        v.push(staff_holder(policy, &s)?);
     }
     Ok(v)
 }
@@ -74,13 +87,9 @@ pub fn case_holders(
             continue;
         }
         if let Some(s) = store::staff::get(conn, &w)?.filter(|s| s.active) {
-            let tiers = policy.readable_tiers(s.role);
-            if !tiers.is_empty() {
-                v.push(Holder {
-                    recipient: parse_recipient(&s.age_recipient)?,
-                    tiers,
-                    name: s.name,
-                });
+            let h = staff_holder(policy, &s)?;
+            if !h.tiers.is_empty() {
+                v.push(h);
             }
         }
     }

@@ -1,8 +1,6 @@
 //! Clients and cases.
 
-use std::str::FromStr;
-
-use super::keys::{self, Holder};
+use super::keys;
 use super::Session;
 use crate::domain::time::{now, today};
 use crate::domain::{Case, Client, NewClient, Source, Stage};
@@ -115,12 +113,7 @@ impl Session {
         self.require(Action::CaseAssign)?;
         self.case_access(case_id)?;
         let s = check_worker(&self.conn, worker)?;
-        let holder = Holder {
-            name: s.name.clone(),
-            recipient: age::x25519::Recipient::from_str(&s.age_recipient)
-                .map_err(|e| Error::Crypto(e.to_string()))?,
-            tiers: self.policy.readable_tiers(s.role),
-        };
+        let holder = keys::staff_holder(&self.policy, &s)?;
         let tx = store::immediate(&self.conn)?;
         store::cases::assign(&tx, case_id, worker, now())?;
         if s.role != Role::Supervisor {

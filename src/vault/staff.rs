@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::dir::{valid_staff_name, write_atomic};
 use super::disclosure;
-use super::keys::{self, Holder};
+use super::keys;
 use super::Session;
 use crate::crypto::{self, Key32, StaffIdentity};
 use crate::domain::time::now;
@@ -128,15 +128,7 @@ impl Session {
                 role: self.role.as_str().into(),
             });
         }
-        let s = store::staff::get(&self.conn, name)?
-            .filter(|s| s.active && s.role == Role::Supervisor)
-            .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
-        let holder = Holder {
-            name: s.name.clone(),
-            recipient: age::x25519::Recipient::from_str(&s.age_recipient)
-                .map_err(|e| Error::Crypto(e.to_string()))?,
-            tiers: self.policy.readable_tiers(Role::Supervisor),
-        };
+        let holder = keys::supervisor_holder(&self.conn, &self.policy, name)?;
         let cases = store::keys::all_cases(&self.conn)?;
         let tx = store::immediate(&self.conn)?;
         for &c in &cases {
