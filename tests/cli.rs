@@ -1,0 +1,85 @@
+//! The command line's shape: fixed command names (scripts depend on them), global options,
+//! quiet when piped, and the demo runs.
+
+mod common;
+
+use common::*;
+
+fn help(args: &[&str]) -> String {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_casevault"));
+    c.args(args).arg("--help").env("CASEVAULT_LANG", "en");
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn command_names_are_stable() {
+    let top = help(&[]);
+    for cmd in [
+        "init", "demo", "staff", "client", "case", "record", "import", "rekey", "policy", "log",
+    ] {
+        assert!(
+            top.contains(&format!("  {cmd}")),
+            "missing command {cmd}:\n{top}"
+        );
+    }
+    for opt in ["--vault", "--as", "--passphrase-file", "--json"] {
+        assert!(top.contains(opt), "missing global option {opt}");
+    }
+    let groups: &[(&str, &[&str])] = &[
+        (
+            "staff",
+            &["add", "list", "remove", "passwd", "grant", "recover-grant"],
+        ),
+        ("client", &["add", "list", "show", "search"]),
+        (
+            "case",
+            &["open", "list", "show", "assign", "unassign", "close"],
+        ),
+        ("record", &["add", "list", "show", "amend"]),
+        ("policy", &["check", "show", "apply"]),
+        ("log", &["show", "verify", "key", "export"]),
+    ];
+    for (group, subs) in groups {
+        let h = help(&[group]);
+        for s in *subs {
+            assert!(h.contains(&format!("  {s}")), "missing {group} {s}:\n{h}");
+        }
+    }
+    // No passphrase flag takes the secret itself.
+    assert!(!top.contains("--passphrase ") && !help(&["init"]).contains("--passphrase "));
+}
+
+#[test]
+fn piped_import_is_quiet_and_json_is_json() {
+    let v = TestVault::new();
+    let lines = r#"{"type":"client","number":"C1","name":"A"}
+{"type":"case","client":"C1"}"#;
+    let r = v.run_stdin("li", &["import", "-"], lines).ok();
+    assert!(
+        r.stderr.is_empty(),
+        "no progress output when piped: {}",
+        r.stderr
+    );
+    let r = v.run("li", &["--json", "case", "list"]).ok();
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn demo_runs_in_both_languages() {
+    for lang in ["en", "zh"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_casevault"));
+        c.env("CASEVAULT_LANG", lang)
+            .env("TMPDIR", tmp.path())
+            .args(["--json", "demo"]);
+        let r = run(c).ok();
+        let steps = r.json()["steps"].as_array().unwrap().len();
+        assert!(steps > 10, "{lang}: {steps} steps");
+        let text = r.json()["steps"].to_string();
+        assert!(!text.contains("should have been refused") && !text.contains("本应被拒绝"));
+        // The temporary vault is gone afterwards.
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+}
