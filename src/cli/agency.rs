@@ -62,8 +62,10 @@ fn write_file(path: &Path, text: &str, secret: bool) -> Result<()> {
 }
 
 pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
+    let mut s = ctx.session()?;
     if let AgencyCmd::Keygen { out_dir } = &cmd {
-        // Needs no vault: the keys are the partner's.
+        // The keys are the partner's: nothing is stored in the vault, but only an admin makes them.
+        s.require(crate::policy::Action::AgencyManage)?;
         std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
         let k = PartnerKeys::generate();
         let files = [
@@ -106,7 +108,6 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
         });
         return Ok(());
     }
-    let mut s = ctx.session()?;
     match cmd {
         AgencyCmd::Keygen { .. } => unreachable!("handled above"),
         AgencyCmd::Add {
