@@ -1,15 +1,19 @@
 //! The `casevault` command line: argument parsing and printing over the library, one module
 //! per subcommand. No rules live here; they live in [`crate::vault`].
 
+mod agency;
 mod case;
 mod client;
+mod consent;
 mod context;
 mod demo;
 mod import;
 mod init;
 mod log;
+mod packet;
 mod policy;
 mod record;
+mod referral;
 mod staff;
 
 use std::path::PathBuf;
@@ -66,6 +70,18 @@ pub enum Command {
     /// Policy: check files, show the policy in force.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// Partner agencies: add, list, show, remove, keygen; our keys (key, inbound-key).
+    #[command(subcommand)]
+    Agency(agency::AgencyCmd),
+    /// Consents (同意书): add, list, show, revoke, form.
+    #[command(subcommand)]
+    Consent(consent::ConsentCmd),
+    /// Referrals (转介): export, approve, list, status.
+    #[command(subcommand)]
+    Referral(referral::ReferralCmd),
+    /// Referral packets received: verify, open, import.
+    #[command(subcommand)]
+    Packet(packet::PacketCmd),
 }
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
@@ -89,6 +105,10 @@ pub fn main() -> i32 {
         Command::Rekey(a) => import::run_rekey(&mut ctx, a),
         Command::Policy(c) => policy::run(&mut ctx, c),
         Command::Log(c) => log::run(&mut ctx, c),
+        Command::Agency(c) => agency::run(&mut ctx, c),
+        Command::Consent(c) => consent::run(&mut ctx, c),
+        Command::Referral(c) => referral::run(&mut ctx, c),
+        Command::Packet(c) => packet::run(&mut ctx, c),
     };
     match result {
         Ok(()) => 0,

@@ -3,11 +3,13 @@
 
 mod case;
 mod client;
+mod consent;
 mod record;
 pub mod time;
 
 pub use case::{Case, Source, Stage};
 pub use client::{Category, Client, Gender, Guardian, NewClient, Risk};
+pub use consent::{Consent, ConsentProblem, ConsentTerms, SignerRole};
 pub use record::{RecordContent, RecordMeta};
 
 /// Declares a closed set of coded values with a Chinese and an English label, parsed from the

@@ -4,11 +4,14 @@
 //! Every function takes a `&Connection`, so it runs the same inside a transaction
 //! (`Transaction` derefs to `Connection`) or outside one.
 
+pub mod agencies;
 pub mod cases;
 pub mod clients;
+pub mod consents;
 pub mod keys;
 pub mod meta;
 pub mod records;
+pub mod referrals;
 mod schema;
 pub mod staff;
 

@@ -95,5 +95,71 @@ CREATE TABLE imports (
 );
 "#;
 
-/// All migrations, oldest first. Migration 2 is the disclosure log's tables.
-pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA];
+/// Migration 3: partner agencies, consents, referrals, tier-3 approvals, imported packets.
+/// Consents and referrals are metadata (no record content); a consent's scanned form is age
+/// ciphertext to its case's tier-2 key, like a record body.
+const V3: &str = r#"
+CREATE TABLE agencies (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    age_recipient   TEXT NOT NULL,
+    minisign_pubkey TEXT NOT NULL,
+    contact         TEXT NOT NULL,
+    active          INTEGER NOT NULL DEFAULT 1,
+    added_at        INTEGER NOT NULL,
+    added_by        TEXT NOT NULL
+);
+CREATE TABLE consents (
+    id          INTEGER PRIMARY KEY,
+    client_id   INTEGER NOT NULL REFERENCES clients(id),
+    agency_id   INTEGER NOT NULL REFERENCES agencies(id),
+    data        TEXT NOT NULL,
+    revoked_on  TEXT,
+    revoked_via TEXT,
+    form_case   INTEGER REFERENCES cases(id),
+    form_epoch  INTEGER,
+    form_tier   INTEGER,
+    form        BLOB,
+    created_at  INTEGER NOT NULL,
+    created_by  TEXT NOT NULL
+);
+CREATE INDEX consents_client ON consents(client_id);
+CREATE TABLE referral_approvals (
+    consent_id  INTEGER NOT NULL REFERENCES consents(id),
+    record_id   INTEGER NOT NULL REFERENCES records(id),
+    case_id     INTEGER NOT NULL REFERENCES cases(id),
+    approver    TEXT NOT NULL,
+    approved_at INTEGER NOT NULL,
+    PRIMARY KEY (consent_id, record_id)
+) WITHOUT ROWID;
+CREATE TABLE referrals (
+    id             INTEGER PRIMARY KEY,
+    case_id        INTEGER NOT NULL REFERENCES cases(id),
+    agency_id      INTEGER NOT NULL REFERENCES agencies(id),
+    consent_id     INTEGER NOT NULL REFERENCES consents(id),
+    purpose        TEXT NOT NULL,
+    records        TEXT NOT NULL,
+    approver       TEXT,
+    packet_id      TEXT NOT NULL UNIQUE,
+    content_sha256 TEXT NOT NULL,
+    packet_sha256  TEXT,
+    log_index      INTEGER NOT NULL,
+    status         TEXT NOT NULL,
+    reason         TEXT,
+    sent_at        INTEGER NOT NULL,
+    sent_by        TEXT NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+CREATE INDEX referrals_case ON referrals(case_id);
+CREATE TABLE packet_imports (
+    packet_id     TEXT PRIMARY KEY,
+    packet_sha256 TEXT NOT NULL UNIQUE,
+    agency_id     INTEGER NOT NULL REFERENCES agencies(id),
+    case_id       INTEGER NOT NULL REFERENCES cases(id),
+    imported_at   INTEGER NOT NULL,
+    imported_by   TEXT NOT NULL
+);
+"#;
+
+/// All migrations, oldest first. Migration 2 is the disclosure log's tables; 3 is referrals.
+pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3];

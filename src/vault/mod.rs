@@ -6,6 +6,7 @@
 //! decrypt what no wrapping gives them.
 
 mod admin;
+mod consents;
 mod dir;
 pub mod disclosure;
 mod import;
@@ -13,15 +14,18 @@ mod init;
 mod keys;
 mod people;
 mod records;
+mod referrals;
 mod rekey;
 mod session;
 mod staff;
 
 pub use admin::parse_recovery_key;
-pub use dir::{valid_staff_name, VaultDir, VERSION_LINE};
+pub use consents::FORM_TIER;
+pub use dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
 pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
 pub use records::{NewRecord, OpenedRecord};
+pub use referrals::{ExportRequest, ImportedPacket, STATUSES};
 pub use rekey::RekeyReport;
 pub use session::Session;
 pub use staff::NewStaff;

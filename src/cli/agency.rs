@@ -1,0 +1,197 @@
+//! `casevault agency …`: partner agencies and this agency's own public keys.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use secrecy::ExposeSecret;
+
+use super::context::table;
+use super::Context;
+use crate::domain::time::{format_time, now};
+use crate::error::{Error, Result};
+use crate::packet::PartnerKeys;
+use crate::tr;
+
+#[derive(Subcommand, Debug)]
+pub enum AgencyCmd {
+    /// Register a partner agency (admin).
+    Add {
+        name: String,
+        /// The partner's age recipient (age1…): packets to them are encrypted to it.
+        #[arg(long)]
+        age_recipient: String,
+        /// The partner's minisign public key: the bare base64 line, or a .pub file's path.
+        #[arg(long)]
+        minisign_pubkey: String,
+        #[arg(long, default_value = "")]
+        contact: String,
+    },
+    /// List partner agencies.
+    List,
+    /// Show a partner agency.
+    Show { agency: String },
+    /// Remove a partner agency (admin); past referrals keep naming it.
+    Remove { agency: String },
+    /// Make keys for a partner without tools: age identity, minisign key pair (files 0600).
+    Keygen {
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// Print this agency's minisign public key (partners verify our packets with it).
+    Key {
+        /// Also write it as a minisign .pub file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print this agency's inbound age recipient (partners encrypt packets for us to it).
+    InboundKey,
+}
+
+fn write_file(path: &Path, text: &str, secret: bool) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    if secret {
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
+    let mut s = ctx.session()?;
+    if let AgencyCmd::Keygen { out_dir } = &cmd {
+        // The keys are the partner's: nothing is stored in the vault, but only an admin makes them.
+        s.require(crate::policy::Action::AgencyManage)?;
+        std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+        let k = PartnerKeys::generate();
+        let files = [
+            ("partner.agekey", true),
+            ("partner.minisign.key", true),
+            ("partner.minisign.pub", false),
+            ("partner.age.pub", false),
+        ];
+        let texts = [
+            k.age_identity_file(now().max(0) as u64)
+                .expose_secret()
+                .to_string(),
+            k.minisign_secret_key_file().expose_secret().to_string(),
+            k.minisign_public_key_file(),
+            format!("{}\n", k.age_recipient),
+        ];
+        for ((name, secret), text) in files.iter().zip(&texts) {
+            write_file(&out_dir.join(name), text, *secret)?;
+        }
+        let out = serde_json::json!({
+            "dir": out_dir,
+            "age_identity_file": out_dir.join(files[0].0),
+            "minisign_secret_key_file": out_dir.join(files[1].0),
+            "minisign_public_key_file": out_dir.join(files[2].0),
+            "age_recipient": k.age_recipient.to_string(),
+            "minisign_public_key": k.minisign_public.to_base64(),
+            "secret_files_mode": "0600",
+        });
+        ctx.emit(&out, || {
+            tr!(
+                "referral.keygen_done",
+                dir = out_dir.display(),
+                age = files[0].0,
+                sec = files[1].0,
+                pubk = files[2].0,
+                rcpt = files[3].0,
+                recipient = k.age_recipient,
+                pubfile = out_dir.join(files[2].0).display()
+            )
+        });
+        return Ok(());
+    }
+    match cmd {
+        AgencyCmd::Keygen { .. } => unreachable!("handled above"),
+        AgencyCmd::Add {
+            name,
+            age_recipient,
+            minisign_pubkey,
+            contact,
+        } => {
+            let key_text = if Path::new(&minisign_pubkey).is_file() {
+                let p = Path::new(&minisign_pubkey);
+                std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?
+            } else {
+                minisign_pubkey
+            };
+            let a = s.agency_add(&name, &age_recipient, &key_text, &contact)?;
+            ctx.emit(&a, || {
+                tr!("referral.agency_added", name = a.name, id = a.id)
+            });
+        }
+        AgencyCmd::List => {
+            let rows = s.agency_list()?;
+            ctx.emit(&rows, || {
+                let body: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.id.to_string(),
+                            a.name.clone(),
+                            a.contact.clone(),
+                            if a.active {
+                                tr!("common.yes")
+                            } else {
+                                tr!("common.no")
+                            },
+                            format_time(a.added_at),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "id".into(),
+                        tr!("cli.h_name"),
+                        "contact".into(),
+                        tr!("cli.h_active"),
+                        tr!("cli.h_added"),
+                    ],
+                    &body,
+                )
+            });
+        }
+        AgencyCmd::Show { agency } => {
+            let a = s.agency_show(&agency)?;
+            ctx.emit(&a, || {
+                format!(
+                    "{} ({})\ncontact: {}\nage: {}\nminisign: {}\n{}: {}\n",
+                    a.name,
+                    a.id,
+                    a.contact,
+                    a.age_recipient,
+                    a.minisign_pubkey,
+                    tr!("cli.h_active"),
+                    a.active
+                )
+            });
+        }
+        AgencyCmd::Remove { agency } => {
+            let a = s.agency_remove(&agency)?;
+            ctx.emit(&a, || tr!("referral.agency_removed", name = a.name));
+        }
+        AgencyCmd::Key { out } => {
+            let k = s.our_minisign_key()?;
+            if let Some(p) = &out {
+                write_file(p, &k.to_file(), false)?;
+            }
+            let v = serde_json::json!({"minisign_public_key": k.to_base64(), "key_id": k.key_id.to_string()});
+            ctx.emit(&v, || {
+                format!("{}\n# {}\n", k.to_base64(), tr!("referral.our_key_hint"))
+            });
+        }
+        AgencyCmd::InboundKey => {
+            let r = s.inbound_recipient()?;
+            let v = serde_json::json!({"age_recipient": r});
+            ctx.emit(&v, || format!("{r}\n# {}\n", tr!("referral.inbound_hint")));
+        }
+    }
+    Ok(())
+}

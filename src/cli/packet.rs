@@ -1,0 +1,109 @@
+//! `casevault packet …`: the receiving side of referral packets.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use super::Context;
+use crate::domain::NewClient;
+use crate::error::{Error, Result};
+use crate::tr;
+
+#[derive(Subcommand, Debug)]
+pub enum PacketCmd {
+    /// Check a packet's signature (FILE.minisig) by a partner agency.
+    Verify {
+        file: PathBuf,
+        #[arg(long)]
+        from: String,
+    },
+    /// Verify, decrypt and show a packet (nothing is written to disk).
+    Open {
+        file: PathBuf,
+        #[arg(long)]
+        from: String,
+    },
+    /// Import a packet: a new client and case with its records.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        from: String,
+        /// Client number for the new client (default REF-<packet id>).
+        #[arg(long)]
+        client_number: Option<String>,
+        #[arg(long)]
+        client_name: Option<String>,
+    },
+}
+
+fn read(file: &Path) -> Result<(Vec<u8>, String)> {
+    let ct = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    let mut sig = file.as_os_str().to_owned();
+    sig.push(".minisig");
+    let sig = PathBuf::from(sig);
+    let minisig = std::fs::read_to_string(&sig).map_err(|e| Error::io(&sig, e))?;
+    Ok((ct, minisig))
+}
+
+pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
+    let mut s = ctx.session()?;
+    match cmd {
+        PacketCmd::Verify { file, from } => {
+            let (ct, sig) = read(&file)?;
+            let comment = s.packet_verify(&from, &ct, &sig)?;
+            let v = serde_json::json!({"valid": true, "trusted_comment": comment});
+            ctx.emit(&v, || {
+                tr!("referral.signature_ok", agency = from, comment = comment)
+            });
+        }
+        PacketCmd::Open { file, from } => {
+            let (ct, sig) = read(&file)?;
+            let p = s.packet_open(&from, &ct, &sig)?;
+            let v = serde_json::json!({
+                "manifest": p.manifest,
+                "records": p.records,
+                "packet_sha256": p.packet_sha256,
+            });
+            ctx.emit(&v, || {
+                let mut t = String::from_utf8_lossy(&p.manifest.to_bytes()).into_owned();
+                t.push('\n');
+                t.push_str(&p.document);
+                t
+            });
+        }
+        PacketCmd::Import {
+            file,
+            from,
+            client_number,
+            client_name,
+        } => {
+            let (ct, sig) = read(&file)?;
+            let client = match (client_number, client_name) {
+                (None, None) => None,
+                (number, name) => Some(NewClient {
+                    number: number.unwrap_or_default(),
+                    name: name.unwrap_or_default(),
+                    birth_date: None,
+                    gender: crate::domain::Gender::Unstated,
+                    phone: String::new(),
+                    address: String::new(),
+                    id_number: String::new(),
+                    guardians: Vec::new(),
+                    risk: crate::domain::Risk::None,
+                    category: crate::domain::Category::Basic,
+                }),
+            };
+            let r = s.packet_import(&from, &ct, &sig, client)?;
+            ctx.emit(&r, || {
+                tr!(
+                    "referral.imported",
+                    packet = r.packet_id,
+                    number = r.client_number,
+                    case = r.case_id,
+                    count = r.records.len()
+                )
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! `casevault referral …`: export under a consent, approvals, tracking.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use super::consent::id_list;
+use super::context::table;
+use super::Context;
+use crate::domain::time::format_time;
+use crate::error::Result;
+use crate::tr;
+use crate::vault::{write_atomic, ExportRequest};
+
+#[derive(Subcommand, Debug)]
+pub enum ReferralCmd {
+    /// Make a referral packet for a partner agency under a consent: FILE and FILE.minisig.
+    Export {
+        #[arg(long)]
+        case: i64,
+        /// Recipient agency (name or id).
+        #[arg(long)]
+        to: String,
+        /// The consent id.
+        #[arg(long)]
+        consent: i64,
+        /// Record ids, comma-separated (default: every record the consent covers).
+        #[arg(long)]
+        records: Option<String>,
+        #[arg(long)]
+        purpose: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Approve disclosing restricted (tier-3) records under a consent (supervisor).
+    Approve {
+        #[arg(long)]
+        case: i64,
+        #[arg(long)]
+        consent: i64,
+        #[arg(long)]
+        records: String,
+    },
+    /// List referrals (of one case).
+    List {
+        #[arg(long)]
+        case: Option<i64>,
+    },
+    /// Record what happened to a referral: accepted, rejected, done, revoked.
+    Status {
+        id: i64,
+        status: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+fn sig_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".minisig");
+    PathBuf::from(s)
+}
+
+pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
+    let mut s = ctx.session()?;
+    match cmd {
+        ReferralCmd::Export {
+            case,
+            to,
+            consent,
+            records,
+            purpose,
+            out,
+        } => {
+            let records = match records {
+                Some(r) => id_list(&r)?,
+                None => Vec::new(),
+            };
+            let (row, built) = s.referral_export(&ExportRequest {
+                case_id: case,
+                agency: to,
+                consent_id: consent,
+                records,
+                purpose,
+            })?;
+            // Ciphertext and a signature only: safe to write once the log entry is durable.
+            write_atomic(&out, &built.ciphertext)?;
+            write_atomic(&sig_path(&out), built.minisig.as_bytes())?;
+            let v = serde_json::json!({
+                "referral": row,
+                "file": out,
+                "signature_file": sig_path(&out),
+                "packet_id": built.packet_id,
+                "packet_sha256": built.packet_sha256,
+                "content_sha256": built.content_sha256,
+            });
+            ctx.emit(&v, || {
+                tr!(
+                    "referral.exported",
+                    id = row.id,
+                    file = out.display(),
+                    packet = built.packet_id,
+                    count = row.records.len(),
+                    index = row.log_index
+                )
+            });
+        }
+        ReferralCmd::Approve {
+            case,
+            consent,
+            records,
+        } => {
+            let ids = s.referral_approve(case, consent, &id_list(&records)?)?;
+            let v = serde_json::json!({"case": case, "consent": consent, "records": ids});
+            ctx.emit(&v, || {
+                tr!(
+                    "referral.approved",
+                    consent = consent,
+                    case = case,
+                    records = records
+                )
+            });
+        }
+        ReferralCmd::List { case } => {
+            let rows = s.referral_list(case)?;
+            ctx.emit(&rows, || {
+                let body: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.case_id.to_string(),
+                            r.agency_name.clone(),
+                            r.consent_id.to_string(),
+                            r.purpose.clone(),
+                            r.status.clone(),
+                            format_time(r.sent_at),
+                            r.packet_id.clone(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "id".into(),
+                        "case".into(),
+                        tr!("referral.h_agency"),
+                        "consent".into(),
+                        "purpose".into(),
+                        tr!("referral.h_status"),
+                        tr!("cli.h_time"),
+                        "packet".into(),
+                    ],
+                    &body,
+                )
+            });
+        }
+        ReferralCmd::Status { id, status, reason } => {
+            let r = s.referral_status(id, &status, reason.as_deref())?;
+            ctx.emit(&r, || {
+                tr!("referral.status_set", id = id, status = r.status)
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Consents (同意书) to disclose a client's information to a partner agency, and the rules
+//! they must meet: a guardian signs for a minor; sensitive (supervisor-only) tiers need the
+//! separate consent PIPL asks for.
+
+use serde::{Deserialize, Serialize};
+
+use super::labeled_enum;
+use super::time::Date;
+
+labeled_enum!(
+    /// Who signed a consent.
+    SignerRole {
+        Client = "client", "服务对象本人", "client";
+        Guardian = "guardian", "监护人", "guardian";
+        Agent = "agent", "代理人", "agent";
+    }
+);
+
+/// What a worker enters from the signed form. Stored as JSON (metadata, no record content).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConsentTerms {
+    pub signer_role: SignerRole,
+    pub signer_name: String,
+    /// The signer's authority, e.g. "self", "mother (guardian of a minor)".
+    pub authority: String,
+    /// Purposes the client agreed to (each one a short phrase).
+    pub purposes: Vec<String>,
+    /// Record kinds (template keys) the consent covers.
+    pub kinds: Vec<String>,
+    /// Tier levels the consent covers.
+    pub tiers: Vec<u8>,
+    /// The consent's own words for the information.
+    pub description: String,
+    /// PIPL separate consent for sensitive information was given.
+    pub separate_consent: bool,
+    /// How the client revokes (channel, contact): stated on the form.
+    pub revoke_how: String,
+    /// The redisclosure notice stated on the form.
+    pub redisclosure_notice: String,
+    pub signed_on: Date,
+    pub expires_on: Date,
+}
+
+/// A stored consent.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Consent {
+    pub id: i64,
+    pub client_id: i64,
+    pub agency_id: i64,
+    pub agency_name: String,
+    #[serde(flatten)]
+    pub terms: ConsentTerms,
+    pub revoked_on: Option<Date>,
+    pub revoked_via: Option<String>,
+    /// A scanned form is stored (encrypted to its case's tier-2 key).
+    pub has_form: bool,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// Why a consent's terms are not acceptable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsentProblem {
+    /// A required text is empty (field name).
+    Missing(&'static str),
+    /// Expiry on or before the signing date.
+    ExpiryBeforeSigning,
+    /// Signed in the future.
+    SignedInFuture,
+    /// The client was a minor on the signing date and the signer is not a guardian.
+    GuardianRequired,
+    /// A supervisor-only tier is in scope without the separate-consent flag.
+    SeparateConsentRequired,
+}
+
+impl ConsentTerms {
+    /// Checks the terms. `minor` is whether the client is a minor on `signed_on`;
+    /// `sensitive` whether a supervisor-only tier is in scope.
+    pub fn check(&self, today: Date, minor: bool, sensitive: bool) -> Result<(), ConsentProblem> {
+        for (name, v) in [
+            ("signer_name", &self.signer_name),
+            ("authority", &self.authority),
+            ("revoke_how", &self.revoke_how),
+            ("redisclosure_notice", &self.redisclosure_notice),
+        ] {
+            if v.trim().is_empty() {
+                return Err(ConsentProblem::Missing(name));
+            }
+        }
+        if self.purposes.iter().all(|p| p.trim().is_empty()) {
+            return Err(ConsentProblem::Missing("purposes"));
+        }
+        if self.kinds.is_empty() {
+            return Err(ConsentProblem::Missing("kinds"));
+        }
+        if self.tiers.is_empty() {
+            return Err(ConsentProblem::Missing("tiers"));
+        }
+        if self.signed_on > today {
+            return Err(ConsentProblem::SignedInFuture);
+        }
+        if self.expires_on <= self.signed_on {
+            return Err(ConsentProblem::ExpiryBeforeSigning);
+        }
+        if minor && self.signer_role != SignerRole::Guardian {
+            return Err(ConsentProblem::GuardianRequired);
+        }
+        if sensitive && !self.separate_consent {
+            return Err(ConsentProblem::SeparateConsentRequired);
+        }
+        Ok(())
+    }
+}
+
+impl Consent {
+    /// In force on `on`: signed, not expired, not revoked.
+    pub fn expired_on(&self, on: Date) -> bool {
+        on > self.terms.expires_on
+    }
+}

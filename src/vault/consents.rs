@@ -1,0 +1,245 @@
+//! Partner agencies and consents: metadata, managed under policy; a consent's scanned form
+//! is encrypted to its case's tier-2 key like a record.
+
+use std::str::FromStr;
+
+use super::keys;
+use super::Session;
+use crate::crypto;
+use crate::domain::time::{now, today, Date};
+use crate::domain::{Consent, ConsentProblem, ConsentTerms};
+use crate::error::{Error, Result};
+use crate::packet::PublicKey;
+use crate::policy::Action;
+use crate::store;
+use crate::store::agencies::AgencyRow;
+use crate::tr;
+
+/// The tier a consent's scanned form is encrypted to (case content, `confidential`).
+pub const FORM_TIER: u8 = 2;
+
+/// Turns a consent rule failure into a message.
+pub fn problem_text(p: &ConsentProblem) -> String {
+    match p {
+        ConsentProblem::Missing(f) => tr!("referral.consent_missing", field = f),
+        ConsentProblem::ExpiryBeforeSigning => tr!("referral.consent_expiry_before_signing"),
+        ConsentProblem::SignedInFuture => tr!("referral.consent_signed_in_future"),
+        ConsentProblem::GuardianRequired => tr!("referral.consent_guardian_required"),
+        ConsentProblem::SeparateConsentRequired => tr!("referral.consent_separate_required"),
+    }
+}
+
+impl Session {
+    /// Registers a partner agency (admin).
+    pub fn agency_add(
+        &mut self,
+        name: &str,
+        age_recipient: &str,
+        minisign_pubkey: &str,
+        contact: &str,
+    ) -> Result<AgencyRow> {
+        self.require(Action::AgencyManage)?;
+        if name.trim().is_empty() {
+            return Err(Error::Invalid(tr!("referral.agency_name_empty")));
+        }
+        let r = age::x25519::Recipient::from_str(age_recipient.trim())
+            .map_err(|_| Error::Invalid(tr!("referral.bad_age_recipient")))?;
+        let k = PublicKey::parse(minisign_pubkey)?;
+        let me = self.me.name.clone();
+        let id = store::write(&mut self.conn, |tx| {
+            store::agencies::insert(
+                tx,
+                name.trim(),
+                &r.to_string(),
+                &k.to_base64(),
+                contact,
+                now(),
+                &me,
+            )
+        })?;
+        Ok(store::agencies::get(&self.conn, id)?.expect("just inserted"))
+    }
+
+    /// Partner agencies (any staff member may see who the partners are).
+    pub fn agency_list(&self) -> Result<Vec<AgencyRow>> {
+        store::agencies::list(&self.conn)
+    }
+
+    /// A partner agency by name or id.
+    pub fn agency_show(&self, key: &str) -> Result<AgencyRow> {
+        store::agencies::find(&self.conn, key)?.ok_or_else(|| Error::NotFound {
+            what: "agency",
+            id: key.to_string(),
+        })
+    }
+
+    /// Ends a partnership (admin): no packets to or from it from now on.
+    pub fn agency_remove(&mut self, key: &str) -> Result<AgencyRow> {
+        self.require(Action::AgencyManage)?;
+        let a = self.agency_show(key)?;
+        store::write(&mut self.conn, |tx| store::agencies::deactivate(tx, a.id))?;
+        self.agency_show(&a.id.to_string())
+    }
+
+    /// Our minisign public key: partners verify our packets with it.
+    pub fn our_minisign_key(&self) -> Result<PublicKey> {
+        Ok(PublicKey::from_signing_key(&super::disclosure::log_key(
+            &self.conn,
+        )?))
+    }
+
+    /// Our inbound age identity (partners encrypt packets to its recipient).
+    pub(super) fn inbound_identity(&self) -> Result<age::x25519::Identity> {
+        let raw =
+            zeroize::Zeroizing::new(store::meta::require_text(&self.conn, "inbound_identity")?);
+        age::x25519::Identity::from_str(raw.trim()).map_err(|_| Error::Tampered {
+            what: "vault setting",
+            id: "inbound_identity".into(),
+        })
+    }
+
+    /// Our inbound age recipient.
+    pub fn inbound_recipient(&self) -> Result<String> {
+        Ok(self.inbound_identity()?.to_public().to_string())
+    }
+
+    /// Records a signed consent. `form` is (case id, scanned bytes): the form is encrypted to
+    /// that case's tier-2 key.
+    pub fn consent_add(
+        &mut self,
+        client: &str,
+        agency: &str,
+        terms: &ConsentTerms,
+        form: Option<(i64, &[u8])>,
+    ) -> Result<Consent> {
+        self.require(Action::ConsentManage)?;
+        let c = self.client_show(client)?;
+        let a = self.agency_show(agency)?;
+        if !a.active {
+            return Err(Error::Invalid(tr!(
+                "referral.agency_inactive",
+                agency = a.name
+            )));
+        }
+        for k in &terms.kinds {
+            if self.policy.template(k).is_none() {
+                return Err(Error::Invalid(tr!("vault.unknown_kind", kind = k)));
+            }
+        }
+        let mut sensitive = false;
+        for t in &terms.tiers {
+            let tier = self.policy.tier(*t).ok_or_else(|| {
+                Error::Invalid(tr!(
+                    "vault.bad_tier",
+                    tier = t,
+                    max = self.policy.max_tier()
+                ))
+            })?;
+            sensitive |= tier.supervisor_only;
+        }
+        let minor = c.is_minor_on(terms.signed_on, self.policy.minor_age);
+        terms
+            .check(today(), minor, sensitive)
+            .map_err(|p| Error::Invalid(problem_text(&p)))?;
+        let stored_form = match form {
+            Some((case_id, bytes)) => {
+                let case = self.case_access(case_id)?;
+                if case.client_id != c.id {
+                    return Err(Error::Invalid(tr!(
+                        "referral.form_case_other_client",
+                        case = case_id
+                    )));
+                }
+                let epoch =
+                    store::keys::current_epoch(&self.conn, case_id)?.ok_or(Error::Tampered {
+                        what: "case key",
+                        id: case_id.to_string(),
+                    })?;
+                let r = keys::tier_recipient(&self.conn, case_id, epoch, FORM_TIER)?;
+                Some(store::consents::StoredForm {
+                    case_id,
+                    epoch,
+                    tier: FORM_TIER,
+                    body: crypto::encrypt(&r, bytes)?,
+                })
+            }
+            None => None,
+        };
+        let me = self.me.name.clone();
+        let id = store::write(&mut self.conn, |tx| {
+            store::consents::insert(tx, c.id, a.id, terms, stored_form.as_ref(), now(), &me)
+        })?;
+        self.consent_show(id)
+    }
+
+    /// A consent, if the actor may see its client.
+    pub fn consent_show(&self, id: i64) -> Result<Consent> {
+        self.require(Action::ClientRead)?;
+        let c = store::consents::get(&self.conn, id)?.ok_or_else(|| Error::NotFound {
+            what: "consent",
+            id: id.to_string(),
+        })?;
+        self.client_show(&c.client_id.to_string())?;
+        Ok(c)
+    }
+
+    /// Consents of one client, or of every client the actor may see.
+    pub fn consent_list(&self, client: Option<&str>) -> Result<Vec<Consent>> {
+        self.require(Action::ClientRead)?;
+        match client {
+            Some(k) => {
+                let c = self.client_show(k)?;
+                store::consents::list(&self.conn, Some(c.id))
+            }
+            None => {
+                let visible: Vec<i64> = self.client_list()?.iter().map(|c| c.id).collect();
+                Ok(store::consents::list(&self.conn, None)?
+                    .into_iter()
+                    .filter(|c| visible.contains(&c.client_id))
+                    .collect())
+            }
+        }
+    }
+
+    /// Records a revocation: on `on`, received through `via` (phone, letter, in person…).
+    pub fn consent_revoke(&mut self, id: i64, on: Date, via: &str) -> Result<Consent> {
+        self.require(Action::ConsentManage)?;
+        let c = self.consent_show(id)?;
+        if let Some(d) = c.revoked_on {
+            return Err(Error::Invalid(tr!(
+                "referral.consent_revoked_already",
+                id = id,
+                date = d
+            )));
+        }
+        if via.trim().is_empty() {
+            return Err(Error::Invalid(tr!(
+                "referral.consent_missing",
+                field = "via"
+            )));
+        }
+        store::write(&mut self.conn, |tx| {
+            store::consents::revoke(tx, id, on, via)
+        })?;
+        self.consent_show(id)
+    }
+
+    /// The scanned form's bytes, decrypted with this session's case keys.
+    pub fn consent_form_scan(&self, id: i64) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.require(Action::RecordRead)?;
+        self.consent_show(id)?;
+        let f = store::consents::form(&self.conn, id)?.ok_or_else(|| Error::NotFound {
+            what: "consent form",
+            id: id.to_string(),
+        })?;
+        self.case_access(f.case_id)?;
+        let set = self.case_keys(f.case_id, f.epoch)?;
+        let identity = set.tier(f.tier).ok_or(Error::NotAssigned {
+            case: f.case_id.to_string(),
+        })?;
+        crypto::decrypt(&[identity], &f.body)?.ok_or(Error::Tampered {
+            what: "consent form",
+            id: id.to_string(),
+        })
+    }
+}

@@ -1,0 +1,516 @@
+//! Referrals: export under a consent (fail closed through the disclosure log), tracking,
+//! tier-3 approvals, and the receiving side (verify, open, import a partner's packet).
+
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+
+use super::keys;
+use super::records::seal_record;
+use super::Session;
+use crate::crypto;
+use crate::domain::time::{format_time, now, today};
+use crate::domain::{NewClient, RecordContent, RecordMeta, SignerRole, Source};
+use crate::error::{Error, Result};
+use crate::log::{Kind, LegalBasis};
+use crate::packet::{
+    self, BuiltPacket, ConsentScope, ConsentSigner, ConsentSummary, Expiry, OpenedPacket,
+    PacketError, PacketInput, PacketRecord, PublicKey,
+};
+use crate::policy::{Action, Role};
+use crate::store;
+use crate::store::agencies::AgencyRow;
+use crate::store::referrals::{NewReferral, ReferralRow};
+use crate::tr;
+
+/// What to export.
+#[derive(Clone, Debug)]
+pub struct ExportRequest {
+    pub case_id: i64,
+    pub agency: String,
+    pub consent_id: i64,
+    /// Empty: every record of the case that the consent's scope covers.
+    pub records: Vec<i64>,
+    pub purpose: String,
+}
+
+/// Statuses a referral moves through after `sent`.
+pub const STATUSES: &[&str] = &["accepted", "rejected", "done", "revoked"];
+
+/// What an import made.
+#[derive(Debug, serde::Serialize)]
+pub struct ImportedPacket {
+    pub packet_id: String,
+    pub client_id: i64,
+    pub client_number: String,
+    pub case_id: i64,
+    pub records: Vec<i64>,
+}
+
+fn refuse(msg: String) -> Error {
+    Error::Invalid(msg)
+}
+
+impl Session {
+    /// A supervisor approves disclosing tier-3 `records` of a case under a consent.
+    pub fn referral_approve(
+        &mut self,
+        case_id: i64,
+        consent_id: i64,
+        records: &[i64],
+    ) -> Result<Vec<i64>> {
+        self.require(Action::ReferralApprove)?;
+        let case = self.case_access(case_id)?;
+        let consent = store::consents::get(&self.conn, consent_id)?
+            .ok_or_else(|| refuse(tr!("referral.no_consent", id = consent_id)))?;
+        if consent.client_id != case.client_id {
+            return Err(refuse(tr!(
+                "referral.consent_other_client",
+                id = consent_id
+            )));
+        }
+        if records.is_empty() {
+            return Err(refuse(tr!("referral.no_records")));
+        }
+        for &r in records {
+            if !store::records::list(&self.conn, case_id)?
+                .iter()
+                .any(|m| m.id == r)
+            {
+                return Err(refuse(tr!(
+                    "referral.record_not_in_case",
+                    record = r,
+                    case = case_id
+                )));
+            }
+        }
+        let me = self.me.name.clone();
+        store::write(&mut self.conn, |tx| {
+            for &r in records {
+                store::referrals::approve(tx, consent_id, r, case_id, &me, now())?;
+            }
+            Ok(())
+        })?;
+        Ok(records.to_vec())
+    }
+
+    /// Makes a referral packet under a consent. Every check runs before anything is
+    /// decrypted; the referral row and its log entry commit together before the packet is
+    /// sealed; the caller writes the returned files only after this returns.
+    pub fn referral_export(&mut self, req: &ExportRequest) -> Result<(ReferralRow, BuiltPacket)> {
+        self.require(Action::ReferralExport)?;
+        let case = self.case_access(req.case_id)?;
+        let client = store::clients::get(&self.conn, case.client_id)?.ok_or(Error::NotFound {
+            what: "client",
+            id: case.client_id.to_string(),
+        })?;
+        let consent = store::consents::get(&self.conn, req.consent_id)?
+            .ok_or_else(|| refuse(tr!("referral.no_consent", id = req.consent_id)))?;
+        if consent.client_id != case.client_id {
+            return Err(refuse(tr!(
+                "referral.consent_other_client",
+                id = consent.id
+            )));
+        }
+        if let Some(d) = consent.revoked_on {
+            return Err(refuse(tr!(
+                "referral.consent_revoked",
+                id = consent.id,
+                date = d
+            )));
+        }
+        let day = today();
+        if consent.expired_on(day) || day < consent.terms.signed_on {
+            return Err(refuse(tr!(
+                "referral.consent_expired",
+                id = consent.id,
+                date = consent.terms.expires_on
+            )));
+        }
+        let agency = self.agency_show(&req.agency)?;
+        if agency.id != consent.agency_id {
+            return Err(refuse(tr!(
+                "referral.consent_other_recipient",
+                id = consent.id,
+                agency = agency.name,
+                named = consent.agency_name
+            )));
+        }
+        if !agency.active {
+            return Err(refuse(tr!(
+                "referral.agency_inactive",
+                agency = agency.name
+            )));
+        }
+        if !consent.terms.purposes.iter().any(|p| p == &req.purpose) {
+            return Err(refuse(tr!(
+                "referral.purpose_not_consented",
+                purpose = req.purpose,
+                purposes = consent.terms.purposes.join("; ")
+            )));
+        }
+        if client.is_minor_on(consent.terms.signed_on, self.policy.minor_age)
+            && consent.terms.signer_role != SignerRole::Guardian
+        {
+            return Err(refuse(tr!(
+                "referral.minor_needs_guardian",
+                id = consent.id
+            )));
+        }
+        // The records: chosen, or every one the scope covers.
+        let all = store::records::list(&self.conn, case.id)?;
+        let in_scope = |m: &RecordMeta| {
+            consent.terms.kinds.contains(&m.kind) && consent.terms.tiers.contains(&m.tier)
+        };
+        let chosen: Vec<RecordMeta> = if req.records.is_empty() {
+            all.iter().filter(|m| in_scope(m)).cloned().collect()
+        } else {
+            let mut v = Vec::new();
+            for &r in &req.records {
+                let m = all.iter().find(|m| m.id == r).ok_or_else(|| {
+                    refuse(tr!(
+                        "referral.record_not_in_case",
+                        record = r,
+                        case = case.id
+                    ))
+                })?;
+                v.push(m.clone());
+            }
+            v
+        };
+        if chosen.is_empty() {
+            return Err(refuse(tr!("referral.no_records")));
+        }
+        let mut approvers = Vec::new();
+        for m in &chosen {
+            if !consent.terms.kinds.contains(&m.kind) {
+                return Err(refuse(tr!(
+                    "referral.kind_out_of_scope",
+                    record = m.id,
+                    kind = m.kind
+                )));
+            }
+            if !consent.terms.tiers.contains(&m.tier) {
+                return Err(refuse(tr!(
+                    "referral.tier_out_of_scope",
+                    record = m.id,
+                    tier = m.tier
+                )));
+            }
+            let sensitive = self.policy.tier(m.tier).is_some_and(|t| t.supervisor_only);
+            if sensitive {
+                if !consent.terms.separate_consent {
+                    return Err(refuse(tr!("referral.tier3_needs_separate", record = m.id)));
+                }
+                let a = store::referrals::approver(&self.conn, consent.id, m.id)?
+                    .ok_or_else(|| refuse(tr!("referral.tier3_needs_approval", record = m.id)))?;
+                if !approvers.contains(&a) {
+                    approvers.push(a);
+                }
+            }
+        }
+        let recipient = age::x25519::Recipient::from_str(&agency.age_recipient).map_err(|_| {
+            Error::Tampered {
+                what: "agency",
+                id: agency.name.clone(),
+            }
+        })?;
+
+        // Decrypt (this checks each author's signature too).
+        let mut records = Vec::with_capacity(chosen.len());
+        for m in &chosen {
+            if !self.policy.readable_tiers(self.role).contains(&m.tier) {
+                return Err(Error::SupervisorOnly {
+                    record: m.id.to_string(),
+                });
+            }
+            let stored = store::records::get(&self.conn, m.id)?.ok_or(Error::NotFound {
+                what: "record",
+                id: m.id.to_string(),
+            })?;
+            let payload = self.decrypt_record(&stored)?;
+            let content: RecordContent =
+                serde_json::from_slice(&payload).map_err(|_| Error::Tampered {
+                    what: "record",
+                    id: m.id.to_string(),
+                })?;
+            records.push(PacketRecord {
+                id: m.id.to_string(),
+                kind: m.kind.clone(),
+                kind_label: self
+                    .policy
+                    .template(&m.kind)
+                    .map(|t| format!("{} {}", t.label_zh, t.label_en))
+                    .unwrap_or_else(|| m.kind.clone()),
+                tier: self.tier_name(m.tier),
+                created: format_time(m.created_at),
+                author: m.author.clone(),
+                amends: m.amends.map(|a| a.to_string()),
+                content: Value::Object(content.fields),
+            });
+        }
+        let input = PacketInput {
+            created_unix: now().max(0) as u64,
+            sender_name: self.agency()?,
+            recipient_name: agency.name.clone(),
+            purpose: req.purpose.clone(),
+            consent: ConsentSummary {
+                consent_id: consent.id.to_string(),
+                signer: ConsentSigner {
+                    role: consent.terms.signer_role.code().into(),
+                    name: consent.terms.signer_name.clone(),
+                    authority: consent.terms.authority.clone(),
+                },
+                scope: ConsentScope {
+                    kinds: consent.terms.kinds.clone(),
+                    tiers: consent
+                        .terms
+                        .tiers
+                        .iter()
+                        .map(|t| self.tier_name(*t))
+                        .collect(),
+                    description: consent.terms.description.clone(),
+                },
+                separate_consent: consent.terms.separate_consent,
+                signed_on: consent.terms.signed_on.to_string(),
+                expires: Expiry::Date(consent.terms.expires_on.to_string()),
+                revoke: consent.terms.revoke_how.clone(),
+            },
+            redisclosure_notice: consent.terms.redisclosure_notice.clone(),
+            records,
+            attachments: Vec::new(),
+            receipt: None,
+        };
+        let log_key = super::disclosure::log_key(&self.conn)?;
+        let prepared = packet::prepare(&input, &log_key, &recipient)?;
+        let content_hex = prepared.content_sha256();
+        let digest: [u8; 32] = crypto::unhex(&content_hex).ok_or(Error::Tampered {
+            what: "packet",
+            id: prepared.packet_id().to_string(),
+        })?;
+        let approver = (!approvers.is_empty()).then(|| approvers.join(","));
+        let ids: Vec<i64> = chosen.iter().map(|m| m.id).collect();
+
+        // One transaction: the referral row and its log entry, or neither.
+        let mut e = self.log_entry(Kind::ReferralExport, Some(case.id))?;
+        e.recipient = agency.name.clone();
+        e.purpose = req.purpose.clone();
+        e.basis = LegalBasis::Consent(consent.id.to_string());
+        e.approver = approver.clone();
+        e.disclosed_sha256 = Some(digest);
+        e.detail = format!("packet {}", prepared.packet_id());
+        let tx = store::immediate(&self.conn)?;
+        let receipt = self.log_append(&tx, &e)?;
+        let rid = store::referrals::insert(
+            &tx,
+            &NewReferral {
+                case_id: case.id,
+                agency_id: agency.id,
+                consent_id: consent.id,
+                purpose: &req.purpose,
+                records: &ids,
+                approver: approver.as_deref(),
+                packet_id: prepared.packet_id(),
+                content_sha256: &content_hex,
+                log_index: receipt.index as i64,
+                at: now(),
+                by: &self.me.name,
+            },
+        )?;
+        tx.commit()?;
+
+        let built = prepared.seal(packet::Receipt {
+            entry_index: receipt.index,
+            checkpoint: receipt.checkpoint.clone(),
+            body: serde_json::to_value(&receipt).map_err(|e| Error::Invalid(e.to_string()))?,
+        })?;
+        store::referrals::set_packet_sha256(&self.conn, rid, &built.packet_sha256)?;
+        let row = store::referrals::get(&self.conn, rid)?.expect("just inserted");
+        Ok((row, built))
+    }
+
+    fn tier_name(&self, level: u8) -> String {
+        self.policy
+            .tier(level)
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| level.to_string())
+    }
+
+    /// Referrals of cases the actor may see.
+    pub fn referral_list(&self, case_id: Option<i64>) -> Result<Vec<ReferralRow>> {
+        self.require(Action::ClientRead)?;
+        if let Some(c) = case_id {
+            self.case_access(c)?;
+        }
+        let rows = store::referrals::list(&self.conn, case_id)?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| self.case_access(r.case_id).is_ok())
+            .collect())
+    }
+
+    /// Records what the partner did with a referral.
+    pub fn referral_status(
+        &mut self,
+        id: i64,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<ReferralRow> {
+        self.require(Action::ReferralExport)?;
+        let r = store::referrals::get(&self.conn, id)?.ok_or(Error::NotFound {
+            what: "referral",
+            id: id.to_string(),
+        })?;
+        self.case_access(r.case_id)?;
+        if !STATUSES.contains(&status) {
+            return Err(Error::Invalid(tr!(
+                "referral.bad_status",
+                status = status,
+                statuses = STATUSES.join(", ")
+            )));
+        }
+        if status == "rejected" && reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(Error::Invalid(tr!("referral.reject_needs_reason")));
+        }
+        store::write(&mut self.conn, |tx| {
+            store::referrals::set_status(tx, id, status, reason, now())
+        })?;
+        Ok(store::referrals::get(&self.conn, id)?.expect("exists"))
+    }
+
+    fn partner_key(&self, agency: &AgencyRow) -> Result<PublicKey> {
+        Ok(PublicKey::parse(&agency.minisign_pubkey)?)
+    }
+
+    /// Checks a packet's signature by a partner agency; returns the trusted comment.
+    pub fn packet_verify(&self, agency: &str, ciphertext: &[u8], minisig: &str) -> Result<String> {
+        let a = self.agency_show(agency)?;
+        Ok(packet::verify_signature(
+            ciphertext,
+            minisig,
+            &self.partner_key(&a)?,
+        )?)
+    }
+
+    /// Verifies and decrypts a packet from a partner agency (in memory only).
+    pub fn packet_open(
+        &self,
+        agency: &str,
+        ciphertext: &[u8],
+        minisig: &str,
+    ) -> Result<OpenedPacket> {
+        self.require(Action::RecordRead)?;
+        let a = self.agency_show(agency)?;
+        Ok(packet::open(
+            ciphertext,
+            minisig,
+            &self.partner_key(&a)?,
+            &self.inbound_identity()?,
+        )?)
+    }
+
+    /// Imports a partner's packet: a new client and case, its records as new records authored
+    /// by the importer, each with a note naming the source packet. All in one transaction;
+    /// a packet id or ciphertext seen before is refused.
+    pub fn packet_import(
+        &mut self,
+        agency: &str,
+        ciphertext: &[u8],
+        minisig: &str,
+        client: Option<NewClient>,
+    ) -> Result<ImportedPacket> {
+        for a in [Action::ClientAdd, Action::CaseOpen, Action::RecordWrite] {
+            self.require(a)?;
+        }
+        let a = self.agency_show(agency)?;
+        let opened = self.packet_open(agency, ciphertext, minisig)?;
+        let pid = opened.manifest.packet_id.clone();
+        if store::referrals::imported(&self.conn, &pid, &opened.packet_sha256)? {
+            return Err(PacketError::Replayed { packet_id: pid }.into());
+        }
+        let new_client = client.unwrap_or_else(|| NewClient {
+            number: format!("REF-{}", &pid[..12]),
+            name: tr!("referral.imported_client_name", agency = a.name),
+            birth_date: None,
+            gender: crate::domain::Gender::Unstated,
+            phone: String::new(),
+            address: String::new(),
+            id_number: String::new(),
+            guardians: Vec::new(),
+            risk: crate::domain::Risk::None,
+            category: crate::domain::Category::Basic,
+        });
+        new_client
+            .check(today())
+            .map_err(|f| Error::Invalid(tr!("vault.client_field", field = f)))?;
+        // Resolve every record before writing anything.
+        let mut items = Vec::with_capacity(opened.records.len());
+        for r in &opened.records {
+            let tier = self
+                .policy
+                .tier_by_name(&r.tier)
+                .ok_or_else(|| Error::Invalid(tr!("referral.import_unknown_tier", tier = r.tier)))?
+                .level;
+            if self.policy.template(&r.kind).is_none() {
+                return Err(Error::Invalid(tr!("vault.unknown_kind", kind = r.kind)));
+            }
+            let mut fields = match &r.content {
+                Value::Object(m) => m.clone(),
+                _ => Map::new(),
+            };
+            let note = tr!(
+                "referral.import_note",
+                packet = pid,
+                agency = a.name,
+                record = r.id
+            );
+            let note = match fields.get("note") {
+                Some(Value::String(old)) if !old.is_empty() => format!("{note}\n{old}"),
+                _ => note,
+            };
+            fields.insert("note".into(), Value::String(note));
+            items.push((r.kind.clone(), tier, fields));
+        }
+        let me = self.me.name.clone();
+        let role = self.role;
+        let signer = self.me.signing.clone();
+        let at = now();
+        let policy = self.policy.clone();
+        let sha = opened.packet_sha256.clone();
+        let (client_id, case_id, ids) = store::write(&mut self.conn, |tx| {
+            let client_id = store::clients::insert(tx, &new_client, at, &me)?;
+            let case_id = store::cases::insert(tx, client_id, Source::Referral, at, &me)?;
+            if role == Role::Caseworker {
+                store::cases::assign(tx, case_id, &me, at)?;
+            }
+            keys::new_epochs(tx, &policy, &[case_id], at)?;
+            let epoch = store::keys::current_epoch(tx, case_id)?.unwrap_or(1);
+            let mut ids = Vec::new();
+            for (kind, tier, fields) in &items {
+                let meta = RecordMeta {
+                    id: store::records::next_id(tx)?,
+                    case_id,
+                    kind: kind.clone(),
+                    tier: *tier,
+                    author: me.clone(),
+                    created_at: at,
+                    amends: None,
+                    epoch,
+                };
+                let recipient = keys::tier_recipient(tx, case_id, epoch, *tier)?;
+                let (body, sig) = seal_record(&meta, fields, &recipient, &signer)?;
+                store::records::insert(tx, &meta, &body, &sig)?;
+                ids.push(meta.id);
+            }
+            store::referrals::note_import(tx, &pid, &sha, a.id, case_id, at, &me)?;
+            Ok((client_id, case_id, ids))
+        })?;
+        Ok(ImportedPacket {
+            packet_id: opened.manifest.packet_id.clone(),
+            client_id,
+            client_number: new_client.number,
+            case_id,
+            records: ids,
+        })
+    }
+}
