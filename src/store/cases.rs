@@ -45,11 +45,21 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<Case>> {
 
 /// Cases, optionally of one client and/or assigned to one worker.
 pub fn list(conn: &Connection, client: Option<i64>, worker: Option<&str>) -> Result<Vec<Case>> {
-    let mut st = conn.prepare(&format!(
-        "SELECT {COLS} FROM cases
-         WHERE (?1 IS NULL OR client_id = ?1)
-           AND (?2 IS NULL OR id IN (SELECT case_id FROM assignments WHERE staff = ?2))
-         ORDER BY id"
+    // Each filter is spelled out only when it applies: SQLite cannot use an index for
+    // `(?1 IS NULL OR client_id = ?1)`, which made this a scan of every case (import calls it
+    // once per record line, so that was quadratic).
+    let by_client = if client.is_some() {
+        "client_id = ?1"
+    } else {
+        "?1 IS NULL"
+    };
+    let by_worker = if worker.is_some() {
+        "id IN (SELECT case_id FROM assignments WHERE staff = ?2)"
+    } else {
+        "?2 IS NULL"
+    };
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM cases WHERE {by_client} AND {by_worker} ORDER BY id"
     ))?;
     let v = st
         .query_map(params![client, worker], |r| row(conn, r))?

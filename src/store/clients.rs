@@ -72,22 +72,16 @@ pub fn insert(conn: &Connection, c: &NewClient, at: i64, by: &str) -> Result<i64
 /// A client by id.
 pub fn get(conn: &Connection, id: i64) -> Result<Option<Client>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLS} FROM clients WHERE id = ?1"),
-            [id],
-            row,
-        )
+        .prepare_cached(&format!("SELECT {COLS} FROM clients WHERE id = ?1"))?
+        .query_row([id], row)
         .optional()?)
 }
 
 /// A client by id or agency number.
 pub fn find(conn: &Connection, key: &str) -> Result<Option<Client>> {
     if let Some(c) = conn
-        .query_row(
-            &format!("SELECT {COLS} FROM clients WHERE number = ?1"),
-            [key],
-            row,
-        )
+        .prepare_cached(&format!("SELECT {COLS} FROM clients WHERE number = ?1"))?
+        .query_row([key], row)
         .optional()?
     {
         return Ok(Some(c));

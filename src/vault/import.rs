@@ -232,6 +232,9 @@ impl Session {
         let mut next_id = store::records::next_id(&tx)?;
         let mut recipients: HashMap<(i64, i64, u8), age::x25519::Recipient> = HashMap::new();
         let mut jobs: Vec<(RecordMeta, &Map<String, Value>, age::x25519::Recipient)> = Vec::new();
+        // A client's newest open case, once per client and batch: this batch's cases are all
+        // inserted above and none closes below, so the answer cannot change meanwhile.
+        let mut client_cases: HashMap<&str, i64> = HashMap::new();
         for (n, item) in items {
             let Item::Record {
                 client,
@@ -243,7 +246,17 @@ impl Session {
             else {
                 continue;
             };
-            let case_id = resolve_case(&tx, *n, client.as_deref(), *case)?;
+            let case_id = match (client.as_deref(), *case) {
+                (Some(key), None) => match client_cases.get(key) {
+                    Some(&id) => id,
+                    None => {
+                        let id = resolve_case(&tx, *n, Some(key), None)?;
+                        client_cases.insert(key, id);
+                        id
+                    }
+                },
+                (client, case) => resolve_case(&tx, *n, client, case)?,
+            };
             if !all_cases && !store::cases::is_assigned(&tx, case_id, &me)? {
                 return Err(line_err(
                     *n,
