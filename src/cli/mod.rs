@@ -10,6 +10,7 @@ mod init;
 mod log;
 mod policy;
 mod record;
+mod request;
 mod staff;
 
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Disclosure log: show, verify (also offline), key, export.
     #[command(subcommand)]
     Log(log::LogCmd),
+    /// Requests from clients, guardians and partners: add, list, show, fulfil, accept, deny.
+    #[command(subcommand)]
+    Request(request::RequestCmd),
     /// Policy: check files, show the policy in force.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
@@ -89,6 +93,7 @@ pub fn main() -> i32 {
         Command::Rekey(a) => import::run_rekey(&mut ctx, a),
         Command::Policy(c) => policy::run(&mut ctx, c),
         Command::Log(c) => log::run(&mut ctx, c),
+        Command::Request(c) => request::run(&mut ctx, c),
     };
     match result {
         Ok(()) => 0,

@@ -4,11 +4,13 @@
 mod case;
 mod client;
 mod record;
+mod request;
 pub mod time;
 
 pub use case::{Case, Source, Stage};
 pub use client::{Category, Client, Gender, Guardian, NewClient, Risk};
 pub use record::{RecordContent, RecordMeta};
+pub use request::{Authority, Request, RequestKind, RequestStatus, Withheld};
 
 /// Declares a closed set of coded values with a Chinese and an English label, parsed from the
 /// code, either label, or (for scripts) the English word.

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod keys;
 pub mod meta;
 pub mod records;
+pub mod requests;
 mod schema;
 pub mod staff;
 

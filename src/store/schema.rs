@@ -95,5 +95,33 @@ CREATE TABLE imports (
 );
 "#;
 
-/// All migrations, oldest first. Migration 2 is the disclosure log's tables.
-pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA];
+/// Migration "V4": data-subject and partner requests (issue 5). Issue 4 adds a V3 (consents,
+/// agencies, referrals) in parallel; the two are ordered when both are merged.
+const V4_REQUESTS: &str = r#"
+CREATE TABLE requests (
+    id             INTEGER PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    client_id      INTEGER NOT NULL REFERENCES clients(id),
+    requester      TEXT NOT NULL,
+    authority      TEXT NOT NULL,
+    identity_check TEXT NOT NULL,
+    received       TEXT NOT NULL,
+    due            TEXT NOT NULL,
+    record_id      INTEGER REFERENCES records(id),
+    status         TEXT NOT NULL,
+    response       TEXT NOT NULL DEFAULT '',
+    withheld       TEXT NOT NULL DEFAULT '[]',
+    amendment_id   INTEGER REFERENCES records(id),
+    statement_id   INTEGER REFERENCES records(id),
+    log_index      INTEGER,
+    created_at     INTEGER NOT NULL,
+    created_by     TEXT NOT NULL,
+    closed_at      INTEGER,
+    closed_by      TEXT
+);
+CREATE INDEX requests_client ON requests(client_id);
+CREATE INDEX requests_status_due ON requests(status, due);
+"#;
+
+/// All migrations, oldest first. Migration 2 is the disclosure log's tables; then requests.
+pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V4_REQUESTS];

@@ -5,6 +5,7 @@
 //! right key anyway (for enforcement): a caseworker who bypasses the checks still cannot
 //! decrypt what no wrapping gives them.
 
+mod access_package;
 mod admin;
 mod dir;
 pub mod disclosure;
@@ -14,6 +15,7 @@ mod keys;
 mod people;
 mod records;
 mod rekey;
+pub mod requests;
 mod session;
 mod staff;
 
@@ -23,5 +25,6 @@ pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
 pub use records::{NewRecord, OpenedRecord};
 pub use rekey::RekeyReport;
+pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
 pub use session::Session;
 pub use staff::NewStaff;
