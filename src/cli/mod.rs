@@ -14,6 +14,7 @@ mod packet;
 mod policy;
 mod record;
 mod referral;
+mod request;
 mod staff;
 
 use std::path::PathBuf;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Disclosure log: show, verify (also offline), key, export.
     #[command(subcommand)]
     Log(log::LogCmd),
+    /// Requests from clients, guardians and partners: add, list, show, fulfil, accept, deny.
+    #[command(subcommand)]
+    Request(request::RequestCmd),
     /// Policy: check files, show the policy in force.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
@@ -109,6 +113,7 @@ pub fn main() -> i32 {
         Command::Consent(c) => consent::run(&mut ctx, c),
         Command::Referral(c) => referral::run(&mut ctx, c),
         Command::Packet(c) => packet::run(&mut ctx, c),
+        Command::Request(c) => request::run(&mut ctx, c),
     };
     match result {
         Ok(()) => 0,

@@ -49,7 +49,7 @@ pub enum RecordCmd {
     },
 }
 
-fn content(fields: Option<PathBuf>, text: Option<String>) -> Result<Map<String, Value>> {
+pub(super) fn content(fields: Option<PathBuf>, text: Option<String>) -> Result<Map<String, Value>> {
     let mut map = match fields {
         Some(p) => {
             let bytes = read_input(&p)?;

@@ -5,12 +5,14 @@ mod case;
 mod client;
 mod consent;
 mod record;
+mod request;
 pub mod time;
 
 pub use case::{Case, Source, Stage};
 pub use client::{Category, Client, Gender, Guardian, NewClient, Risk};
 pub use consent::{Consent, ConsentProblem, ConsentTerms, SignerRole};
 pub use record::{RecordContent, RecordMeta};
+pub use request::{Authority, Request, RequestKind, RequestStatus, Withheld};
 
 /// Declares a closed set of coded values with a Chinese and an English label, parsed from the
 /// code, either label, or (for scripts) the English word.

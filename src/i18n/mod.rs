@@ -27,6 +27,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("demo.toml", include_str!("demo.toml")),
     ("policy.toml", include_str!("policy.toml")),
     ("referral.toml", include_str!("referral.toml")),
+    ("requests.toml", include_str!("requests.toml")),
 ];
 
 /// A display language.
@@ -97,6 +98,23 @@ pub fn has(key: &str) -> bool {
 pub fn text(key: &str, args: &[(&str, String)]) -> String {
     let raw = match texts().get(key) {
         Some((zh, en)) => match lang() {
+            Lang::Zh => zh.as_str(),
+            Lang::En => en.as_str(),
+        },
+        None => key,
+    };
+    let mut out = raw.to_string();
+    for (name, value) in args {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// The text for `key` in `lang` (not the language in force), for documents that carry both
+/// languages side by side.
+pub fn text_in(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
+    let raw = match texts().get(key) {
+        Some((zh, en)) => match lang {
             Lang::Zh => zh.as_str(),
             Lang::En => en.as_str(),
         },

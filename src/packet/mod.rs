@@ -15,7 +15,7 @@ pub mod minisign;
 mod open;
 mod render;
 mod time;
-mod ustar;
+pub(crate) mod ustar;
 
 use std::fmt;
 

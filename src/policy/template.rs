@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::validate::NOTE_FIELD;
+use super::validate::{NOTE_FIELD, THIRD_PARTY_FIELD};
 use super::{Field, FieldKind, Policy};
 use crate::error::{Error, Result};
 use crate::tr;
@@ -89,6 +89,11 @@ fn check_object(
             None if allow_note && key == NOTE_FIELD => {
                 if !matches!(value, Value::String(_) | Value::Null) {
                     return Err(wrong_type(kind, &name, "long_text", value));
+                }
+            }
+            None if allow_note && key == THIRD_PARTY_FIELD => {
+                if !matches!(value, Value::Bool(_) | Value::Null) {
+                    return Err(wrong_type(kind, &name, "bool", value));
                 }
             }
             None => {

@@ -29,6 +29,10 @@ use crate::tr;
 /// The free-text field every template accepts.
 pub const NOTE_FIELD: &str = "note";
 
+/// The flag every template accepts: `true` marks a record as holding information about other
+/// people, withheld from the client's access package with that reason (see `docs/requests.md`).
+pub const THIRD_PARTY_FIELD: &str = "third_party";
+
 fn invalid(file: &str, message: String) -> Error {
     Error::PolicyInvalid {
         file: file.to_string(),

@@ -12,6 +12,7 @@ pub mod keys;
 pub mod meta;
 pub mod records;
 pub mod referrals;
+pub mod requests;
 mod schema;
 pub mod staff;
 

@@ -161,5 +161,32 @@ CREATE TABLE packet_imports (
 );
 "#;
 
-/// All migrations, oldest first. Migration 2 is the disclosure log's tables; 3 is referrals.
-pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3];
+/// Migration 4: data-subject and partner requests.
+const V4_REQUESTS: &str = r#"
+CREATE TABLE requests (
+    id             INTEGER PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    client_id      INTEGER NOT NULL REFERENCES clients(id),
+    requester      TEXT NOT NULL,
+    authority      TEXT NOT NULL,
+    identity_check TEXT NOT NULL,
+    received       TEXT NOT NULL,
+    due            TEXT NOT NULL,
+    record_id      INTEGER REFERENCES records(id),
+    status         TEXT NOT NULL,
+    response       TEXT NOT NULL DEFAULT '',
+    withheld       TEXT NOT NULL DEFAULT '[]',
+    amendment_id   INTEGER REFERENCES records(id),
+    statement_id   INTEGER REFERENCES records(id),
+    log_index      INTEGER,
+    created_at     INTEGER NOT NULL,
+    created_by     TEXT NOT NULL,
+    closed_at      INTEGER,
+    closed_by      TEXT
+);
+CREATE INDEX requests_client ON requests(client_id);
+CREATE INDEX requests_status_due ON requests(status, due);
+"#;
+
+/// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals; 4: requests.
+pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3, V4_REQUESTS];

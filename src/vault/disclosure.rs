@@ -124,7 +124,7 @@ pub struct LogQuery {
     pub until: Option<i64>,
 }
 
-fn basis_text(b: &LegalBasis) -> String {
+pub(super) fn basis_text(b: &LegalBasis) -> String {
     match b {
         LegalBasis::None => String::new(),
         LegalBasis::Consent(id) => format!("consent {id}"),

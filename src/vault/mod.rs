@@ -5,6 +5,7 @@
 //! right key anyway (for enforcement): a caseworker who bypasses the checks still cannot
 //! decrypt what no wrapping gives them.
 
+mod access_package;
 mod admin;
 mod consents;
 mod dir;
@@ -16,6 +17,7 @@ mod people;
 mod records;
 mod referrals;
 mod rekey;
+pub mod requests;
 mod session;
 mod staff;
 
@@ -27,5 +29,6 @@ pub use init::{init, InitOptions};
 pub use records::{NewRecord, OpenedRecord};
 pub use referrals::{ExportRequest, ImportedPacket, STATUSES};
 pub use rekey::RekeyReport;
+pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
 pub use session::Session;
 pub use staff::NewStaff;

@@ -23,7 +23,7 @@ impl Session {
         Ok(store::clients::get(&self.conn, id)?.expect("just inserted"))
     }
 
-    fn may_see_client(&self, c: &Client) -> Result<bool> {
+    pub(super) fn may_see_client(&self, c: &Client) -> Result<bool> {
         if self.policy.all_cases(self.role) || c.created_by == self.me.name {
             return Ok(true);
         }

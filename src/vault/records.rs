@@ -108,6 +108,18 @@ impl Session {
         fields: Map<String, Value>,
         tier: Option<u8>,
     ) -> Result<RecordMeta> {
+        let new = self.amendment_of(original, fields, tier)?;
+        self.add_record(&new, Some(original))
+    }
+
+    /// The record an amendment of `original` with `fields` would add (same case and kind,
+    /// never a lower tier than the original).
+    pub(super) fn amendment_of(
+        &self,
+        original: i64,
+        fields: Map<String, Value>,
+        tier: Option<u8>,
+    ) -> Result<NewRecord> {
         let orig = store::records::get(&self.conn, original)?
             .ok_or(Error::NotFound {
                 what: "record",
@@ -120,38 +132,55 @@ impl Session {
             tier: Some(tier.unwrap_or(orig.tier).max(orig.tier)),
             fields,
         };
-        self.add_record(&new, Some(original))
+        Ok(new)
     }
 
     fn add_record(&mut self, new: &NewRecord, amends: Option<i64>) -> Result<RecordMeta> {
+        let tier = self.check_new_record(new)?;
+        let tx = store::immediate(&self.conn)?;
+        let meta = self.insert_record(&tx, new, tier, amends)?;
+        tx.commit()?;
+        Ok(meta)
+    }
+
+    /// Checks that the actor may add `new` and that its content fits its template; returns
+    /// the tier it will be filed at.
+    pub(super) fn check_new_record(&self, new: &NewRecord) -> Result<u8> {
         self.require(Action::RecordWrite)?;
         self.case_access(new.case_id)?;
         let may_lower = self.policy.allows(self.role, Action::RecordLowerTier);
         let tier = resolve_tier(&self.policy, &new.kind, new.tier, may_lower)?;
         self.policy
             .validate_content(&new.kind, &Value::Object(new.fields.clone()))?;
-        let author = self.me.name.clone();
-        let signer = self.me.signing.clone();
-        store::write(&mut self.conn, |tx| {
-            let epoch = store::keys::current_epoch(tx, new.case_id)?.ok_or(Error::Tampered {
-                what: "case key",
-                id: new.case_id.to_string(),
-            })?;
-            let meta = RecordMeta {
-                id: store::records::next_id(tx)?,
-                case_id: new.case_id,
-                kind: new.kind.clone(),
-                tier,
-                author,
-                created_at: now(),
-                amends,
-                epoch,
-            };
-            let recipient = keys::tier_recipient(tx, new.case_id, epoch, tier)?;
-            let (body, sig) = seal_record(&meta, &new.fields, &recipient, &signer)?;
-            store::records::insert(tx, &meta, &body, &sig)?;
-            Ok(meta)
-        })
+        Ok(tier)
+    }
+
+    /// Encrypts, signs and inserts a checked record inside the caller's write transaction.
+    pub(super) fn insert_record(
+        &self,
+        tx: &rusqlite::Transaction,
+        new: &NewRecord,
+        tier: u8,
+        amends: Option<i64>,
+    ) -> Result<RecordMeta> {
+        let epoch = store::keys::current_epoch(tx, new.case_id)?.ok_or(Error::Tampered {
+            what: "case key",
+            id: new.case_id.to_string(),
+        })?;
+        let meta = RecordMeta {
+            id: store::records::next_id(tx)?,
+            case_id: new.case_id,
+            kind: new.kind.clone(),
+            tier,
+            author: self.me.name.clone(),
+            created_at: now(),
+            amends,
+            epoch,
+        };
+        let recipient = keys::tier_recipient(tx, new.case_id, epoch, tier)?;
+        let (body, sig) = seal_record(&meta, &new.fields, &recipient, &self.me.signing)?;
+        store::records::insert(tx, &meta, &body, &sig)?;
+        Ok(meta)
     }
 
     /// The records of a case (metadata only: listing never decrypts).

@@ -1,0 +1,299 @@
+//! `casevault request …`: access, correction and partner requests.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::Subcommand;
+
+use super::context::{read_input, table};
+use super::Context;
+use crate::domain::time::Date;
+use crate::domain::{Authority, Request, RequestKind};
+use crate::error::{Error, Result};
+use crate::tr;
+use crate::vault::{NewRequest, PackageTo};
+
+#[derive(Subcommand, Debug)]
+pub enum RequestCmd {
+    /// Record a request as received; the due date follows from policy.
+    Add {
+        /// access, correction or partner.
+        #[arg(long)]
+        kind: String,
+        /// Client id or agency number.
+        #[arg(long)]
+        client: String,
+        /// Who asks: the client, a guardian's or agent's name, or the partner agency.
+        #[arg(long)]
+        requester: String,
+        /// self, guardian, agent or partner.
+        #[arg(long, default_value = "self")]
+        authority: String,
+        /// How identity and authority were checked (required for agents).
+        #[arg(long, default_value = "")]
+        identity_check: String,
+        /// YYYY-MM-DD (default today).
+        #[arg(long)]
+        received: Option<String>,
+        /// The record a correction request is about.
+        #[arg(long)]
+        record: Option<i64>,
+    },
+    /// List requests by due date, marking overdue ones.
+    List {
+        #[arg(long)]
+        client: Option<String>,
+        /// Only open requests.
+        #[arg(long)]
+        open: bool,
+        /// Only open requests past their due date.
+        #[arg(long)]
+        overdue: bool,
+    },
+    /// Show one request.
+    Show { id: i64 },
+    /// Answer an access request with an encrypted package (and a receipt beside it).
+    Fulfil {
+        id: i64,
+        /// Where to write the package (age ciphertext).
+        #[arg(long)]
+        out: PathBuf,
+        /// The client's age X25519 recipient (age1…).
+        #[arg(long)]
+        recipient: Option<String>,
+        /// File holding a passphrase for the package (else $CASEVAULT_PACKAGE_PASSPHRASE).
+        #[arg(long)]
+        package_passphrase_file: Option<PathBuf>,
+    },
+    /// Accept a correction: the corrected record's fields (JSON, `-` for stdin) and/or note.
+    Accept {
+        id: i64,
+        #[arg(long)]
+        fields: Option<PathBuf>,
+        #[arg(long)]
+        text: Option<String>,
+    },
+    /// Deny a request (a partner request: refuse) with a written reason.
+    Deny {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        /// File with the client's statement of disagreement (corrections; `-` for stdin).
+        #[arg(long)]
+        statement: Option<PathBuf>,
+    },
+}
+
+fn package_target(recipient: Option<String>, file: Option<PathBuf>) -> Result<PackageTo> {
+    let pass = match file {
+        Some(f) => {
+            let text =
+                zeroize::Zeroizing::new(std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?);
+            Some(text.trim_end_matches(['\n', '\r']).to_string())
+        }
+        None => std::env::var("CASEVAULT_PACKAGE_PASSPHRASE").ok(),
+    }
+    .filter(|p| !p.is_empty());
+    match (recipient, pass) {
+        (Some(_), Some(_)) => Err(Error::Invalid(tr!("requests.two_targets"))),
+        (Some(r), None) => Ok(PackageTo::Recipient(
+            age::x25519::Recipient::from_str(r.trim())
+                .map_err(|_| Error::Invalid(tr!("requests.bad_recipient")))?,
+        )),
+        (None, Some(p)) => Ok(PackageTo::Passphrase(p.into())),
+        (None, None) => Err(Error::Invalid(tr!("requests.no_package_target"))),
+    }
+}
+
+fn show_text(r: &Request) -> String {
+    let mut t = tr!(
+        "requests.show",
+        id = r.id,
+        kind = r.kind.label(),
+        client = r.client_number,
+        requester = r.requester,
+        authority = r.authority.label(),
+        check = r.identity_check,
+        received = r.received,
+        due = r.due,
+        status = r.status.label()
+    );
+    if r.overdue {
+        t.push_str(&format!("  {}", tr!("requests.overdue")));
+    }
+    if !r.response.is_empty() {
+        t.push('\n');
+        t.push_str(&tr!("requests.show_response", response = r.response));
+    }
+    for w in &r.withheld {
+        let reason = match crate::i18n::lang() {
+            crate::i18n::Lang::Zh => &w.reason_zh,
+            crate::i18n::Lang::En => &w.reason_en,
+        };
+        t.push_str(&format!("\n- #{} ({}): {reason}", w.record_id, w.kind));
+    }
+    t
+}
+
+pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
+    match cmd {
+        RequestCmd::Add {
+            kind,
+            client,
+            requester,
+            authority,
+            identity_check,
+            received,
+            record,
+        } => {
+            let kind = RequestKind::parse(&kind).ok_or_else(|| {
+                Error::Invalid(tr!("requests.bad_kind", codes = RequestKind::codes()))
+            })?;
+            let authority = Authority::parse(&authority).ok_or_else(|| {
+                Error::Invalid(tr!("requests.bad_authority", codes = Authority::codes()))
+            })?;
+            let received = match received {
+                Some(d) => {
+                    Some(Date::parse(&d).ok_or_else(|| Error::Invalid(tr!("requests.bad_date")))?)
+                }
+                None => None,
+            };
+            let mut s = ctx.session()?;
+            let r = s.request_add(&NewRequest {
+                kind,
+                client,
+                requester,
+                authority,
+                identity_check,
+                received,
+                record_id: record,
+            })?;
+            ctx.emit(&r, || {
+                tr!(
+                    "requests.added",
+                    id = r.id,
+                    kind = r.kind.label(),
+                    due = r.due
+                )
+            });
+        }
+        RequestCmd::List {
+            client,
+            open,
+            overdue,
+        } => {
+            let s = ctx.session()?;
+            let rows = s.request_list(client.as_deref(), open, overdue)?;
+            ctx.emit(&rows, || {
+                if rows.is_empty() {
+                    return tr!("requests.none");
+                }
+                let header = [
+                    tr!("requests.h_id"),
+                    tr!("requests.h_kind"),
+                    tr!("requests.h_client"),
+                    tr!("requests.h_authority"),
+                    tr!("requests.h_received"),
+                    tr!("requests.h_due"),
+                    tr!("requests.h_status"),
+                ];
+                let body: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut status = r.status.label().to_string();
+                        if r.overdue {
+                            status = format!("{status} {}", tr!("requests.overdue"));
+                        }
+                        vec![
+                            r.id.to_string(),
+                            r.kind.label().to_string(),
+                            r.client_number.clone(),
+                            r.authority.label().to_string(),
+                            r.received.to_string(),
+                            r.due.to_string(),
+                            status,
+                        ]
+                    })
+                    .collect();
+                table(&header, &body)
+            });
+        }
+        RequestCmd::Show { id } => {
+            let s = ctx.session()?;
+            let r = s.request_show(id)?;
+            ctx.emit(&r, || show_text(&r));
+        }
+        RequestCmd::Fulfil {
+            id,
+            out,
+            recipient,
+            package_passphrase_file,
+        } => {
+            let to = package_target(recipient, package_passphrase_file)?;
+            let mut s = ctx.session()?;
+            let o = s.request_fulfil(id, &to, &out)?;
+            ctx.emit(&o, || {
+                tr!(
+                    "requests.fulfilled",
+                    package = o.package.display(),
+                    records = o.records,
+                    withheld = o.withheld,
+                    disclosures = o.disclosures,
+                    index = o.log_index,
+                    receipt = o.receipt.display()
+                )
+            });
+        }
+        RequestCmd::Accept { id, fields, text } => {
+            let fields = super::record::content(fields, text)?;
+            let mut s = ctx.session()?;
+            let o = s.request_accept(id, fields)?;
+            ctx.emit(&o, || {
+                let mut t = tr!(
+                    "requests.accepted",
+                    original = o.amendment.amends.unwrap_or_default(),
+                    amendment = o.amendment.id,
+                    index = o.log_index
+                );
+                if o.notify.is_empty() {
+                    t.push('\n');
+                    t.push_str(&tr!("requests.notify_none"));
+                }
+                for n in &o.notify {
+                    t.push('\n');
+                    t.push_str(&tr!(
+                        "requests.notify_line",
+                        recipient = n.recipient,
+                        date = n.date,
+                        index = n.log_index
+                    ));
+                }
+                t
+            });
+        }
+        RequestCmd::Deny {
+            id,
+            reason,
+            statement,
+        } => {
+            let statement = match statement {
+                Some(p) => Some(
+                    String::from_utf8(read_input(&p)?)
+                        .map_err(|_| Error::Invalid(tr!("requests.not_utf8")))?,
+                ),
+                None => None,
+            };
+            let mut s = ctx.session()?;
+            let r = s.request_deny(id, &reason, statement.as_deref())?;
+            ctx.emit(&r, || {
+                let mut t = tr!("requests.denied", id = r.id);
+                if let Some(st) = r.statement_id {
+                    t.push('\n');
+                    t.push_str(&tr!("requests.statement_attached", record = st));
+                }
+                t
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,645 @@
+//! Data-subject and partner requests (see `docs/requests.md`): intake with due dates from
+//! policy, access packages, corrections (accepted or denied with the client's statement),
+//! and partner requests (refusal now; fulfilment under a consent arrives with issue 4).
+//!
+//! Fail closed, as for every disclosure: an access package's log entry and the request's
+//! status change commit in one IMMEDIATE transaction before the package file appears.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::access_package::{self, Disclosure, PackageInput, PackageRecord};
+use super::disclosure::{basis_text, id_mac};
+use super::Session;
+use crate::crypto;
+use crate::domain::time::{format_time, now, today, Date};
+use crate::domain::{
+    Authority, Client, RecordContent, RecordMeta, Request, RequestKind, RequestStatus, Withheld,
+};
+use crate::error::{Error, Result};
+use crate::log::{self, Kind, KindCode, LegalBasis};
+use crate::policy::validate::{NOTE_FIELD, THIRD_PARTY_FIELD};
+use crate::policy::{Action, Policy};
+use crate::store;
+use crate::store::requests::{Close, NewRow};
+use crate::tr;
+
+/// Log kinds that count as disclosures in a client's accounting (when bytes were disclosed).
+pub const ACCOUNTED_KINDS: [KindCode; 4] = [
+    KindCode::ReferralExport,
+    KindCode::AccessPackage,
+    KindCode::PartnerResponse,
+    KindCode::CorrectionNotice,
+];
+
+/// A request as received.
+#[derive(Clone, Debug)]
+pub struct NewRequest {
+    pub kind: RequestKind,
+    /// Client id or agency number.
+    pub client: String,
+    pub requester: String,
+    pub authority: Authority,
+    pub identity_check: String,
+    /// Defaults to today.
+    pub received: Option<Date>,
+    /// The record a correction request is about.
+    pub record_id: Option<i64>,
+}
+
+/// Whom an access package is encrypted to.
+pub enum PackageTo {
+    /// An X25519 age recipient the client gave.
+    Recipient(age::x25519::Recipient),
+    /// A passphrase the client will be told in person (age scrypt).
+    Passphrase(SecretString),
+}
+
+/// The result of fulfilling an access request.
+#[derive(Debug, Serialize)]
+pub struct AccessOutcome {
+    pub request: Request,
+    pub package: PathBuf,
+    pub receipt: PathBuf,
+    pub log_index: u64,
+    pub package_sha256: String,
+    pub records: usize,
+    pub withheld: usize,
+    pub disclosures: usize,
+}
+
+/// A past recipient of the client's records, to be sent an amendment notice.
+#[derive(Debug, Serialize)]
+pub struct PastRecipient {
+    pub recipient: String,
+    pub time: i64,
+    pub date: String,
+    pub log_index: u64,
+    pub detail: String,
+}
+
+/// The result of accepting a correction.
+#[derive(Debug, Serialize)]
+pub struct CorrectionOutcome {
+    pub request: Request,
+    pub amendment: RecordMeta,
+    /// Everyone the client's records were exported to (issue 4 narrows this to the
+    /// referrals that included the amended record).
+    pub notify: Vec<PastRecipient>,
+    pub log_index: u64,
+}
+
+/// Checks that the requester may ask on the client's behalf.
+pub fn check_authority(policy: &Policy, client: &Client, n: &NewRequest, on: Date) -> Result<()> {
+    let partner_kind = n.kind == RequestKind::Partner;
+    let partner_auth = n.authority == Authority::Partner;
+    if partner_kind != partner_auth {
+        return Err(Error::Invalid(tr!(
+            "requests.authority_kind",
+            kind = n.kind.code(),
+            authority = n.authority.code()
+        )));
+    }
+    if n.requester.trim().is_empty() {
+        return Err(Error::Invalid(tr!("requests.requester_empty")));
+    }
+    let minor = client.is_minor_on(on, policy.minor_age);
+    match n.authority {
+        Authority::Client if minor => Err(Error::Invalid(tr!(
+            "requests.minor_needs_guardian",
+            client = client.data.number,
+            age = policy.minor_age
+        ))),
+        Authority::Guardian => {
+            let listed = client
+                .data
+                .guardians
+                .iter()
+                .any(|g| g.name.trim() == n.requester.trim());
+            if listed {
+                Ok(())
+            } else {
+                Err(Error::Invalid(tr!(
+                    "requests.not_a_guardian",
+                    client = client.data.number
+                )))
+            }
+        }
+        Authority::Agent if n.identity_check.trim().is_empty() => {
+            Err(Error::Invalid(tr!("requests.agent_needs_check")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The first day an access request's accounting covers: `years` before `today`.
+pub fn lookback_start(today: Date, years: u32) -> Date {
+    let year = today.year - years as i32;
+    let day = if today.month == 2 && today.day == 29 {
+        28
+    } else {
+        today.day
+    };
+    Date {
+        year,
+        month: today.month,
+        day,
+    }
+}
+
+impl Session {
+    /// Records a request as received; its due date follows from policy.
+    pub fn request_add(&mut self, n: &NewRequest) -> Result<Request> {
+        self.require(Action::RequestManage)?;
+        let client = self.client_show(&n.client)?;
+        let t = today();
+        let received = n.received.unwrap_or(t);
+        if received > t {
+            return Err(Error::Invalid(tr!("requests.received_future")));
+        }
+        check_authority(&self.policy, &client, n, received)?;
+        let days = match n.kind {
+            RequestKind::Access => self.policy.requests.access_days,
+            RequestKind::Correction => self.policy.requests.correction_days,
+            RequestKind::Partner => self.policy.requests.partner_days,
+        };
+        match (n.kind, n.record_id) {
+            (RequestKind::Correction, Some(rid)) => {
+                let rec = store::records::get(&self.conn, rid)?.ok_or(Error::NotFound {
+                    what: "record",
+                    id: rid.to_string(),
+                })?;
+                let case = self.case_access(rec.meta.case_id)?;
+                if case.client_id != client.id {
+                    return Err(Error::Invalid(tr!(
+                        "requests.record_not_client",
+                        record = rid,
+                        client = client.data.number
+                    )));
+                }
+            }
+            (RequestKind::Correction, None) => {
+                return Err(Error::Invalid(tr!("requests.correction_needs_record")))
+            }
+            (_, Some(_)) => return Err(Error::Invalid(tr!("requests.record_only_correction"))),
+            (_, None) => {}
+        }
+        let row = NewRow {
+            kind: n.kind,
+            client_id: client.id,
+            requester: n.requester.trim(),
+            authority: n.authority,
+            identity_check: n.identity_check.trim(),
+            received,
+            due: received.add_days(days as i64),
+            record_id: n.record_id,
+        };
+        let me = self.me.name.clone();
+        let id = store::write(&mut self.conn, |tx| {
+            store::requests::insert(tx, &row, now(), &me)
+        })?;
+        self.request_show(id)
+    }
+
+    /// A request, with its overdue flag as of today.
+    pub fn request_show(&self, id: i64) -> Result<Request> {
+        self.require(Action::RequestManage)?;
+        let mut r = store::requests::get(&self.conn, id)?.ok_or(Error::NotFound {
+            what: "request",
+            id: id.to_string(),
+        })?;
+        let client = store::clients::get(&self.conn, r.client_id)?.ok_or(Error::Tampered {
+            what: "request",
+            id: id.to_string(),
+        })?;
+        if !self.may_see_client(&client)? {
+            return Err(Error::NotAssigned {
+                case: tr!("vault.any_case_of", client = client.data.number),
+            });
+        }
+        r.overdue = r.is_overdue(today());
+        Ok(r)
+    }
+
+    /// Requests of the clients this actor may see (optionally one client), by due date.
+    pub fn request_list(
+        &self,
+        client: Option<&str>,
+        open_only: bool,
+        overdue_only: bool,
+    ) -> Result<Vec<Request>> {
+        self.require(Action::RequestManage)?;
+        let client_id = match client {
+            Some(k) => Some(self.client_show(k)?.id),
+            None => None,
+        };
+        let t = today();
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        for mut r in store::requests::list(&self.conn, client_id, open_only || overdue_only)? {
+            let visible = match seen.get(&r.client_id) {
+                Some(v) => *v,
+                None => {
+                    let v = match store::clients::get(&self.conn, r.client_id)? {
+                        Some(c) => self.may_see_client(&c)?,
+                        None => false,
+                    };
+                    seen.insert(r.client_id, v);
+                    v
+                }
+            };
+            r.overdue = r.is_overdue(t);
+            if visible && (!overdue_only || r.overdue) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn open_request(&self, id: i64, kind: RequestKind) -> Result<Request> {
+        let r = self.request_show(id)?;
+        if r.status != RequestStatus::Open {
+            return Err(Error::Invalid(tr!("requests.not_open", id = id)));
+        }
+        if r.kind != kind {
+            return Err(Error::Invalid(tr!(
+                "requests.wrong_kind",
+                id = id,
+                kind = r.kind.code()
+            )));
+        }
+        Ok(r)
+    }
+
+    /// Fulfils an access request: builds the package, logs it (with the request's closing)
+    /// in one transaction, then writes the ciphertext to `out` and the receipt beside it.
+    /// Only a supervisor or a worker assigned to every case of the client may do this.
+    pub fn request_fulfil(&mut self, id: i64, to: &PackageTo, out: &Path) -> Result<AccessOutcome> {
+        self.require(Action::RecordRead)?;
+        let req = match self.request_show(id)?.kind {
+            RequestKind::Partner => return Err(Error::Invalid(tr!("requests.partner_pending"))),
+            RequestKind::Correction => {
+                return Err(Error::Invalid(tr!("requests.correction_use_decide")))
+            }
+            RequestKind::Access => self.open_request(id, RequestKind::Access)?,
+        };
+        let receipt_path = receipt_path(out);
+        for p in [out, receipt_path.as_path()] {
+            if p.exists() {
+                return Err(Error::Exists {
+                    what: "file",
+                    id: p.display().to_string(),
+                });
+            }
+        }
+        let client = store::clients::get(&self.conn, req.client_id)?.ok_or(Error::Tampered {
+            what: "request",
+            id: id.to_string(),
+        })?;
+        let cases = store::cases::list(&self.conn, Some(client.id), None)?;
+        for c in &cases {
+            self.case_access(c.id)?;
+        }
+
+        // What the client may see, and what is withheld and why.
+        let mut records = Vec::new();
+        let mut withheld = Vec::new();
+        let mut read = Vec::new();
+        for case in &cases {
+            for m in store::records::list(&self.conn, case.id)? {
+                let tier = self.policy.tier(m.tier).ok_or(Error::Tampered {
+                    what: "record",
+                    id: m.id.to_string(),
+                })?;
+                if tier.supervisor_only {
+                    withheld.push(withheld_entry(&m, "supervisor_only_tier"));
+                    continue;
+                }
+                let rec = store::records::get(&self.conn, m.id)?.ok_or(Error::Tampered {
+                    what: "record",
+                    id: m.id.to_string(),
+                })?;
+                let payload = self.decrypt_record(&rec)?;
+                let mut content: RecordContent =
+                    serde_json::from_slice(&payload).map_err(|_| Error::Tampered {
+                        what: "record",
+                        id: m.id.to_string(),
+                    })?;
+                read.push((m.clone(), case.workers.iter().any(|w| w == &self.me.name)));
+                if content.fields.get(THIRD_PARTY_FIELD) == Some(&Value::Bool(true)) {
+                    withheld.push(withheld_entry(&m, "third_party"));
+                    continue;
+                }
+                content.fields.remove(THIRD_PARTY_FIELD);
+                records.push(PackageRecord {
+                    meta: m,
+                    fields: content.fields,
+                });
+            }
+        }
+
+        // The accounting of disclosures over the lookback period.
+        let mac = id_mac(&self.conn, "client", client.id)?;
+        let t = today();
+        let from = lookback_start(t, self.policy.requests.lookback_years);
+        let disclosures = self.accounting(mac, from.to_unix())?;
+
+        let input = PackageInput {
+            agency: self.agency()?,
+            request: &req,
+            client: &client,
+            cases: &cases,
+            records: &records,
+            withheld: &withheld,
+            disclosures: &disclosures,
+            lookback_years: self.policy.requests.lookback_years,
+            lookback_from: from,
+            generated_at: now(),
+            policy: &self.policy,
+        };
+        let plain = zeroize::Zeroizing::new(access_package::build(&input)?);
+        let hash = crypto::sha256(&plain);
+        let cipher = match to {
+            PackageTo::Recipient(r) => crypto::encrypt(r, &plain)?,
+            PackageTo::Passphrase(p) => {
+                let mut r = age::scrypt::Recipient::new(p.clone());
+                if let Some(n) = crypto::scrypt_work_factor()? {
+                    r.set_work_factor(n);
+                }
+                crypto::encrypt(&r, &plain)?
+            }
+        };
+        drop(plain);
+
+        // Ciphertext to a temporary file first; it becomes the package only after commit.
+        let tmp = temp_path(out);
+        write_synced(&tmp, &cipher)?;
+        let committed = (|| -> Result<log::Receipt> {
+            let tx = store::immediate(&self.conn)?;
+            let at = now();
+            for (m, assigned) in &read {
+                store::records::note_read(&tx, m, &self.me.name, *assigned, at)?;
+            }
+            let mut e = self.log_entry(Kind::AccessPackage, None)?;
+            e.client_mac = Some(mac);
+            e.recipient = format!("{} (request {id})", req.authority.code());
+            e.purpose = "data subject access request".into();
+            e.basis = LegalBasis::Statutory(format!("PIPL art. 45 access request {id}"));
+            e.disclosed_sha256 = Some(hash);
+            e.detail = format!(
+                "request {id}: {} records, {} withheld, {} disclosures",
+                records.len(),
+                withheld.len(),
+                disclosures.len()
+            );
+            let receipt = self.log_append(&tx, &e)?;
+            let response = format!(
+                "access package: {} records, {} withheld",
+                records.len(),
+                withheld.len()
+            );
+            store::requests::close(
+                &tx,
+                id,
+                &Close {
+                    status: RequestStatus::Fulfilled,
+                    response: &response,
+                    withheld: &withheld,
+                    amendment_id: None,
+                    statement_id: None,
+                    log_index: Some(receipt.index),
+                    at,
+                    by: &self.me.name,
+                },
+            )?;
+            tx.commit()?;
+            Ok(receipt)
+        })();
+        let receipt = match committed {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
+        super::dir::sync_dir(out.parent().unwrap_or(Path::new(".")))?;
+        super::dir::write_atomic(&receipt_path, receipt.to_json().as_bytes())?;
+        Ok(AccessOutcome {
+            request: self.request_show(id)?,
+            package: out.to_path_buf(),
+            receipt: receipt_path,
+            log_index: receipt.index,
+            package_sha256: crypto::hex(&hash),
+            records: records.len(),
+            withheld: withheld.len(),
+            disclosures: disclosures.len(),
+        })
+    }
+
+    /// Disclosures about the client (by MAC) from `from` on, as the accounting lists them.
+    fn accounting(&self, mac: [u8; 32], from: i64) -> Result<Vec<Disclosure>> {
+        let filter = log::Filter {
+            client_mac: Some(mac),
+            from: Some(from),
+            ..Default::default()
+        };
+        Ok(log::entries(&self.conn, &filter)?
+            .into_iter()
+            .map(|l| l.entry)
+            .filter(|e| ACCOUNTED_KINDS.contains(&e.kind.code()) && e.disclosed_sha256.is_some())
+            .map(|e| Disclosure {
+                log_index: e.index,
+                time: e.time,
+                date: format_time(e.time),
+                kind: e.kind.code().name().to_string(),
+                recipient: e.recipient,
+                description: e.detail,
+                purpose: e.purpose,
+                basis: basis_text(&e.basis),
+            })
+            .collect())
+    }
+
+    /// Everyone the client's records were exported to (referral exports in the log).
+    pub fn past_recipients(&self, client_id: i64) -> Result<Vec<PastRecipient>> {
+        let filter = log::Filter {
+            kind: Some(KindCode::ReferralExport),
+            client_mac: Some(id_mac(&self.conn, "client", client_id)?),
+            ..Default::default()
+        };
+        Ok(log::entries(&self.conn, &filter)?
+            .into_iter()
+            .map(|l| PastRecipient {
+                recipient: l.entry.recipient,
+                time: l.entry.time,
+                date: format_time(l.entry.time),
+                log_index: l.entry.index,
+                detail: l.entry.detail,
+            })
+            .collect())
+    }
+
+    /// Accepts a correction: appends the amendment (linked to the original, which stays),
+    /// closes the request, logs it, and lists past recipients to notify.
+    pub fn request_accept(
+        &mut self,
+        id: i64,
+        fields: Map<String, Value>,
+    ) -> Result<CorrectionOutcome> {
+        let req = self.open_request(id, RequestKind::Correction)?;
+        let original = req.record_id.ok_or(Error::Tampered {
+            what: "request",
+            id: id.to_string(),
+        })?;
+        let new = self.amendment_of(original, fields, None)?;
+        let tier = self.check_new_record(&new)?;
+        let notify = self.past_recipients(req.client_id)?;
+        let tx = store::immediate(&self.conn)?;
+        let meta = self.insert_record(&tx, &new, tier, Some(original))?;
+        let mut e = self.log_entry(Kind::CorrectionNotice, Some(meta.case_id))?;
+        e.purpose = "correction request".into();
+        e.basis = LegalBasis::Statutory(format!("PIPL art. 46 correction request {id}"));
+        e.detail = format!(
+            "request {id}: record {original} amended by record {}; {} past recipients to notify",
+            meta.id,
+            notify.len()
+        );
+        let receipt = self.log_append(&tx, &e)?;
+        store::requests::close(
+            &tx,
+            id,
+            &Close {
+                status: RequestStatus::Accepted,
+                response: "",
+                withheld: &[],
+                amendment_id: Some(meta.id),
+                statement_id: None,
+                log_index: Some(receipt.index),
+                at: now(),
+                by: &self.me.name,
+            },
+        )?;
+        tx.commit()?;
+        Ok(CorrectionOutcome {
+            request: self.request_show(id)?,
+            amendment: meta,
+            notify,
+            log_index: receipt.index,
+        })
+    }
+
+    /// Denies a request with a written reason. For a correction, the client's statement of
+    /// disagreement (if given) is attached to the record as a linked amendment that keeps the
+    /// original fields and adds the statement to its note. A partner request's refusal is
+    /// logged (nothing disclosed).
+    pub fn request_deny(
+        &mut self,
+        id: i64,
+        reason: &str,
+        statement: Option<&str>,
+    ) -> Result<Request> {
+        self.require(Action::RequestManage)?;
+        if reason.trim().is_empty() {
+            return Err(Error::Invalid(tr!("requests.reason_empty")));
+        }
+        let kind = self.request_show(id)?.kind;
+        let req = self.open_request(id, kind)?;
+        if statement.is_some() && kind != RequestKind::Correction {
+            return Err(Error::Invalid(tr!("requests.statement_only_correction")));
+        }
+        let mut statement_rec = None;
+        if let Some(st) = statement.map(str::trim).filter(|s| !s.is_empty()) {
+            let original = req.record_id.ok_or(Error::Tampered {
+                what: "request",
+                id: id.to_string(),
+            })?;
+            let opened = self.record_show(original)?;
+            let mut fields = opened.fields;
+            let marker = tr!("requests.statement_marker", id = id);
+            let note = match fields.get(NOTE_FIELD).and_then(Value::as_str) {
+                Some(n) if !n.trim().is_empty() => format!("{n}\n\n{marker}\n{st}"),
+                _ => format!("{marker}\n{st}"),
+            };
+            fields.insert(NOTE_FIELD.into(), Value::String(note));
+            let new = self.amendment_of(original, fields, None)?;
+            let tier = self.check_new_record(&new)?;
+            statement_rec = Some((new, tier, original));
+        }
+        let tx = store::immediate(&self.conn)?;
+        let statement_id = match &statement_rec {
+            Some((new, tier, original)) => {
+                Some(self.insert_record(&tx, new, *tier, Some(*original))?.id)
+            }
+            None => None,
+        };
+        let mut log_index = None;
+        if kind == RequestKind::Partner {
+            let mut e = self.log_entry(Kind::PartnerResponse, None)?;
+            e.client_mac = Some(id_mac(&self.conn, "client", req.client_id)?);
+            e.recipient = req.requester.clone();
+            e.purpose = "partner data request".into();
+            e.detail = format!("request {id} refused; nothing disclosed");
+            log_index = Some(self.log_append(&tx, &e)?.index);
+        }
+        store::requests::close(
+            &tx,
+            id,
+            &Close {
+                status: RequestStatus::Denied,
+                response: reason.trim(),
+                withheld: &[],
+                amendment_id: None,
+                statement_id,
+                log_index,
+                at: now(),
+                by: &self.me.name,
+            },
+        )?;
+        tx.commit()?;
+        self.request_show(id)
+    }
+}
+
+fn withheld_entry(m: &RecordMeta, reason: &str) -> Withheld {
+    use crate::i18n::{text_in, Lang};
+    let key = match reason {
+        "third_party" => "requests.withheld.third_party",
+        _ => "requests.withheld.supervisor_only",
+    };
+    Withheld {
+        record_id: m.id,
+        kind: m.kind.clone(),
+        reason: reason.to_string(),
+        reason_zh: text_in(Lang::Zh, key, &[]),
+        reason_en: text_in(Lang::En, key, &[]),
+    }
+}
+
+/// `<package>.receipt.json`.
+pub fn receipt_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".receipt.json");
+    PathBuf::from(s)
+}
+
+fn temp_path(out: &Path) -> PathBuf {
+    let dir = out.parent().unwrap_or(Path::new("."));
+    dir.join(format!(
+        ".{}.partial",
+        out.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("package")
+    ))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |e| Error::io(path, e);
+    let mut f = std::fs::File::create(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
