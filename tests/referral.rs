@@ -678,3 +678,94 @@ fn second_vault_imports_once() {
         .fails();
     assert!(r.stderr.contains("already imported"), "{}", r.stderr);
 }
+
+#[test]
+fn partner_request_is_answered_with_a_packet_under_consent() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang San");
+    v.process_note("wang", case, "first session").ok();
+    let keys = partner(&v, "Partner");
+    let c = cid(&consent(&v, "C001", "Partner", &[]).ok());
+    let r = v
+        .run(
+            "wang",
+            &[
+                "--json",
+                "request",
+                "add",
+                "--kind",
+                "partner",
+                "--client",
+                "C001",
+                "--requester",
+                "Partner",
+                "--authority",
+                "partner",
+                "--identity-check",
+                "letter on file",
+            ],
+        )
+        .ok();
+    let rid = r.json()["id"].as_i64().unwrap().to_string();
+    let out = v.tmp.path().join("answer.age");
+    let case_s = case.to_string();
+    let fulfil = |consent: &str| {
+        v.run(
+            "wang",
+            &[
+                "--json",
+                "request",
+                "fulfil",
+                &rid,
+                "--out",
+                out.to_str().unwrap(),
+                "--case",
+                &case_s,
+                "--consent",
+                consent,
+                "--purpose",
+                "housing support",
+            ],
+        )
+    };
+    // Without a case and consent, a partner request cannot be answered.
+    v.run(
+        "wang",
+        &["request", "fulfil", &rid, "--out", out.to_str().unwrap()],
+    )
+    .fails();
+    // A consent for another recipient does not cover it.
+    partner(&v, "Other");
+    let other = cid(&consent(&v, "C001", "Other", &[]).ok());
+    fulfil(&other).fails();
+    assert!(!out.exists());
+    // Under the covering consent: a packet, the request closed, a partner_response entry.
+    fulfil(&c).ok();
+    assert!(out.exists());
+    let shown = v
+        .run("wang", &["--json", "request", "show", &rid])
+        .ok()
+        .json();
+    assert_eq!(shown["status"], "fulfilled");
+    let log = v
+        .run(
+            "li",
+            &["--json", "log", "show", "--kind", "partner_response"],
+        )
+        .ok()
+        .json();
+    let e = &log.as_array().unwrap()[0];
+    assert_eq!(e["recipient"], "Partner");
+    assert_eq!(e["basis"], format!("consent {c}"));
+    // The partner opens it with stock age.
+    if tool("age") {
+        let script = format!(
+            "age -d -i {} {} | tar -t",
+            keys.join("partner.agekey").display(),
+            out.display()
+        );
+        assert!(sh(&script));
+    }
+    // Answered once only.
+    fulfil(&c).fails();
+}

@@ -918,7 +918,7 @@ fn a_denied_correction_records_the_reason_and_attaches_the_statement() {
 }
 
 #[test]
-fn partner_requests_are_refused_with_a_reason_and_fulfilment_is_not_yet_available() {
+fn partner_requests_need_a_consent_or_are_refused_with_a_reason() {
     let v = TestVault::new();
     v.client_with_case("C1", "Liu Yang");
     let r = add_request(
@@ -952,7 +952,7 @@ fn partner_requests_are_refused_with_a_reason_and_fulfilment_is_not_yet_availabl
             ],
         )
         .fails();
-    assert!(f.stderr.contains("not available yet"), "{}", f.stderr);
+    assert!(f.stderr.contains("--consent"), "{}", f.stderr);
     assert!(!out.exists());
     let d = v
         .run(

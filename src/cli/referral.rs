@@ -55,7 +55,7 @@ pub enum ReferralCmd {
     },
 }
 
-fn sig_path(out: &Path) -> PathBuf {
+pub(super) fn sig_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".minisig");
     PathBuf::from(s)
@@ -82,10 +82,9 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                 consent_id: consent,
                 records,
                 purpose,
+                request_id: None,
             })?;
-            // Ciphertext and a signature only: safe to write once the log entry is durable.
-            write_atomic(&out, &built.ciphertext)?;
-            write_atomic(&sig_path(&out), built.minisig.as_bytes())?;
+            write_packet(&out, &built)?;
             let v = serde_json::json!({
                 "referral": row,
                 "file": out,
@@ -162,4 +161,14 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes a packet and its signature. Ciphertext and a signature only: callers write them
+/// once the log entry is durable.
+pub(super) fn write_packet(
+    out: &std::path::Path,
+    built: &crate::packet::BuiltPacket,
+) -> Result<()> {
+    write_atomic(out, &built.ciphertext)?;
+    write_atomic(&sig_path(out), built.minisig.as_bytes())
 }

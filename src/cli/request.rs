@@ -64,6 +64,18 @@ pub enum RequestCmd {
         /// File holding a passphrase for the package (else $CASEVAULT_PACKAGE_PASSPHRASE).
         #[arg(long)]
         package_passphrase_file: Option<PathBuf>,
+        /// Partner requests: the case whose records answer it.
+        #[arg(long, requires = "consent")]
+        case: Option<i64>,
+        /// Partner requests: the client's consent covering this agency and purpose.
+        #[arg(long, requires = "case")]
+        consent: Option<i64>,
+        /// Partner requests: record ids (default: all the consent covers).
+        #[arg(long)]
+        records: Option<String>,
+        /// Partner requests: the purpose (must be one the consent lists).
+        #[arg(long)]
+        purpose: Option<String>,
     },
     /// Accept a correction: the corrected record's fields (JSON, `-` for stdin) and/or note.
     Accept {
@@ -226,8 +238,47 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
         RequestCmd::Fulfil {
             id,
             out,
+            case: Some(case),
+            consent: Some(consent),
+            records,
+            purpose,
+            ..
+        } => {
+            // A partner's request, answered as a referral packet under the client's consent.
+            let mut s = ctx.session()?;
+            let r = s.request_show(id)?;
+            let records = match records {
+                Some(r) => super::consent::id_list(&r)?,
+                None => Vec::new(),
+            };
+            let (row, built) = s.referral_export(&crate::vault::ExportRequest {
+                case_id: case,
+                agency: r.requester.clone(),
+                consent_id: consent,
+                records,
+                purpose: purpose.unwrap_or_else(|| "partner data request".into()),
+                request_id: Some(id),
+            })?;
+            super::referral::write_packet(&out, &built)?;
+            let v = serde_json::json!({
+                "request": id, "referral": row, "file": out,
+                "signature_file": super::referral::sig_path(&out), "packet_id": built.packet_id,
+            });
+            ctx.emit(&v, || {
+                tr!(
+                    "requests.partner_fulfilled",
+                    id = id,
+                    file = out.display(),
+                    packet = built.packet_id
+                )
+            });
+        }
+        RequestCmd::Fulfil {
+            id,
+            out,
             recipient,
             package_passphrase_file,
+            ..
         } => {
             let to = package_target(recipient, package_passphrase_file)?;
             let mut s = ctx.session()?;

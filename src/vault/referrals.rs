@@ -32,6 +32,9 @@ pub struct ExportRequest {
     /// Empty: every record of the case that the consent's scope covers.
     pub records: Vec<i64>,
     pub purpose: String,
+    /// The partner's data request this packet answers (logged as a partner response and
+    /// closing the request in the same transaction), or `None` for a referral.
+    pub request_id: Option<i64>,
 }
 
 /// Statuses a referral moves through after `sent`.
@@ -128,6 +131,19 @@ impl Session {
             )));
         }
         let agency = self.agency_show(&req.agency)?;
+        if let Some(rid) = req.request_id {
+            let r = store::requests::get(&self.conn, rid)?.ok_or(Error::NotFound {
+                what: "request",
+                id: rid.to_string(),
+            })?;
+            let fits = r.kind == crate::domain::RequestKind::Partner
+                && r.status == crate::domain::RequestStatus::Open
+                && r.client_id == case.client_id
+                && r.requester == agency.name;
+            if !fits {
+                return Err(refuse(tr!("referral.request_mismatch", id = rid)));
+            }
+        }
         if agency.id != consent.agency_id {
             return Err(refuse(tr!(
                 "referral.consent_other_recipient",
@@ -292,13 +308,20 @@ impl Session {
         let ids: Vec<i64> = chosen.iter().map(|m| m.id).collect();
 
         // One transaction: the referral row and its log entry, or neither.
-        let mut e = self.log_entry(Kind::ReferralExport, Some(case.id))?;
+        let kind = match req.request_id {
+            Some(_) => Kind::PartnerResponse,
+            None => Kind::ReferralExport,
+        };
+        let mut e = self.log_entry(kind, Some(case.id))?;
         e.recipient = agency.name.clone();
         e.purpose = req.purpose.clone();
         e.basis = LegalBasis::Consent(consent.id.to_string());
         e.approver = approver.clone();
         e.disclosed_sha256 = Some(digest);
-        e.detail = format!("packet {}", prepared.packet_id());
+        e.detail = match req.request_id {
+            Some(rid) => format!("request {rid} packet {}", prepared.packet_id()),
+            None => format!("packet {}", prepared.packet_id()),
+        };
         let tx = store::immediate(&self.conn)?;
         let receipt = self.log_append(&tx, &e)?;
         let rid = store::referrals::insert(
@@ -317,6 +340,23 @@ impl Session {
                 by: &self.me.name,
             },
         )?;
+        if let Some(request_id) = req.request_id {
+            let response = format!("packet {} (referral {rid})", prepared.packet_id());
+            store::requests::close(
+                &tx,
+                request_id,
+                &store::requests::Close {
+                    status: crate::domain::RequestStatus::Fulfilled,
+                    response: &response,
+                    withheld: &[],
+                    amendment_id: None,
+                    statement_id: None,
+                    log_index: Some(receipt.index),
+                    at: now(),
+                    by: &self.me.name,
+                },
+            )?;
+        }
         tx.commit()?;
 
         let built = prepared.seal(packet::Receipt {
