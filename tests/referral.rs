@@ -769,3 +769,125 @@ fn partner_request_is_answered_with_a_packet_under_consent() {
     // Answered once only.
     fulfil(&c).fails();
 }
+
+#[test]
+fn accepted_correction_notifies_past_recipients_with_an_amendment_packet() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang San");
+    let rec = v.process_note("wang", case, "wrong date").ok().json()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let keys = partner(&v, "Partner");
+    let c = cid(&consent(&v, "C001", "Partner", &[]).ok());
+    export(
+        &v,
+        "wang",
+        case,
+        "Partner",
+        &c,
+        &v.tmp.path().join("p.age"),
+        &[],
+    )
+    .ok();
+    let unreferred = v.process_note("wang", case, "later").ok().json()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+
+    let add = |record: &str| {
+        let r = v
+            .run(
+                "wang",
+                &[
+                    "--json",
+                    "request",
+                    "add",
+                    "--kind",
+                    "correction",
+                    "--client",
+                    "C001",
+                    "--requester",
+                    "Zhang San",
+                    "--authority",
+                    "self",
+                    "--identity-check",
+                    "ID card seen",
+                    "--record",
+                    record,
+                ],
+            )
+            .ok();
+        r.json()["id"].as_i64().unwrap().to_string()
+    };
+    let fixed = r#"{"client_number":"C001","date":"2026-11-21","session_aim":"check in","narrative":"right date"}"#;
+    let rid = add(&rec);
+    let acc = v
+        .run_stdin(
+            "wang",
+            &["--json", "request", "accept", &rid, "--fields", "-"],
+            fixed,
+        )
+        .ok()
+        .json();
+    let notify = acc["notify"].as_array().unwrap();
+    assert_eq!(notify.len(), 1);
+    assert_eq!(notify[0]["recipient"], "Partner");
+
+    let dir = v.tmp.path().join("notices");
+    let r = v
+        .run(
+            "wang",
+            &[
+                "--json",
+                "request",
+                "notify",
+                &rid,
+                "--out-dir",
+                dir.to_str().unwrap(),
+            ],
+        )
+        .ok()
+        .json();
+    assert!(r[0]["packet_id"].is_string(), "{r}");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "packet and signature: {files:?}");
+    let log = v
+        .run(
+            "li",
+            &["--json", "log", "show", "--kind", "correction_notice"],
+        )
+        .ok()
+        .json();
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["recipient"] == "Partner" && e["basis"] == format!("consent {c}")));
+    if tool("age") {
+        let packet = files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == "age"))
+            .unwrap();
+        assert!(sh(&format!(
+            "age -d -i {} {} | tar -t",
+            keys.join("partner.agekey").display(),
+            packet.display()
+        )));
+    }
+
+    // A record never referred has no one to notify.
+    let rid2 = add(&unreferred);
+    let acc = v
+        .run_stdin(
+            "wang",
+            &["--json", "request", "accept", &rid2, "--fields", "-"],
+            fixed,
+        )
+        .ok()
+        .json();
+    assert!(acc["notify"].as_array().unwrap().is_empty());
+}

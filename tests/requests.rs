@@ -767,56 +767,8 @@ fn an_accepted_correction_appends_a_linked_amendment_and_keeps_the_original() {
         .fails();
 }
 
-#[test]
-fn a_correction_accepted_after_a_referral_lists_the_past_recipient() {
-    let v = TestVault::new();
-    let case = v.client_with_case("C1", "Liu Yang");
-    let rec = v.process_note("wang", case, "old").ok().json()["id"]
-        .as_i64()
-        .unwrap();
-    {
-        use casevault::log::{Kind, LegalBasis};
-        use casevault::vault::{Session, VaultDir};
-        let s = Session::open(
-            &VaultDir::new(&v.dir),
-            "wang",
-            &SecretString::from(pw("wang")),
-        )
-        .unwrap();
-        let mut e = s.log_entry(Kind::ReferralExport, Some(case)).unwrap();
-        e.recipient = "Harbour Youth Centre".into();
-        e.basis = LegalBasis::Consent("1".into());
-        e.disclosed_sha256 = Some([1; 32]);
-        let tx = casevault::store::immediate(&s.conn).unwrap();
-        s.log_append(&tx, &e).unwrap();
-        tx.commit().unwrap();
-    }
-    let r = add_request(
-        &v,
-        "2026-11-21",
-        &[
-            "--kind",
-            "correction",
-            "--client",
-            "C1",
-            "--requester",
-            "Liu Yang",
-            "--record",
-            &rec.to_string(),
-        ],
-    )
-    .ok();
-    let o = at_stdin(
-        &v,
-        "li",
-        "2026-11-22",
-        &["--json", "request", "accept", &id(&r), "--fields", "-"],
-        &process_fields("new"),
-    )
-    .ok()
-    .json();
-    assert_eq!(o["notify"][0]["recipient"], "Harbour Youth Centre");
-}
+// Past recipients of a corrected record come from real referral rows: see
+// tests/referral.rs `accepted_correction_notifies_past_recipients_with_an_amendment_packet`.
 
 #[test]
 fn a_denied_correction_records_the_reason_and_attaches_the_statement() {

@@ -83,6 +83,7 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                 records,
                 purpose,
                 request_id: None,
+                notice_for: None,
             })?;
             write_packet(&out, &built)?;
             let v = serde_json::json!({

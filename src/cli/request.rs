@@ -77,6 +77,12 @@ pub enum RequestCmd {
         #[arg(long)]
         purpose: Option<String>,
     },
+    /// Send every past recipient of an accepted correction an amendment packet (files in DIR).
+    Notify {
+        id: i64,
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
     /// Accept a correction: the corrected record's fields (JSON, `-` for stdin) and/or note.
     Accept {
         id: i64,
@@ -258,6 +264,7 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
                 records,
                 purpose: purpose.unwrap_or_else(|| "partner data request".into()),
                 request_id: Some(id),
+                notice_for: None,
             })?;
             super::referral::write_packet(&out, &built)?;
             let v = serde_json::json!({
@@ -293,6 +300,37 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
                     index = o.log_index,
                     receipt = o.receipt.display()
                 )
+            });
+        }
+        RequestCmd::Notify { id, out_dir } => {
+            let mut s = ctx.session()?;
+            std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+            let outcomes = s.request_notify(id)?;
+            let mut lines = Vec::new();
+            for o in &outcomes {
+                match &o.packet {
+                    Some(built) => {
+                        let f = out_dir.join(format!("notice-{}-{}.age", id, o.referral_id));
+                        super::referral::write_packet(&f, built)?;
+                        lines.push(tr!(
+                            "requests.notice_sent",
+                            recipient = o.recipient,
+                            file = f.display()
+                        ));
+                    }
+                    None => lines.push(tr!(
+                        "requests.notice_not_sent",
+                        recipient = o.recipient,
+                        reason = o.not_sent.clone().unwrap_or_default()
+                    )),
+                }
+            }
+            ctx.emit(&outcomes, || {
+                if lines.is_empty() {
+                    tr!("requests.notice_none")
+                } else {
+                    lines.join("\n")
+                }
             });
         }
         RequestCmd::Accept { id, fields, text } => {

@@ -35,6 +35,9 @@ pub struct ExportRequest {
     /// The partner's data request this packet answers (logged as a partner response and
     /// closing the request in the same transaction), or `None` for a referral.
     pub request_id: Option<i64>,
+    /// The accepted correction request this packet notifies a past recipient of (logged as
+    /// a correction notice).
+    pub notice_for: Option<i64>,
 }
 
 /// Statuses a referral moves through after `sent`.
@@ -308,9 +311,10 @@ impl Session {
         let ids: Vec<i64> = chosen.iter().map(|m| m.id).collect();
 
         // One transaction: the referral row and its log entry, or neither.
-        let kind = match req.request_id {
-            Some(_) => Kind::PartnerResponse,
-            None => Kind::ReferralExport,
+        let kind = match (req.request_id, req.notice_for) {
+            (Some(_), _) => Kind::PartnerResponse,
+            (None, Some(_)) => Kind::CorrectionNotice,
+            (None, None) => Kind::ReferralExport,
         };
         let mut e = self.log_entry(kind, Some(case.id))?;
         e.recipient = agency.name.clone();
@@ -318,9 +322,12 @@ impl Session {
         e.basis = LegalBasis::Consent(consent.id.to_string());
         e.approver = approver.clone();
         e.disclosed_sha256 = Some(digest);
-        e.detail = match req.request_id {
-            Some(rid) => format!("request {rid} packet {}", prepared.packet_id()),
-            None => format!("packet {}", prepared.packet_id()),
+        e.detail = match (req.request_id, req.notice_for) {
+            (Some(rid), _) => format!("request {rid} packet {}", prepared.packet_id()),
+            (None, Some(rid)) => {
+                format!("correction request {rid} packet {}", prepared.packet_id())
+            }
+            (None, None) => format!("packet {}", prepared.packet_id()),
         };
         let tx = store::immediate(&self.conn)?;
         let receipt = self.log_append(&tx, &e)?;

@@ -1,6 +1,6 @@
 //! Data-subject and partner requests (see `docs/requests.md`): intake with due dates from
 //! policy, access packages, corrections (accepted or denied with the client's statement),
-//! and partner requests (refusal now; fulfilment under a consent arrives with issue 4).
+//! and partner requests (refused with a reason, or answered with a packet under consent).
 //!
 //! Fail closed, as for every disclosure: an access package's log entry and the request's
 //! status change commit in one IMMEDIATE transaction before the package file appears.
@@ -79,6 +79,24 @@ pub struct PastRecipient {
     pub date: String,
     pub log_index: u64,
     pub detail: String,
+    /// The referral that carried the record, and the consent it went under.
+    pub referral_id: i64,
+    pub case_id: i64,
+    pub consent_id: i64,
+    pub purpose: String,
+}
+
+/// What notifying one past recipient of a correction did.
+#[derive(Debug, Serialize)]
+pub struct NoticeOutcome {
+    pub referral_id: i64,
+    pub recipient: String,
+    /// The packet, when one could be sent under the original consent (the caller writes it).
+    #[serde(skip)]
+    pub packet: Option<crate::packet::BuiltPacket>,
+    pub packet_id: Option<String>,
+    /// Why no packet was sent (e.g. the consent expired): notify them another way.
+    pub not_sent: Option<String>,
 }
 
 /// The result of accepting a correction.
@@ -464,23 +482,73 @@ impl Session {
             .collect())
     }
 
-    /// Everyone the client's records were exported to (referral exports in the log).
-    pub fn past_recipients(&self, client_id: i64) -> Result<Vec<PastRecipient>> {
-        let filter = log::Filter {
-            kind: Some(KindCode::ReferralExport),
-            client_mac: Some(id_mac(&self.conn, "client", client_id)?),
-            ..Default::default()
-        };
-        Ok(log::entries(&self.conn, &filter)?
+    /// Every referral that carried `record` or an earlier version of it (the amendment
+    /// chain), from the referral rows: the recipients to notify of a correction.
+    pub fn past_recipients(&self, record: i64) -> Result<Vec<PastRecipient>> {
+        let mut chain = vec![record];
+        let mut cur = record;
+        while let Some(prev) = store::records::get(&self.conn, cur)?.and_then(|r| r.meta.amends) {
+            chain.push(prev);
+            cur = prev;
+        }
+        let case = store::records::get(&self.conn, record)?.map(|r| r.meta.case_id);
+        Ok(store::referrals::list(&self.conn, case)?
             .into_iter()
-            .map(|l| PastRecipient {
-                recipient: l.entry.recipient,
-                time: l.entry.time,
-                date: format_time(l.entry.time),
-                log_index: l.entry.index,
-                detail: l.entry.detail,
+            .filter(|r| r.records.iter().any(|id| chain.contains(id)))
+            .map(|r| PastRecipient {
+                recipient: r.agency_name,
+                time: r.sent_at,
+                date: format_time(r.sent_at),
+                log_index: r.log_index as u64,
+                detail: format!("packet {}", r.packet_id),
+                referral_id: r.id,
+                case_id: r.case_id,
+                consent_id: r.consent_id,
+                purpose: r.purpose,
             })
             .collect())
+    }
+
+    /// Sends each past recipient of an accepted correction an amendment packet through the
+    /// referral machinery, under the consent the original went under. Where that consent no
+    /// longer allows it, says why, so the worker can notify them another way.
+    pub fn request_notify(&mut self, id: i64) -> Result<Vec<NoticeOutcome>> {
+        let req = self.request_show(id)?;
+        let (Some(original), Some(amendment)) = (req.record_id, req.amendment_id) else {
+            return Err(Error::Invalid(tr!(
+                "requests.notify_needs_accepted",
+                id = id
+            )));
+        };
+        let mut out = Vec::new();
+        for p in self.past_recipients(original)? {
+            let r = self.referral_export(&super::ExportRequest {
+                case_id: p.case_id,
+                agency: p.recipient.clone(),
+                consent_id: p.consent_id,
+                records: vec![amendment],
+                purpose: p.purpose.clone(),
+                request_id: None,
+                notice_for: Some(id),
+            });
+            out.push(match r {
+                Ok((_, built)) => NoticeOutcome {
+                    referral_id: p.referral_id,
+                    recipient: p.recipient,
+                    packet_id: Some(built.packet_id.clone()),
+                    packet: Some(built),
+                    not_sent: None,
+                },
+                Err(e) => NoticeOutcome {
+                    referral_id: p.referral_id,
+                    recipient: p.recipient,
+                    packet: None,
+                    packet_id: None,
+                    not_sent: Some(e.to_string()),
+                },
+            });
+        }
+        Ok(out)
     }
 
     /// Accepts a correction: appends the amendment (linked to the original, which stays),
@@ -497,7 +565,7 @@ impl Session {
         })?;
         let new = self.amendment_of(original, fields, None)?;
         let tier = self.check_new_record(&new)?;
-        let notify = self.past_recipients(req.client_id)?;
+        let notify = self.past_recipients(original)?;
         let tx = store::immediate(&self.conn)?;
         let meta = self.insert_record(&tx, &new, tier, Some(original))?;
         let mut e = self.log_entry(Kind::CorrectionNotice, Some(meta.case_id))?;
