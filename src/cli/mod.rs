@@ -1,6 +1,7 @@
 //! The `casevault` command line: argument parsing and printing over the library, one module
 //! per subcommand. No rules live here; they live in [`crate::vault`].
 
+mod audit;
 mod case;
 mod client;
 mod context;
@@ -66,9 +67,13 @@ pub enum Command {
     /// Policy: check files, show the policy in force.
     #[command(subcommand)]
     Policy(policy::PolicyCmd),
+    /// Confidentiality audit: `audit run` (exit 0 clean, 1 findings, 2 could not run).
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
+/// `audit run` has its own: 0 clean, 1 findings, 2 the audit could not run.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -89,6 +94,7 @@ pub fn main() -> i32 {
         Command::Rekey(a) => import::run_rekey(&mut ctx, a),
         Command::Policy(c) => policy::run(&mut ctx, c),
         Command::Log(c) => log::run(&mut ctx, c),
+        Command::Audit(c) => return audit::run(&mut ctx, c),
     };
     match result {
         Ok(()) => 0,

@@ -26,6 +26,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("packet.toml", include_str!("packet.toml")),
     ("demo.toml", include_str!("demo.toml")),
     ("policy.toml", include_str!("policy.toml")),
+    ("audit.toml", include_str!("audit.toml")),
 ];
 
 /// A display language.
