@@ -105,7 +105,7 @@ pub fn html(r: &Report) -> String {
             "audit.meta",
             time = format_time(r.generated_at),
             auditor = r.auditor,
-            role = r.role
+            role = super::role_label(r)
         ))
     ));
     if let Some(since) = &r.since {

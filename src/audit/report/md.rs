@@ -18,7 +18,7 @@ pub fn markdown(r: &Report) -> String {
             "audit.meta",
             time = format_time(r.generated_at),
             auditor = r.auditor,
-            role = r.role
+            role = super::role_label(r)
         )
     ));
     if let Some(since) = &r.since {

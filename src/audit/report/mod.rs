@@ -37,6 +37,13 @@ pub fn render(r: &Report, format: Format) -> String {
     }
 }
 
+/// The auditor's role for people (the stable name if unknown).
+pub(crate) fn role_label(r: &Report) -> String {
+    crate::policy::Role::parse(&r.role)
+        .map(|x| x.label())
+        .unwrap_or_else(|| r.role.clone())
+}
+
 /// The JSON report (schema: `docs/audit.md`).
 pub fn json(r: &Report) -> String {
     let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
