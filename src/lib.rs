@@ -8,9 +8,11 @@
 //! - [`vault`]: the operations people perform, combining the layers above under access rules;
 //! - [`log`]: the signed, Merkle-tree disclosure log;
 //! - [`packet`]: referral packets that stock `age` and `minisign` can open;
+//! - [`audit`]: the confidentiality audit over metadata (never record content);
 //! - [`cli`]: the thin `casevault` command line over all of it.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod crypto;
 pub mod domain;

@@ -2,6 +2,7 @@
 //! per subcommand. No rules live here; they live in [`crate::vault`].
 
 mod agency;
+mod audit;
 mod case;
 mod client;
 mod consent;
@@ -86,9 +87,13 @@ pub enum Command {
     /// Referral packets received: verify, open, import.
     #[command(subcommand)]
     Packet(packet::PacketCmd),
+    /// Confidentiality audit: `audit run` (exit 0 clean, 1 findings, 2 could not run).
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
 }
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
+/// `audit run` has its own: 0 clean, 1 findings, 2 the audit could not run.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -114,6 +119,7 @@ pub fn main() -> i32 {
         Command::Referral(c) => referral::run(&mut ctx, c),
         Command::Packet(c) => packet::run(&mut ctx, c),
         Command::Request(c) => request::run(&mut ctx, c),
+        Command::Audit(c) => return audit::run(&mut ctx, c),
     };
     match result {
         Ok(()) => 0,

@@ -28,6 +28,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("policy.toml", include_str!("policy.toml")),
     ("referral.toml", include_str!("referral.toml")),
     ("requests.toml", include_str!("requests.toml")),
+    ("audit.toml", include_str!("audit.toml")),
 ];
 
 /// A display language.
