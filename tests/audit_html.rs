@@ -75,6 +75,61 @@ fn html_report_renders_in_headless_chromium() {
     let v = TestVault::new();
     let case = v.client_with_case("C-001", "Zhang San");
     v.process_note("wang", case, "a secret narrative").ok();
+    // A partner and the client's consent covering 2027 (consent 1).
+    let keys = v.tmp.path().join("keys");
+    let r = v
+        .run(
+            "admin",
+            &[
+                "--json",
+                "agency",
+                "keygen",
+                "--out-dir",
+                keys.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    let rcpt = r.json()["age_recipient"].as_str().unwrap().to_string();
+    let pubkey = keys.join("partner.minisign.pub");
+    v.run(
+        "admin",
+        &[
+            "agency",
+            "add",
+            "Sunrise Youth Center",
+            "--age-recipient",
+            &rcpt,
+            "--minisign-pubkey",
+            pubkey.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let mut c = v.as_("wang");
+    c.env("CASEVAULT_NOW", "2026-12-02").args([
+        "consent",
+        "add",
+        "--client",
+        "C-001",
+        "--agency",
+        "Sunrise Youth Center",
+        "--signer",
+        "client",
+        "--signer-name",
+        "Zhang San",
+        "--purpose",
+        "housing",
+        "--kinds",
+        "process",
+        "--tiers",
+        "1,2",
+        "--revoke-how",
+        "call 021-123",
+        "--signed",
+        "2026-12-01",
+        "--expires",
+        "2027-12-31",
+    ]);
+    run(c).ok();
     // Disclosures over three months to two recipients; one without a legal basis.
     std::env::set_var("CASEVAULT_TEST_MODE", "1");
     {
