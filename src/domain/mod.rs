@@ -10,7 +10,10 @@ pub mod time;
 pub use case::{Case, Source, Stage};
 pub use client::{Category, Client, Gender, Guardian, NewClient, Risk};
 pub use consent::{Consent, ConsentProblem, ConsentTerms, SignerRole};
-pub use record::{RecordContent, RecordMeta};
+pub use record::{
+    check_attachment_name, AttachmentDescriptor, RecordContent, RecordMeta, MAX_RECORD_ATTACHMENTS,
+    MAX_RECORD_ATTACHMENT_BYTES, MAX_RECORD_ATTACHMENT_NAME_BYTES, RECORD_CONTENT_VERSION,
+};
 
 /// Declares a closed set of coded values with a Chinese and an English label, parsed from the
 /// code, either label, or (for scripts) the English word.

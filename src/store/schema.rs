@@ -161,5 +161,20 @@ CREATE TABLE packet_imports (
 );
 "#;
 
-/// All migrations, oldest first. Migration 2 is the disclosure log's tables; 3 is referrals.
-pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3];
+/// Migration "V5": record attachments. Each row is one attachment's bytes, age-encrypted to the
+/// same case-tier key as its record (`epoch` says which key epoch). Name, size and SHA-256 live
+/// only inside the record's signed, encrypted payload; `seq` is the position there.
+const V5_ATTACHMENTS: &str = r#"
+CREATE TABLE attachments (
+    id        INTEGER PRIMARY KEY,
+    record_id INTEGER NOT NULL REFERENCES records(id),
+    seq       INTEGER NOT NULL,
+    epoch     INTEGER NOT NULL,
+    body      BLOB NOT NULL,
+    UNIQUE (record_id, seq)
+);
+"#;
+
+/// All migrations, oldest first. Migration 2 is the disclosure log's tables; 3 is referrals;
+/// then record attachments.
+pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3, V5_ATTACHMENTS];
