@@ -375,7 +375,11 @@ impl Session {
         let identity = set.tier(m.tier).ok_or(Error::SupervisorOnly {
             record: m.id.to_string(),
         })?;
-        let bytes = crypto::decrypt(&[identity], &body)?.ok_or_else(tampered)?;
+        // With our own key in hand, any failure (header, a damaged chunk) is tampering.
+        let bytes = crypto::decrypt(&[identity], &body)
+            .ok()
+            .flatten()
+            .ok_or_else(tampered)?;
         if bytes.len() as u64 != d.size || hex(&crypto::sha256(&bytes)) != d.sha256 {
             return Err(tampered());
         }
