@@ -8,8 +8,11 @@ use serde_json::{Map, Value};
 use super::context::{read_input, table};
 use super::Context;
 use crate::domain::time::format_time;
+use crate::domain::MAX_RECORD_ATTACHMENT_BYTES;
 use crate::error::{Error, Result};
 use crate::tr;
+use crate::vault::NewAttachment;
+use zeroize::Zeroizing;
 
 #[derive(Subcommand, Debug)]
 pub enum RecordCmd {
@@ -29,6 +32,9 @@ pub enum RecordCmd {
         fields: Option<PathBuf>,
         #[arg(long)]
         text: Option<String>,
+        /// Attach a file (repeatable; at most 64 MiB each). Only its file name is kept.
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
     },
     /// List a case's records (metadata only).
     List {
@@ -46,7 +52,61 @@ pub enum RecordCmd {
         text: Option<String>,
         #[arg(long)]
         tier: Option<u8>,
+        /// Attach a file to the amendment (repeatable; at most 64 MiB each).
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
     },
+    /// Write a record's attachment, decrypted and checked against its signed hash, to
+    /// standard output. Refused when standard output is a terminal: pipe it to a viewer
+    /// or redirect it yourself (casevault never writes plaintext files).
+    Attachment {
+        /// The record id.
+        record: i64,
+        /// The attachment's name, as `record show` lists it.
+        name: String,
+    },
+}
+
+/// Reads `--attach` files: the file name only (no directories), size-checked before reading.
+fn read_attachments(paths: &[PathBuf]) -> Result<Vec<NewAttachment>> {
+    use std::io::Read;
+    let max = MAX_RECORD_ATTACHMENT_BYTES as u64;
+    paths
+        .iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| Error::Invalid(tr!("cli.attach_no_name", path = p.display())))?
+                .to_string();
+            let file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+            let meta = file.metadata().map_err(|e| Error::io(p, e))?;
+            if !meta.is_file() {
+                return Err(Error::Invalid(tr!(
+                    "cli.attach_not_file",
+                    path = p.display()
+                )));
+            }
+            let too_large = || {
+                Error::Invalid(tr!(
+                    "cli.attach_too_large",
+                    path = p.display(),
+                    max_mib = max >> 20
+                ))
+            };
+            if meta.len() > max {
+                return Err(too_large());
+            }
+            let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+            file.take(max + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::io(p, e))?;
+            if bytes.len() as u64 > max {
+                return Err(too_large());
+            }
+            Ok(NewAttachment { name, bytes })
+        })
+        .collect()
 }
 
 pub(super) fn content(fields: Option<PathBuf>, text: Option<String>) -> Result<Map<String, Value>> {
@@ -84,15 +144,20 @@ pub fn run(ctx: &mut Context, cmd: RecordCmd) -> Result<()> {
             tier,
             fields,
             text,
+            attach,
         } => {
             let fields = content(fields, text)?;
+            let attachments = read_attachments(&attach)?;
             let mut s = ctx.session()?;
-            let m = s.record_add(&crate::vault::NewRecord {
-                case_id: case,
-                kind,
-                tier,
-                fields,
-            })?;
+            let m = s.record_add_with(
+                &crate::vault::NewRecord {
+                    case_id: case,
+                    kind,
+                    tier,
+                    fields,
+                },
+                &attachments,
+            )?;
             ctx.emit(&m, || {
                 tr!(
                     "cli.record_added",
@@ -107,10 +172,12 @@ pub fn run(ctx: &mut Context, cmd: RecordCmd) -> Result<()> {
             fields,
             text,
             tier,
+            attach,
         } => {
             let fields = content(fields, text)?;
+            let attachments = read_attachments(&attach)?;
             let mut s = ctx.session()?;
-            let m = s.record_amend(id, fields, tier)?;
+            let m = s.record_amend_with(id, fields, tier, &attachments)?;
             ctx.emit(&m, || tr!("cli.record_amended", id = m.id, original = id));
         }
         RecordCmd::List { case } => {
@@ -171,11 +238,40 @@ pub fn run(ctx: &mut Context, cmd: RecordCmd) -> Result<()> {
                     };
                     t.push_str(&format!("{k}: {v}\n"));
                 }
+                if !r.attachments.is_empty() {
+                    t.push_str(&tr!("cli.attachments_heading", count = r.attachments.len()));
+                    t.push('\n');
+                    for a in &r.attachments {
+                        t.push_str(&format!("  {}  ({})\n", a.name, human_size(a.size)));
+                    }
+                }
                 t
             });
         }
+        RecordCmd::Attachment { record, name } => {
+            use std::io::{IsTerminal, Write};
+            // Checked before anything is decrypted.
+            if std::io::stdout().is_terminal() {
+                return Err(Error::Invalid(tr!("cli.attachment_to_terminal")));
+            }
+            let mut s = ctx.session()?;
+            let (_, bytes) = s.record_attachment(record, &name)?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::io("<stdout>", e))?;
+        }
     }
     Ok(())
+}
+
+/// Bytes as B, KiB or MiB.
+fn human_size(n: u64) -> String {
+    match n {
+        n if n < 1024 => format!("{n} B"),
+        n if n < 1 << 20 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{:.1} MiB", n as f64 / 1048576.0),
+    }
 }
 
 /// The template's label in the current language, or the kind itself.

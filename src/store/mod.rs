@@ -5,6 +5,7 @@
 //! (`Transaction` derefs to `Connection`) or outside one.
 
 pub mod agencies;
+pub mod attachments;
 pub mod cases;
 pub mod clients;
 pub mod consents;

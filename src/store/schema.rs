@@ -188,5 +188,20 @@ CREATE INDEX requests_client ON requests(client_id);
 CREATE INDEX requests_status_due ON requests(status, due);
 "#;
 
-/// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals; 4: requests.
-pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3, V4_REQUESTS];
+/// Migration 5: record attachments. Each row is one attachment's bytes, age-encrypted to the
+/// same case-tier key as its record (`epoch` says which key epoch). Name, size and SHA-256 live
+/// only inside the record's signed, encrypted payload; `seq` is the position there.
+const V5_ATTACHMENTS: &str = r#"
+CREATE TABLE attachments (
+    id        INTEGER PRIMARY KEY,
+    record_id INTEGER NOT NULL REFERENCES records(id),
+    seq       INTEGER NOT NULL,
+    epoch     INTEGER NOT NULL,
+    body      BLOB NOT NULL,
+    UNIQUE (record_id, seq)
+);
+"#;
+
+/// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
+/// 4: requests; 5: record attachments.
+pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3, V4_REQUESTS, V5_ATTACHMENTS];

@@ -293,7 +293,7 @@ impl Session {
         }
         let sealed: Vec<(Vec<u8>, Vec<u8>)> = jobs
             .par_iter()
-            .map(|(m, f, r)| seal_record(m, f, r, &signer))
+            .map(|(m, f, r)| seal_record(m, f, &[], r, &signer))
             .collect::<Result<_>>()?;
         for ((meta, _, _), (body, sig)) in jobs.iter().zip(&sealed) {
             store::records::insert(&tx, meta, body, sig)?;

@@ -8,7 +8,10 @@ use super::keys;
 use super::Session;
 use crate::crypto::{self, hex, record_message, RecordSigInput};
 use crate::domain::time::now;
-use crate::domain::{RecordContent, RecordMeta};
+use crate::domain::{
+    check_attachment_name, AttachmentDescriptor, RecordContent, RecordMeta, MAX_RECORD_ATTACHMENTS,
+    MAX_RECORD_ATTACHMENT_BYTES, RECORD_CONTENT_VERSION,
+};
 use crate::error::{Error, Result};
 use crate::log::{Kind, LegalBasis};
 use crate::policy::{Action, Policy};
@@ -25,12 +28,69 @@ pub struct NewRecord {
     pub fields: Map<String, Value>,
 }
 
+/// A file to attach to a new record: a plain file name (see
+/// [`check_attachment_name`](crate::domain::check_attachment_name)) and its bytes, wiped on drop.
+#[derive(Clone)]
+pub struct NewAttachment {
+    pub name: String,
+    pub bytes: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for NewAttachment {
+    // Names and bytes can be client content: show the size only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAttachment")
+            .field("size", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a record's new attachments and describes them (name, size, SHA-256) for the payload.
+/// Errors name attachments by position, never by name (names can be content).
+pub fn describe_attachments(atts: &[NewAttachment]) -> Result<Vec<AttachmentDescriptor>> {
+    if atts.len() > MAX_RECORD_ATTACHMENTS {
+        return Err(Error::Invalid(tr!(
+            "vault.too_many_attachments",
+            max = MAX_RECORD_ATTACHMENTS
+        )));
+    }
+    let mut out: Vec<AttachmentDescriptor> = Vec::with_capacity(atts.len());
+    for (i, a) in atts.iter().enumerate() {
+        let n = i + 1;
+        if let Err(reason) = check_attachment_name(&a.name) {
+            return Err(Error::Invalid(tr!(
+                "vault.attachment_bad_name",
+                n = n,
+                reason = reason
+            )));
+        }
+        if a.bytes.len() > MAX_RECORD_ATTACHMENT_BYTES {
+            return Err(Error::Invalid(tr!(
+                "vault.attachment_too_large",
+                n = n,
+                max_mib = MAX_RECORD_ATTACHMENT_BYTES >> 20
+            )));
+        }
+        if out.iter().any(|d| d.name == a.name) {
+            return Err(Error::Invalid(tr!("vault.attachment_duplicate", n = n)));
+        }
+        out.push(AttachmentDescriptor {
+            name: a.name.clone(),
+            size: a.bytes.len() as u64,
+            sha256: hex(&crypto::sha256(&a.bytes)),
+        });
+    }
+    Ok(out)
+}
+
 /// A decrypted record with its verified signature.
 #[derive(Debug, serde::Serialize)]
 pub struct OpenedRecord {
     #[serde(flatten)]
     pub meta: RecordMeta,
     pub fields: Map<String, Value>,
+    /// What is attached (name, size, SHA-256), as the author signed it.
+    pub attachments: Vec<AttachmentDescriptor>,
     pub signature_valid: bool,
 }
 
@@ -62,17 +122,20 @@ pub fn resolve_tier(
     Ok(tier)
 }
 
-/// Encrypts and signs one record (pure crypto: safe to run in parallel).
+/// Encrypts and signs one record (pure crypto: safe to run in parallel). The payload is
+/// version 2: the attachment descriptors are inside it, so the signature covers them.
 pub fn seal_record(
     meta: &RecordMeta,
     fields: &Map<String, Value>,
+    attachments: &[AttachmentDescriptor],
     recipient: &age::x25519::Recipient,
     signer: &SigningKey,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     let content = RecordContent {
-        v: 1,
+        v: RECORD_CONTENT_VERSION,
         salt: hex(&crypto::random_bytes::<16>()),
         fields: fields.clone(),
+        attachments: Some(attachments.to_vec()),
     };
     let payload =
         Zeroizing::new(serde_json::to_vec(&content).map_err(|e| Error::Invalid(e.to_string()))?);
@@ -98,7 +161,17 @@ impl Session {
     /// Adds a record to a case the actor works on. Writing needs only the tier's public key,
     /// so a caseworker can write a supervisor-only note they cannot read back.
     pub fn record_add(&mut self, new: &NewRecord) -> Result<RecordMeta> {
-        self.add_record(new, None)
+        self.add_record(new, None, &[])
+    }
+
+    /// [`record_add`](Self::record_add) with attachments, each encrypted to the same case-tier
+    /// key as the record and described (name, size, SHA-256) in its signed payload.
+    pub fn record_add_with(
+        &mut self,
+        new: &NewRecord,
+        attachments: &[NewAttachment],
+    ) -> Result<RecordMeta> {
+        self.add_record(new, None, attachments)
     }
 
     /// Appends an amendment to a record; the original stays as it was.
@@ -108,8 +181,20 @@ impl Session {
         fields: Map<String, Value>,
         tier: Option<u8>,
     ) -> Result<RecordMeta> {
+        self.record_amend_with(original, fields, tier, &[])
+    }
+
+    /// [`record_amend`](Self::record_amend) with attachments of the amendment's own (the
+    /// original's attachments stay with the original).
+    pub fn record_amend_with(
+        &mut self,
+        original: i64,
+        fields: Map<String, Value>,
+        tier: Option<u8>,
+        attachments: &[NewAttachment],
+    ) -> Result<RecordMeta> {
         let new = self.amendment_of(original, fields, tier)?;
-        self.add_record(&new, Some(original))
+        self.add_record(&new, Some(original), attachments)
     }
 
     /// The record an amendment of `original` with `fields` would add (same case and kind,
@@ -135,10 +220,15 @@ impl Session {
         Ok(new)
     }
 
-    fn add_record(&mut self, new: &NewRecord, amends: Option<i64>) -> Result<RecordMeta> {
+    fn add_record(
+        &mut self,
+        new: &NewRecord,
+        amends: Option<i64>,
+        attachments: &[NewAttachment],
+    ) -> Result<RecordMeta> {
         let tier = self.check_new_record(new)?;
         let tx = store::immediate(&self.conn)?;
-        let meta = self.insert_record(&tx, new, tier, amends)?;
+        let meta = self.insert_record(&tx, new, tier, amends, attachments)?;
         tx.commit()?;
         Ok(meta)
     }
@@ -155,14 +245,17 @@ impl Session {
         Ok(tier)
     }
 
-    /// Encrypts, signs and inserts a checked record inside the caller's write transaction.
+    /// Encrypts, signs and inserts a checked record (and its attachments, encrypted to the
+    /// same tier key) inside the caller's write transaction.
     pub(super) fn insert_record(
         &self,
         tx: &rusqlite::Transaction,
         new: &NewRecord,
         tier: u8,
         amends: Option<i64>,
+        attachments: &[NewAttachment],
     ) -> Result<RecordMeta> {
+        let described = describe_attachments(attachments)?;
         let epoch = store::keys::current_epoch(tx, new.case_id)?.ok_or(Error::Tampered {
             what: "case key",
             id: new.case_id.to_string(),
@@ -178,8 +271,13 @@ impl Session {
             epoch,
         };
         let recipient = keys::tier_recipient(tx, new.case_id, epoch, tier)?;
-        let (body, sig) = seal_record(&meta, &new.fields, &recipient, &self.me.signing)?;
+        let (body, sig) =
+            seal_record(&meta, &new.fields, &described, &recipient, &self.me.signing)?;
         store::records::insert(tx, &meta, &body, &sig)?;
+        for (seq, a) in attachments.iter().enumerate() {
+            let body = crypto::encrypt(&recipient, &a.bytes)?;
+            store::attachments::insert(tx, meta.id, seq, epoch, &body)?;
+        }
         Ok(meta)
     }
 
@@ -193,6 +291,70 @@ impl Session {
     /// Decrypts a record and verifies its author's signature. A read of a supervisor-only
     /// record is logged before the content is returned.
     pub fn record_show(&mut self, id: i64) -> Result<OpenedRecord> {
+        let (rec, content, assigned, supervisor_only, payload_sha) = self.read_record(id)?;
+        // The read is noted, and a supervisor-only read logged, before the content leaves.
+        let tx = store::immediate(&self.conn)?;
+        store::records::note_read(&tx, &rec.meta, &self.me.name, assigned, now())?;
+        if supervisor_only {
+            let mut e = self.log_entry(Kind::Tier3Read, Some(rec.meta.case_id))?;
+            e.basis = LegalBasis::InternalDuty;
+            e.purpose = "supervision".into();
+            e.detail = format!("record {}", rec.meta.id);
+            e.disclosed_sha256 = Some(payload_sha);
+            self.log_append(&tx, &e)?;
+        }
+        tx.commit()?;
+        let attachments = content.attachments().to_vec();
+        Ok(OpenedRecord {
+            meta: rec.meta,
+            fields: content.fields,
+            attachments,
+            signature_valid: true,
+        })
+    }
+
+    /// Decrypts attachment `name` of a record, checked against the descriptor its author
+    /// signed (size and SHA-256). Same rules as [`record_show`](Self::record_show): a
+    /// supervisor-only read is logged (with the attachment's hash) before the bytes leave.
+    pub fn record_attachment(
+        &mut self,
+        id: i64,
+        name: &str,
+    ) -> Result<(AttachmentDescriptor, Zeroizing<Vec<u8>>)> {
+        let (rec, content, assigned, supervisor_only, _) = self.read_record(id)?;
+        let (seq, d) = content
+            .attachments()
+            .iter()
+            .enumerate()
+            .find(|(_, d)| d.name == name)
+            .ok_or_else(|| Error::Invalid(tr!("vault.no_such_attachment", record = id)))?;
+        let bytes = self.decrypt_attachment(&rec.meta, seq, d)?;
+        let tx = store::immediate(&self.conn)?;
+        store::records::note_read(&tx, &rec.meta, &self.me.name, assigned, now())?;
+        if supervisor_only {
+            let mut e = self.log_entry(Kind::Tier3Read, Some(rec.meta.case_id))?;
+            e.basis = LegalBasis::InternalDuty;
+            e.purpose = "supervision".into();
+            e.detail = format!("record {} attachment #{}", rec.meta.id, seq + 1);
+            e.disclosed_sha256 = crypto::unhex(&d.sha256);
+            self.log_append(&tx, &e)?;
+        }
+        tx.commit()?;
+        Ok((d.clone(), bytes))
+    }
+
+    /// The checks of a read, then decryption: returns the record, its parsed content,
+    /// whether the actor is assigned, whether the tier is supervisor-only, and the payload hash.
+    fn read_record(
+        &mut self,
+        id: i64,
+    ) -> Result<(
+        store::records::StoredRecord,
+        RecordContent,
+        bool,
+        bool,
+        [u8; 32],
+    )> {
         self.require(Action::RecordRead)?;
         let rec = store::records::get(&self.conn, id)?.ok_or(Error::NotFound {
             what: "record",
@@ -214,30 +376,46 @@ impl Session {
             });
         }
         let payload = self.decrypt_record(&rec)?;
-        let content: RecordContent =
-            serde_json::from_slice(&payload).map_err(|_| Error::Tampered {
-                what: "record",
-                id: id.to_string(),
-            })?;
+        let content = RecordContent::parse(&payload).ok_or(Error::Tampered {
+            what: "record",
+            id: id.to_string(),
+        })?;
         let assigned = case.workers.iter().any(|w| w == &self.me.name);
+        Ok((
+            rec,
+            content,
+            assigned,
+            supervisor_only,
+            crypto::sha256(&payload),
+        ))
+    }
 
-        // The read is noted, and a supervisor-only read logged, before the content leaves.
-        let tx = store::immediate(&self.conn)?;
-        store::records::note_read(&tx, &rec.meta, &self.me.name, assigned, now())?;
-        if supervisor_only {
-            let mut e = self.log_entry(Kind::Tier3Read, Some(rec.meta.case_id))?;
-            e.basis = LegalBasis::InternalDuty;
-            e.purpose = "supervision".into();
-            e.detail = format!("record {}", rec.meta.id);
-            e.disclosed_sha256 = Some(crypto::sha256(&payload));
-            self.log_append(&tx, &e)?;
+    /// Decrypts attachment `seq` of a record (whose payload, already verified, gave `d`) and
+    /// checks it against `d`: a swapped, replaced or missing ciphertext is [`Error::Tampered`].
+    pub(super) fn decrypt_attachment(
+        &self,
+        m: &RecordMeta,
+        seq: usize,
+        d: &AttachmentDescriptor,
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let tampered = || Error::Tampered {
+            what: "attachment",
+            id: format!("{}#{}", m.id, seq + 1),
+        };
+        let (epoch, body) = store::attachments::get(&self.conn, m.id, seq)?.ok_or_else(tampered)?;
+        let set = self.case_keys(m.case_id, epoch)?;
+        let identity = set.tier(m.tier).ok_or(Error::SupervisorOnly {
+            record: m.id.to_string(),
+        })?;
+        // With our own key in hand, any failure (header, a damaged chunk) is tampering.
+        let bytes = crypto::decrypt(&[identity], &body)
+            .ok()
+            .flatten()
+            .ok_or_else(tampered)?;
+        if bytes.len() as u64 != d.size || hex(&crypto::sha256(&bytes)) != d.sha256 {
+            return Err(tampered());
         }
-        tx.commit()?;
-        Ok(OpenedRecord {
-            meta: rec.meta,
-            fields: content.fields,
-            signature_valid: true,
-        })
+        Ok(bytes)
     }
 
     /// Decrypts a stored record with this session's keys and checks the author's signature.

@@ -53,6 +53,18 @@ pub struct ImportedPacket {
     pub records: Vec<i64>,
 }
 
+/// Wipes a packet input's attachment plaintext when dropped (the export's end, or an error).
+struct WipeAttachments(PacketInput);
+
+impl Drop for WipeAttachments {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for a in &mut self.0.attachments {
+            a.bytes.zeroize();
+        }
+    }
+}
+
 fn refuse(msg: String) -> Error {
     Error::Invalid(msg)
 }
@@ -236,7 +248,10 @@ impl Session {
         })?;
 
         // Decrypt (this checks each author's signature too).
+        // Their attachments go along as `attachments/<record id>-<name>` (unique: names are
+        // unique within a record), each checked against its signed descriptor.
         let mut records = Vec::with_capacity(chosen.len());
+        let mut attachments = Vec::new();
         for m in &chosen {
             if !self.policy.readable_tiers(self.role).contains(&m.tier) {
                 return Err(Error::SupervisorOnly {
@@ -248,11 +263,18 @@ impl Session {
                 id: m.id.to_string(),
             })?;
             let payload = self.decrypt_record(&stored)?;
-            let content: RecordContent =
-                serde_json::from_slice(&payload).map_err(|_| Error::Tampered {
-                    what: "record",
-                    id: m.id.to_string(),
-                })?;
+            let content = RecordContent::parse(&payload).ok_or(Error::Tampered {
+                what: "record",
+                id: m.id.to_string(),
+            })?;
+            for (seq, d) in content.attachments().iter().enumerate() {
+                let bytes = self.decrypt_attachment(m, seq, d)?;
+                attachments.push(packet::Attachment {
+                    name: format!("{}-{}", m.id, d.name),
+                    // The packet input takes a plain Vec; it is wiped below once sealed.
+                    bytes: bytes.to_vec(),
+                });
+            }
             records.push(PacketRecord {
                 id: m.id.to_string(),
                 kind: m.kind.clone(),
@@ -297,11 +319,13 @@ impl Session {
             },
             redisclosure_notice: consent.terms.redisclosure_notice.clone(),
             records,
-            attachments: Vec::new(),
+            attachments,
             receipt: None,
         };
+        let input = WipeAttachments(input);
+        let input = &input.0;
         let log_key = super::disclosure::log_key(&self.conn)?;
-        let prepared = packet::prepare(&input, &log_key, &recipient)?;
+        let prepared = packet::prepare(input, &log_key, &recipient)?;
         let content_hex = prepared.content_sha256();
         let digest: [u8; 32] = crypto::unhex(&content_hex).ok_or(Error::Tampered {
             what: "packet",
@@ -545,7 +569,7 @@ impl Session {
                     epoch,
                 };
                 let recipient = keys::tier_recipient(tx, case_id, epoch, *tier)?;
-                let (body, sig) = seal_record(&meta, fields, &recipient, &signer)?;
+                let (body, sig) = seal_record(&meta, fields, &[], &recipient, &signer)?;
                 store::records::insert(tx, &meta, &body, &sig)?;
                 ids.push(meta.id);
             }

@@ -76,6 +76,30 @@ impl Session {
         for ((m, _), body) in plain.iter().zip(&bodies) {
             store::records::set_body(&tx, m.id, epoch, body)?;
         }
+        // Attachments, one at a time (they can be large): the old epochs' keys are still
+        // there until the deletes below.
+        for (m, _) in &plain {
+            let r = &recipients
+                .iter()
+                .find(|(t, _)| *t == m.tier)
+                .expect("every tier")
+                .1;
+            for seq in store::attachments::seqs(&tx, m.id)? {
+                let (old_epoch, body) = store::attachments::get(&tx, m.id, seq)?.expect("listed");
+                let set = self.case_keys(case_id, old_epoch)?;
+                let identity = set
+                    .tier(m.tier)
+                    .ok_or(crate::error::Error::SupervisorOnly {
+                        record: m.id.to_string(),
+                    })?;
+                let bytes =
+                    crypto::decrypt(&[identity], &body)?.ok_or(crate::error::Error::Tampered {
+                        what: "attachment",
+                        id: format!("{}#{}", m.id, seq + 1),
+                    })?;
+                store::attachments::set_body(&tx, m.id, seq, epoch, &crypto::encrypt(r, &bytes)?)?;
+            }
+        }
         tx.execute(
             "DELETE FROM key_wraps WHERE case_id = ?1 AND epoch < ?2",
             rusqlite::params![case_id, epoch],

@@ -567,7 +567,7 @@ impl Session {
         let tier = self.check_new_record(&new)?;
         let notify = self.past_recipients(original)?;
         let tx = store::immediate(&self.conn)?;
-        let meta = self.insert_record(&tx, &new, tier, Some(original))?;
+        let meta = self.insert_record(&tx, &new, tier, Some(original), &[])?;
         let mut e = self.log_entry(Kind::CorrectionNotice, Some(meta.case_id))?;
         e.purpose = "correction request".into();
         e.basis = LegalBasis::Statutory(format!("PIPL art. 46 correction request {id}"));
@@ -639,9 +639,10 @@ impl Session {
         }
         let tx = store::immediate(&self.conn)?;
         let statement_id = match &statement_rec {
-            Some((new, tier, original)) => {
-                Some(self.insert_record(&tx, new, *tier, Some(*original))?.id)
-            }
+            Some((new, tier, original)) => Some(
+                self.insert_record(&tx, new, *tier, Some(*original), &[])?
+                    .id,
+            ),
             None => None,
         };
         let mut log_index = None;
