@@ -365,43 +365,11 @@ fn disclosure_without_legal_basis_is_found() {
     assert_eq!(j["disclosures_by_recipient"][0][0], "Sunrise Youth Center");
 }
 
-/// A partner agency made with `agency keygen` + `agency add`.
-fn partner(v: &TestVault, name: &str) {
-    let dir = v.tmp.path().join(format!("keys-{name}"));
-    let r = v
-        .run(
-            "admin",
-            &[
-                "--json",
-                "agency",
-                "keygen",
-                "--out-dir",
-                dir.to_str().unwrap(),
-            ],
-        )
-        .ok();
-    let rcpt = r.json()["age_recipient"].as_str().unwrap().to_string();
-    let pubfile = dir.join("partner.minisign.pub");
-    v.run(
-        "admin",
-        &[
-            "agency",
-            "add",
-            name,
-            "--age-recipient",
-            &rcpt,
-            "--minisign-pubkey",
-            pubfile.to_str().unwrap(),
-        ],
-    )
-    .ok();
-}
-
 /// Planted defect: a referral export logged under a consent that had expired at the time.
 #[test]
 fn expired_consent_used_for_an_export_is_found() {
     let (v, case) = populated();
-    partner(&v, "Sunrise Youth Center");
+    v.partner("Sunrise Youth Center");
     // A consent signed and valid in early 2025, long expired now.
     let mut c = v.as_("wang");
     c.env("CASEVAULT_NOW", "2025-02-01").args([

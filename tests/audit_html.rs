@@ -76,34 +76,7 @@ fn html_report_renders_in_headless_chromium() {
     let case = v.client_with_case("C-001", "Zhang San");
     v.process_note("wang", case, "a secret narrative").ok();
     // A partner and the client's consent covering 2027 (consent 1).
-    let keys = v.tmp.path().join("keys");
-    let r = v
-        .run(
-            "admin",
-            &[
-                "--json",
-                "agency",
-                "keygen",
-                "--out-dir",
-                keys.to_str().unwrap(),
-            ],
-        )
-        .ok();
-    let rcpt = r.json()["age_recipient"].as_str().unwrap().to_string();
-    let pubkey = keys.join("partner.minisign.pub");
-    v.run(
-        "admin",
-        &[
-            "agency",
-            "add",
-            "Sunrise Youth Center",
-            "--age-recipient",
-            &rcpt,
-            "--minisign-pubkey",
-            pubkey.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    v.partner("Sunrise Youth Center");
     let mut c = v.as_("wang");
     c.env("CASEVAULT_NOW", "2026-12-02").args([
         "consent",

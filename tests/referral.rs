@@ -27,38 +27,7 @@ fn session(v: &TestVault, who: &str) -> Session {
 
 /// Makes partner keys with `agency keygen` and registers them as `name`; returns the key dir.
 fn partner(v: &TestVault, name: &str) -> PathBuf {
-    let dir = v.tmp.path().join(format!("keys-{name}"));
-    let r = v
-        .run(
-            "admin",
-            &[
-                "--json",
-                "agency",
-                "keygen",
-                "--out-dir",
-                dir.to_str().unwrap(),
-            ],
-        )
-        .ok();
-    let j = r.json();
-    let rcpt = j["age_recipient"].as_str().unwrap().to_string();
-    let pubfile = dir.join("partner.minisign.pub");
-    v.run(
-        "admin",
-        &[
-            "agency",
-            "add",
-            name,
-            "--age-recipient",
-            &rcpt,
-            "--minisign-pubkey",
-            pubfile.to_str().unwrap(),
-            "--contact",
-            "021-555",
-        ],
-    )
-    .ok();
-    dir
+    v.partner(name)
 }
 
 /// A consent by wang; `extra` adds options or overrides the defaults.

@@ -151,6 +151,42 @@ impl TestVault {
         }
     }
 
+    /// A partner agency `name` with keys made by `agency keygen` (as admin); returns the
+    /// directory holding the partner's key files.
+    pub fn partner(&self, name: &str) -> PathBuf {
+        let dir = self.tmp.path().join(format!("keys-{name}"));
+        let r = self
+            .run(
+                "admin",
+                &[
+                    "--json",
+                    "agency",
+                    "keygen",
+                    "--out-dir",
+                    dir.to_str().unwrap(),
+                ],
+            )
+            .ok();
+        let rcpt = r.json()["age_recipient"].as_str().unwrap().to_string();
+        let pubfile = dir.join("partner.minisign.pub");
+        self.run(
+            "admin",
+            &[
+                "agency",
+                "add",
+                name,
+                "--age-recipient",
+                &rcpt,
+                "--minisign-pubkey",
+                pubfile.to_str().unwrap(),
+                "--contact",
+                "021-555",
+            ],
+        )
+        .ok();
+        dir
+    }
+
     /// Adds client `number` (as wang) and opens a case for it; returns the case id.
     pub fn client_with_case(&self, number: &str, name: &str) -> i64 {
         self.run(
