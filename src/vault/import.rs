@@ -127,15 +127,17 @@ impl Session {
         progress(report.skipped_lines, total);
         let todo = &lines[report.skipped_lines as usize..];
         for chunk in todo.chunks(batch_size.max(1)) {
-            let mut items = Vec::with_capacity(chunk.len());
-            for &(n, l) in chunk {
-                if l.trim().is_empty() {
-                    continue;
-                }
-                let item: Item =
-                    serde_json::from_str(l).map_err(|e| line_err(n, redact(&e.to_string())))?;
-                items.push((n, item));
-            }
+            // Parsing is independent per line: in parallel, errors kept in line order.
+            let parsed: Vec<Result<(u64, Item)>> = chunk
+                .par_iter()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|&(n, l)| {
+                    serde_json::from_str::<Item>(l)
+                        .map(|item| (n, item))
+                        .map_err(|e| line_err(n, redact(&e.to_string())))
+                })
+                .collect();
+            let items = parsed.into_iter().collect::<Result<Vec<_>>>()?;
             let first = chunk.first().map(|c| c.0 - 1).unwrap_or(0);
             let last = chunk.last().map(|c| c.0).unwrap_or(0);
             self.import_batch(&items, (&prefix(first), &prefix(last)), last, &mut report)?;
@@ -231,7 +233,9 @@ impl Session {
         // 3. Records: resolve and check sequentially, seal in parallel, insert in order.
         let mut next_id = store::records::next_id(&tx)?;
         let mut recipients: HashMap<(i64, i64, u8), age::x25519::Recipient> = HashMap::new();
-        let mut jobs: Vec<(RecordMeta, &Map<String, Value>, age::x25519::Recipient)> = Vec::new();
+        #[allow(clippy::type_complexity)]
+        let mut jobs: Vec<(u64, RecordMeta, &Map<String, Value>, age::x25519::Recipient)> =
+            Vec::new();
         // A client's newest open case, once per client and batch: this batch's cases are all
         // inserted above and none closes below, so the answer cannot change meanwhile.
         let mut client_cases: HashMap<&str, i64> = HashMap::new();
@@ -266,9 +270,7 @@ impl Session {
                 ));
             }
             let tier = resolve_tier(policy, kind, *tier, may_lower).map_err(|e| line_err(*n, e))?;
-            policy
-                .validate_content(kind, &Value::Object(fields.clone()))
-                .map_err(|e| line_err(*n, e))?;
+            // Content is checked against the template in the parallel step below.
             let epoch = store::keys::current_epoch(&tx, case_id)?.unwrap_or(0);
             let recipient = match recipients.get(&(case_id, epoch, tier)) {
                 Some(r) => r.clone(),
@@ -289,13 +291,19 @@ impl Session {
                 epoch,
             };
             next_id += 1;
-            jobs.push((meta, fields, recipient));
+            jobs.push((*n, meta, fields, recipient));
         }
-        let sealed: Vec<(Vec<u8>, Vec<u8>)> = jobs
+        let sealed: Vec<Result<(Vec<u8>, Vec<u8>)>> = jobs
             .par_iter()
-            .map(|(m, f, r)| seal_record(m, f, &[], r, &signer))
-            .collect::<Result<_>>()?;
-        for ((meta, _, _), (body, sig)) in jobs.iter().zip(&sealed) {
+            .map(|(n, m, f, r)| {
+                policy
+                    .validate_content(&m.kind, &Value::Object((*f).clone()))
+                    .map_err(|e| line_err(*n, e))?;
+                seal_record(m, f, &[], r, &signer)
+            })
+            .collect();
+        let sealed = sealed.into_iter().collect::<Result<Vec<_>>>()?;
+        for ((_, meta, _, _), (body, sig)) in jobs.iter().zip(&sealed) {
             store::records::insert(&tx, meta, body, sig)?;
         }
         report.records += jobs.len() as u64;
