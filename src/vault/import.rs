@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use rusqlite::{params, Connection};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::keys;
 use super::records::{resolve_tier, seal_record};
@@ -115,8 +116,8 @@ impl Session {
             pos += l.len();
             ends.push(pos);
         }
-        let prefix =
-            |n: u64| crypto::sha256(&data[..if n == 0 { 0 } else { ends[n as usize - 1] }]);
+        let offset = |n: u64| if n == 0 { 0 } else { ends[n as usize - 1] };
+        let prefix = |n: u64| crypto::sha256(&data[..offset(n)]);
         let done = self.import_resume_point(&lines, &prefix)?;
         let total = lines.len() as u64;
         let mut report = ImportReport {
@@ -126,6 +127,11 @@ impl Session {
         };
         progress(report.skipped_lines, total);
         let todo = &lines[report.skipped_lines as usize..];
+        // The prefix hashes grow batch by batch: one running hash, never the whole prefix again.
+        let mut hashed = offset(report.skipped_lines);
+        let mut running = Sha256::new();
+        running.update(&data[..hashed]);
+        let mut before: [u8; 32] = running.clone().finalize().into();
         for chunk in todo.chunks(batch_size.max(1)) {
             // Parsing is independent per line: in parallel, errors kept in line order.
             let parsed: Vec<Result<(u64, Item)>> = chunk
@@ -138,9 +144,12 @@ impl Session {
                 })
                 .collect();
             let items = parsed.into_iter().collect::<Result<Vec<_>>>()?;
-            let first = chunk.first().map(|c| c.0 - 1).unwrap_or(0);
             let last = chunk.last().map(|c| c.0).unwrap_or(0);
-            self.import_batch(&items, (&prefix(first), &prefix(last)), last, &mut report)?;
+            running.update(&data[hashed..offset(last)]);
+            hashed = offset(last);
+            let after: [u8; 32] = running.clone().finalize().into();
+            self.import_batch(&items, (&before, &after), last, &mut report)?;
+            before = after;
             report.batches += 1;
             progress(last, total);
         }
