@@ -82,6 +82,14 @@ impl fmt::Display for Error {
             Error::Io { path, source } => {
                 tr!("err.io", path = path.display(), reason = source)
             }
+            Error::Db(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                tr!("err.db_busy")
+            }
             Error::Db(e) => tr!("err.db", reason = e),
             Error::VaultMissing(p) => tr!("err.vault_missing", path = p.display()),
             Error::VaultExists(p) => tr!("err.vault_exists", path = p.display()),

@@ -92,10 +92,10 @@ fn migrate(conn: &Connection) -> Result<()> {
 /// Runs `f` in an IMMEDIATE transaction (takes the write lock up front, so two processes
 /// serialize instead of failing halfway) and commits it.
 pub fn write<T>(
-    conn: &mut Connection,
+    conn: &Connection,
     f: impl FnOnce(&rusqlite::Transaction) -> Result<T>,
 ) -> Result<T> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = immediate(conn)?;
     let out = f(&tx)?;
     tx.commit()?;
     Ok(out)

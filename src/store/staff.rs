@@ -118,13 +118,3 @@ pub fn deactivate(conn: &Connection, name: &str, at: i64) -> Result<()> {
     )?;
     Ok(())
 }
-
-/// Replaces a staff member's public keys (after a passphrase change the keys stay the same;
-/// this is for re-issued identities).
-pub fn set_keys(conn: &Connection, name: &str, public: &StaffPublic) -> Result<()> {
-    conn.execute(
-        "UPDATE staff SET age_recipient = ?2, verify_key = ?3 WHERE name = ?1",
-        params![name, public.age_recipient, &public.verify_key[..]],
-    )?;
-    Ok(())
-}

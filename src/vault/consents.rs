@@ -46,7 +46,7 @@ impl Session {
             .map_err(|_| Error::Invalid(tr!("referral.bad_age_recipient")))?;
         let k = PublicKey::parse(minisign_pubkey)?;
         let me = self.me.name.clone();
-        let id = store::write(&mut self.conn, |tx| {
+        let id = store::write(&self.conn, |tx| {
             store::agencies::insert(
                 tx,
                 name.trim(),
@@ -77,7 +77,7 @@ impl Session {
     pub fn agency_remove(&mut self, key: &str) -> Result<AgencyRow> {
         self.require(Action::AgencyManage)?;
         let a = self.agency_show(key)?;
-        store::write(&mut self.conn, |tx| store::agencies::deactivate(tx, a.id))?;
+        store::write(&self.conn, |tx| store::agencies::deactivate(tx, a.id))?;
         self.agency_show(&a.id.to_string())
     }
 
@@ -166,7 +166,7 @@ impl Session {
             None => None,
         };
         let me = self.me.name.clone();
-        let id = store::write(&mut self.conn, |tx| {
+        let id = store::write(&self.conn, |tx| {
             store::consents::insert(tx, c.id, a.id, terms, stored_form.as_ref(), now(), &me)
         })?;
         self.consent_show(id)
@@ -218,9 +218,7 @@ impl Session {
                 field = "via"
             )));
         }
-        store::write(&mut self.conn, |tx| {
-            store::consents::revoke(tx, id, on, via)
-        })?;
+        store::write(&self.conn, |tx| store::consents::revoke(tx, id, on, via))?;
         self.consent_show(id)
     }
 

@@ -79,8 +79,8 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
 
     write_recovery(opts, &recovery)?;
 
-    let mut conn = store::open(&dir.db(), &db_key, true)?;
-    store::write(&mut conn, |tx| {
+    let conn = store::open(&dir.db(), &db_key, true)?;
+    store::write(&conn, |tx| {
         let log_key = crypto::random_key32();
         let hmac_key = crypto::random_key32();
         let sources =

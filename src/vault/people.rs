@@ -17,9 +17,7 @@ impl Session {
         c.check(today())
             .map_err(|field| Error::Invalid(tr!("vault.client_field", field = field)))?;
         let me = self.me.name.clone();
-        let id = store::write(&mut self.conn, |tx| {
-            store::clients::insert(tx, c, now(), &me)
-        })?;
+        let id = store::write(&self.conn, |tx| store::clients::insert(tx, c, now(), &me))?;
         Ok(store::clients::get(&self.conn, id)?.expect("just inserted"))
     }
 
@@ -76,7 +74,7 @@ impl Session {
         let me = self.me.name.clone();
         let role = self.role;
         let policy = &self.policy;
-        let id = store::write(&mut self.conn, |tx| {
+        let id = store::write(&self.conn, |tx| {
             let id = store::cases::insert(tx, c.id, source, at, &me)?;
             if role == Role::Caseworker {
                 store::cases::assign(tx, id, &me, at)?;
@@ -167,7 +165,7 @@ impl Session {
                 case = case_id
             )));
         }
-        store::write(&mut self.conn, |tx| {
+        store::write(&self.conn, |tx| {
             store::cases::set_stage(tx, case_id, Stage::Closed, now())
         })?;
         self.case_access(case_id)
@@ -187,7 +185,7 @@ impl Session {
                 to = stage.label()
             )));
         }
-        store::write(&mut self.conn, |tx| {
+        store::write(&self.conn, |tx| {
             store::cases::set_stage(tx, case_id, stage, now())
         })?;
         self.case_access(case_id)

@@ -103,7 +103,7 @@ impl Session {
             }
         }
         let me = self.me.name.clone();
-        store::write(&mut self.conn, |tx| {
+        store::write(&self.conn, |tx| {
             for &r in records {
                 store::referrals::approve(tx, consent_id, r, case_id, &me, now())?;
             }
@@ -443,7 +443,7 @@ impl Session {
         if status == "rejected" && reason.is_none_or(|r| r.trim().is_empty()) {
             return Err(Error::Invalid(tr!("referral.reject_needs_reason")));
         }
-        store::write(&mut self.conn, |tx| {
+        store::write(&self.conn, |tx| {
             store::referrals::set_status(tx, id, status, reason, now())
         })?;
         Ok(store::referrals::get(&self.conn, id)?.expect("exists"))
@@ -548,7 +548,7 @@ impl Session {
         let at = now();
         let policy = self.policy.clone();
         let sha = opened.packet_sha256.clone();
-        let (client_id, case_id, ids) = store::write(&mut self.conn, |tx| {
+        let (client_id, case_id, ids) = store::write(&self.conn, |tx| {
             let client_id = store::clients::insert(tx, &new_client, at, &me)?;
             let case_id = store::cases::insert(tx, client_id, Source::Referral, at, &me)?;
             if role == Role::Caseworker {

@@ -216,7 +216,7 @@ impl Session {
             record_id: n.record_id,
         };
         let me = self.me.name.clone();
-        let id = store::write(&mut self.conn, |tx| {
+        let id = store::write(&self.conn, |tx| {
             store::requests::insert(tx, &row, now(), &me)
         })?;
         self.request_show(id)

@@ -83,7 +83,7 @@ impl Session {
         let policy = &self.policy;
         // Already inactive: an earlier removal whose key rotation did not finish; finish it.
         let cases = if row.active {
-            store::write(&mut self.conn, |tx| {
+            store::write(&self.conn, |tx| {
                 store::staff::deactivate(tx, name, at)?;
                 disclosure::append_as(tx, &revoke, &signer, at)?;
                 let cases = store::keys::delete_wraps(tx, name, None)?;
