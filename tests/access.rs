@@ -73,12 +73,7 @@ fn unassigned_worker_keys_cannot_open_later_records() {
 }
 
 fn open_as(v: &TestVault, who: &str) -> Session {
-    let pass = if who == "admin" {
-        ADMIN_PW.to_string()
-    } else {
-        pw(who)
-    };
-    Session::open(&VaultDir::new(&v.dir), who, &SecretString::from(pass)).unwrap()
+    v.session(who)
 }
 
 #[test]

@@ -7,17 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use casevault::log::{Filter, KindCode};
-use casevault::vault::{Session, VaultDir};
+use casevault::vault::Session;
 use common::*;
-use secrecy::SecretString;
 
 fn session(v: &TestVault, who: &str) -> Session {
-    let pass = if who == "admin" {
-        ADMIN_PW.to_string()
-    } else {
-        pw(who)
-    };
-    Session::open(&VaultDir::new(&v.dir), who, &SecretString::from(pass)).unwrap()
+    v.session(who)
 }
 
 /// Writes `bytes` to `<tmp>/files/<name>` and returns the path.

@@ -5,20 +5,14 @@ mod common;
 
 use casevault::log::{Kind, LegalBasis};
 use casevault::store;
-use casevault::vault::{Session, VaultDir};
+use casevault::vault::Session;
 use common::*;
-use secrecy::SecretString;
 use serde_json::Value;
 
 const SECRET: &str = "the client's secret narrative";
 
 fn open_as(v: &TestVault, who: &str) -> Session {
-    let pass = if who == "admin" {
-        ADMIN_PW.to_string()
-    } else {
-        pw(who)
-    };
-    Session::open(&VaultDir::new(&v.dir), who, &SecretString::from(pass)).unwrap()
+    v.session(who)
 }
 
 /// A vault with one case (wang assigned) holding a process note and a supervision note.

@@ -8,21 +8,11 @@ use std::process::Command;
 use casevault::domain::time::Date;
 use casevault::domain::{ConsentTerms, SignerRole};
 use casevault::log::{Filter, KindCode, LegalBasis};
-use casevault::vault::{Session, VaultDir};
+use casevault::vault::Session;
 use common::*;
-use secrecy::SecretString;
 
 fn session(v: &TestVault, who: &str) -> Session {
-    Session::open(
-        &VaultDir::new(&v.dir),
-        who,
-        &SecretString::from(if who == "admin" {
-            ADMIN_PW.to_string()
-        } else {
-            pw(who)
-        }),
-    )
-    .unwrap()
+    v.session(who)
 }
 
 /// Makes partner keys with `agency keygen` and registers them as `name`; returns the key dir.

@@ -116,12 +116,8 @@ impl TestVault {
     /// A command acting as `who` with their passphrase in the environment.
     pub fn as_(&self, who: &str) -> Command {
         let mut c = cmd(&self.dir);
-        let pass = if who == "admin" {
-            ADMIN_PW.to_string()
-        } else {
-            pw(who)
-        };
-        c.args(["--as", who]).env("CASEVAULT_PASSPHRASE", pass);
+        c.args(["--as", who])
+            .env("CASEVAULT_PASSPHRASE", Self::passphrase(who));
         c
     }
 
@@ -149,6 +145,25 @@ impl TestVault {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// The passphrase of `who` in these tests.
+    pub fn passphrase(who: &str) -> String {
+        if who == "admin" {
+            ADMIN_PW.to_string()
+        } else {
+            pw(who)
+        }
+    }
+
+    /// A library session as `who` (for checks at the key and database level).
+    pub fn session(&self, who: &str) -> casevault::vault::Session {
+        casevault::vault::Session::open(
+            &casevault::vault::VaultDir::new(&self.dir),
+            who,
+            &secrecy::SecretString::from(Self::passphrase(who)),
+        )
+        .unwrap()
     }
 
     /// A partner agency `name` with keys made by `agency keygen` (as admin); returns the
