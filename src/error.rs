@@ -39,6 +39,8 @@ pub enum Error {
     NotPermitted { action: String, role: String },
     /// The actor is not assigned to the case.
     NotAssigned { case: String },
+    /// The client has no case the actor works on.
+    NotYourClient { client: String },
     /// The record's tier is readable by supervisors only.
     SupervisorOnly { record: String },
     /// A policy file is malformed (location given).
@@ -103,6 +105,7 @@ impl fmt::Display for Error {
                 tr!("err.not_permitted", action = action, role = role)
             }
             Error::NotAssigned { case } => tr!("err.not_assigned", case = case),
+            Error::NotYourClient { client } => tr!("err.not_your_client", client = client),
             Error::SupervisorOnly { record } => tr!("err.supervisor_only", record = record),
             Error::PolicyParse {
                 file,

@@ -43,8 +43,8 @@ impl Session {
             id: key.to_string(),
         })?;
         if !self.may_see_client(&c)? {
-            return Err(Error::NotAssigned {
-                case: tr!("vault.any_case_of", client = key),
+            return Err(Error::NotYourClient {
+                client: key.to_string(),
             });
         }
         Ok(c)

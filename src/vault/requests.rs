@@ -234,8 +234,8 @@ impl Session {
             id: id.to_string(),
         })?;
         if !self.may_see_client(&client)? {
-            return Err(Error::NotAssigned {
-                case: tr!("vault.any_case_of", client = client.data.number),
+            return Err(Error::NotYourClient {
+                client: client.data.number.clone(),
             });
         }
         r.overdue = r.is_overdue(today());
