@@ -62,6 +62,12 @@ pub enum Error {
     Crypto(String),
     /// Stored data fails its signature or hash check.
     Tampered { what: &'static str, id: String },
+    /// A database key rotation holds the vault; the opener waited and gave up.
+    RotationRunning,
+    /// Staff were removed but the key rotation must wait until other sessions close.
+    RotationDeferred { names: String },
+    /// The key rotation failed before its swap (e.g. a full disk) and was undone.
+    RotationFailed { names: String, reason: String },
     /// Errors of the disclosure log.
     Log(crate::log::LogError),
     /// Errors of referral packets.
@@ -127,6 +133,11 @@ impl fmt::Display for Error {
             Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
             Error::Crypto(m) => tr!("err.crypto", reason = m),
             Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::RotationRunning => tr!("err.rotation_running"),
+            Error::RotationDeferred { names } => tr!("err.rotation_deferred", names = names),
+            Error::RotationFailed { names, reason } => {
+                tr!("err.rotation_failed", names = names, reason = reason)
+            }
             Error::Log(e) => e.to_string(),
             Error::Packet(e) => e.to_string(),
         };

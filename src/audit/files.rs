@@ -1,5 +1,6 @@
-//! No plaintext in the vault directory: only `VERSION`, the encrypted database (and its WAL
-//! and shared-memory files) and age files under `keys/` and `staff/`.
+//! No plaintext in the vault directory: only `VERSION`, the empty `vault.lock`, the encrypted
+//! database (its WAL and shared-memory files, and a key rotation's copy) and age files under
+//! `keys/` and `staff/`.
 
 use std::io::Read;
 use std::path::Path;
@@ -95,7 +96,9 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
                             ));
                         }
                     }
-                    "vault.db" => {
+                    "vault.lock" if e.metadata().map(|m| m.len() == 0).unwrap_or(false) => {}
+                    // `vault.db.next` is a rotation's copy (docs/key-rotation.md).
+                    "vault.db" | "vault.db.next" => {
                         if head(&path, SQLITE_MAGIC.len())? == SQLITE_MAGIC {
                             out.push(finding(
                                 "files.plain_db",

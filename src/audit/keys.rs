@@ -124,5 +124,20 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
         ));
         out.push(Finding::new(check, sev, what, loc, fix));
     }
+    // A removal whose database key rotation has not run: the person may still open it.
+    let pending = crate::vault::pending_rotation(ctx.conn, ctx.dir)?;
+    if !pending.is_empty() {
+        let names = pending.join(", ");
+        out.push(Finding::new(
+            "keys.rotation_pending",
+            Severity::High,
+            tr!("audit.keys.rotation_pending", names = names),
+            pending
+                .iter()
+                .map(|n| tr!("audit.loc.staff", name = n))
+                .collect(),
+            tr!("audit.keys.rotation_pending_fix"),
+        ));
+    }
     Ok(Outcome::Ran(out))
 }

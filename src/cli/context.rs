@@ -57,12 +57,48 @@ impl Context {
         )
     }
 
-    /// Opens the vault as the actor.
+    /// Opens the vault as the actor. An admin is told of a pending database key rotation (a
+    /// removal a crash or other sessions interrupted) and, on a terminal, offered to finish it.
     pub fn session(&self) -> Result<Session> {
+        let mut s = self.session_quiet()?;
+        if s.policy.allows(s.role, crate::policy::Action::StaffManage) {
+            let names = s.rotation_pending()?;
+            if !names.is_empty() {
+                self.offer_rotation(&mut s, &names.join(", "));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Opens the vault as the actor, without offering to finish a pending rotation.
+    pub fn session_quiet(&self) -> Result<Session> {
         let actor = self.actor()?;
         self.vault.check()?;
         let pass = self.passphrase(&actor)?;
         Session::open(&self.vault, &actor, &pass)
+    }
+
+    fn offer_rotation(&self, s: &mut Session, names: &str) {
+        use std::io::BufRead;
+        let interactive =
+            !self.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if !interactive {
+            eprintln!("{}", tr!("cli.rotation_pending_notice", names = names));
+            return;
+        }
+        eprint!("{} ", tr!("cli.rotation_offer", names = names));
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return;
+        }
+        let a = answer.trim().to_lowercase();
+        if !(a.is_empty() || a == "y" || a == "yes" || a == "是" || a == "好") {
+            return;
+        }
+        match s.rotate_db_key() {
+            Ok(done) => eprintln!("{}", tr!("cli.rotation_done", names = done.join(", "))),
+            Err(e) => eprintln!("{e}"),
+        }
     }
 
     /// Prints `value` as JSON with `--json`, else the human text.

@@ -28,6 +28,8 @@ pub enum StaffCmd {
     List,
     /// Offboard a staff member: remove their keys, rotate the database key and their cases' keys.
     Remove { name: String },
+    /// Rotate the database key now, finishing any removal whose rotation is pending (admin).
+    Rotate,
     /// Change your own passphrase.
     Passwd {
         #[arg(long)]
@@ -45,8 +47,21 @@ pub enum StaffCmd {
     },
 }
 
+/// A `staff list` row: the stored row and whether their removal still waits for a rotation.
+#[derive(serde::Serialize)]
+struct ListedStaff {
+    #[serde(flatten)]
+    row: crate::store::staff::StaffRow,
+    rotation_pending: bool,
+}
+
 pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
-    let mut s = ctx.session()?;
+    // These two rotate anyway: no need to offer it first.
+    let mut s = if matches!(cmd, StaffCmd::Remove { .. } | StaffCmd::Rotate) {
+        ctx.session_quiet()?
+    } else {
+        ctx.session()?
+    };
     match cmd {
         StaffCmd::Add {
             name,
@@ -71,16 +86,27 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
             });
         }
         StaffCmd::List => {
-            let rows = s.staff_list()?;
+            let pending = s.rotation_pending()?;
+            let rows: Vec<ListedStaff> = s
+                .staff_list()?
+                .into_iter()
+                .map(|row| ListedStaff {
+                    rotation_pending: pending.contains(&row.name),
+                    row,
+                })
+                .collect();
             ctx.emit(&rows, || {
                 let body: Vec<Vec<String>> = rows
                     .iter()
-                    .map(|r| {
+                    .map(|l| {
+                        let r = &l.row;
                         vec![
                             r.name.clone(),
                             r.role.label(),
                             if r.active {
                                 tr!("common.yes")
+                            } else if l.rotation_pending {
+                                tr!("cli.staff_inactive_pending")
                             } else {
                                 tr!("common.no")
                             },
@@ -88,7 +114,7 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
                         ]
                     })
                     .collect();
-                table(
+                let mut text = table(
                     &[
                         tr!("cli.h_name"),
                         tr!("cli.h_role"),
@@ -96,8 +122,23 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
                         tr!("cli.h_added"),
                     ],
                     &body,
-                )
+                );
+                if !pending.is_empty() {
+                    text.push('\n');
+                    text.push_str(&tr!(
+                        "cli.rotation_pending_notice",
+                        names = pending.join(", ")
+                    ));
+                }
+                text
             });
+        }
+        StaffCmd::Rotate => {
+            let names = s.rotate_db_key()?;
+            ctx.emit(
+                &serde_json::json!({"database_key_rotated": true, "excluded": names}),
+                || tr!("cli.rotation_done", names = names.join(", ")),
+            );
         }
         StaffCmd::Remove { name } => {
             let cases = s.staff_remove(&name)?;

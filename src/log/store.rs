@@ -283,7 +283,7 @@ pub(crate) fn decode_stored(index: u64, stored: &[u8]) -> Result<(Entry, [u8; SI
 }
 
 pub(crate) fn parse_hashes(raw: &[u8]) -> Option<Vec<Hash>> {
-    if raw.len() % 32 != 0 {
+    if !raw.len().is_multiple_of(32) {
         return None;
     }
     Some(

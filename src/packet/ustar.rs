@@ -94,7 +94,7 @@ fn read_octal(field: &[u8]) -> Result<u64, PacketError> {
 /// Reads the archive strictly; returns entries borrowing from `bytes`, and the common mtime.
 /// At most `max_entries` entries.
 pub(crate) fn read(bytes: &[u8], max_entries: usize) -> Result<(Vec<Entry<'_>>, u64), PacketError> {
-    if bytes.len() % BLOCK != 0 {
+    if !bytes.len().is_multiple_of(BLOCK) {
         return Err(bad("length is not a multiple of 512"));
     }
     let mut entries = Vec::new();

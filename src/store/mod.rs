@@ -61,16 +61,108 @@ fn apply_key(conn: &Connection, key: &Key32) -> Result<()> {
     Ok(())
 }
 
-/// Re-encrypts the whole database under `new_key` (SQLCipher `rekey`). WAL is checkpointed
-/// and switched off for the duration, as SQLCipher recommends.
-pub fn rekey(conn: &Connection, new_key: &Key32) -> Result<()> {
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")?;
-    let stmt = Zeroizing::new(format!(
-        "PRAGMA rekey = \"x'{}'\";",
-        Zeroizing::new(hex(&new_key[..])).as_str()
-    ));
-    conn.execute_batch(&stmt)?;
-    conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+/// What a copy of the database must agree on with its source: schema version and the number
+/// of rows in every table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Census {
+    pub user_version: i64,
+    pub rows: Vec<(String, i64)>,
+}
+
+/// Counts what `census` compares, on `schema` (`main` or an attached name).
+pub fn census(conn: &Connection, schema: &str) -> Result<Census> {
+    let user_version =
+        conn.query_row(&format!("PRAGMA {schema}.user_version"), [], |r| r.get(0))?;
+    let names: Vec<String> = conn
+        .prepare(&format!(
+            "SELECT name FROM {schema}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut rows = Vec::with_capacity(names.len());
+    for n in names {
+        let quoted = n.replace('"', "\"\"");
+        let c: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM {schema}.\"{quoted}\""),
+            [],
+            |r| r.get(0),
+        )?;
+        rows.push((n, c));
+    }
+    Ok(Census { user_version, rows })
+}
+
+/// Writes a copy of the whole database, encrypted under `new_key`, to `dest` (which must not
+/// exist) with `sqlcipher_export`, and checks it: it opens with the new key, passes
+/// `quick_check`, and has the same schema version and row counts as the source. The source is
+/// only read. A full disk or any write error is returned, never ignored (unlike `PRAGMA rekey`,
+/// which can fail half way without saying so).
+pub fn export_rekeyed(conn: &Connection, dest: &Path, new_key: &Key32) -> Result<()> {
+    let key_text = Zeroizing::new(format!("x'{}'", Zeroizing::new(hex(&new_key[..])).as_str()));
+    // ATTACH opens with the main connection's flags, which do not create files: make it here,
+    // empty (SQLite reads an empty file as an empty database) and private to its owner.
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(dest).map_err(|e| Error::io(dest, e))?;
+    let dest_str = dest
+        .to_str()
+        .ok_or_else(|| Error::io(dest, std::io::Error::other("path is not UTF-8")))?;
+    conn.execute(
+        "ATTACH DATABASE ?1 AS rotation KEY ?2",
+        rusqlite::params![dest_str, key_text.as_str()],
+    )?;
+    let copied = (|| -> Result<()> {
+        conn.query_row("SELECT sqlcipher_export('rotation')", [], |_| Ok(()))?;
+        let source = census(conn, "main")?;
+        conn.execute_batch(&format!(
+            "PRAGMA rotation.user_version = {}",
+            source.user_version
+        ))?;
+        if census(conn, "rotation")? != source {
+            return Err(Error::Tampered {
+                what: "database copy",
+                id: dest.display().to_string(),
+            });
+        }
+        Ok(())
+    })();
+    let detached = conn.execute_batch("DETACH DATABASE rotation");
+    copied?;
+    detached?;
+    // Read back through a fresh connection with the new key: what the next opener will do.
+    let check = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    check.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    apply_key(&check, new_key)?;
+    let ok: String = check
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|_| Error::Crypto(crate::tr!("store.wrong_db_key")))?;
+    if ok != "ok" || census(&check, "main")? != census(conn, "main")? {
+        return Err(Error::Tampered {
+            what: "database copy",
+            id: dest.display().to_string(),
+        });
+    }
+    check.close().map_err(|(_, e)| Error::Db(e))?;
+    Ok(())
+}
+
+/// Empties the write-ahead log into the database file, so the file alone holds every commit.
+pub fn checkpoint(conn: &Connection) -> Result<()> {
+    let (busy, _, _): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    if busy != 0 {
+        return Err(Error::Db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        )));
+    }
     Ok(())
 }
 

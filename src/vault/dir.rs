@@ -3,7 +3,9 @@
 //! ```text
 //! VERSION            "casevault-vault 1": the only plaintext besides public keys
 //! vault.db           SQLCipher database (+ -wal, -shm while open)
+//! vault.lock         empty; every session holds it shared, a key rotation exclusive
 //! keys/dbkey.age     the database key, age-encrypted to every active staff member and the recovery key
+//! keys/dbkey.next.age, vault.db.next   only during a database key rotation (docs/key-rotation.md)
 //! staff/<name>.age   each staff identity, age-encrypted with its owner's passphrase
 //! ```
 
@@ -31,6 +33,14 @@ impl VaultDir {
     }
     pub fn db(&self) -> PathBuf {
         self.root.join("vault.db")
+    }
+    /// The vault-wide lock file (see `lock.rs`).
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("vault.lock")
+    }
+    /// The re-encrypted copy of the database a rotation writes before swapping it in.
+    pub fn db_next(&self) -> PathBuf {
+        self.root.join("vault.db.next")
     }
     pub fn dbkey(&self) -> PathBuf {
         self.root.join("keys").join("dbkey.age")

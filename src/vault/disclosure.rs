@@ -83,17 +83,6 @@ impl Session {
         }
         Ok(e)
     }
-
-    /// A key change (wrappings, epochs, database key) as a log entry, committed on its own.
-    pub(super) fn log_key_change(&self, case_id: Option<i64>, detail: String) -> Result<()> {
-        let mut e = self.log_entry(Kind::KeyChange, case_id)?;
-        e.basis = LegalBasis::None;
-        e.detail = detail;
-        let tx = store::immediate(&self.conn)?;
-        self.log_append(&tx, &e)?;
-        tx.commit()?;
-        Ok(())
-    }
 }
 
 /// One log entry as people see it.

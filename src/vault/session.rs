@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::dir::VaultDir;
+use super::lock::VaultLock;
 use crate::crypto::{self, CaseKeySet, Key32, StaffIdentity};
 use crate::domain::Case;
 use crate::error::{Error, Result};
@@ -25,6 +26,9 @@ pub struct Session {
     pub(super) db_key: Key32,
     /// Case keys unwrapped in this session, by (case, epoch); wiped on drop.
     pub(super) key_cache: RefCell<HashMap<(i64, i64), Rc<CaseKeySet>>>,
+    /// `vault.lock`, shared (exclusive while rotating the database key). Declared after
+    /// `conn` so the database closes before the lock is released.
+    pub(super) lock: VaultLock,
 }
 
 impl Session {
@@ -46,6 +50,7 @@ impl Session {
     /// Opens the database with an already unlocked identity.
     pub fn with_identity(dir: &VaultDir, me: StaffIdentity) -> Result<Session> {
         let name = me.name.clone();
+        let lock = VaultLock::shared(&dir.lock())?;
         let (conn, db_key) = open_db(dir, &me.age, &name)?;
         let row = store::staff::get(&conn, &name)?
             .filter(|r| r.active)
@@ -69,6 +74,7 @@ impl Session {
             policy,
             db_key,
             key_cache: RefCell::new(HashMap::new()),
+            lock,
         })
     }
 
@@ -105,20 +111,24 @@ impl Session {
     }
 }
 
-/// Decrypts the database key with `identity` and opens the database. Finishes a key rotation
-/// that a crash interrupted (see `staff::rotate_db_key`).
-fn open_db(
+/// Decrypts the database key with `identity` and opens the database; the caller holds
+/// `vault.lock`. Tries `dbkey.age`, then `dbkey.next.age`: when only the next key opens the
+/// database, a rotation crashed after its swap, and this finishes it by renaming the next key
+/// into place. It never deletes a key file: only a rotation, under the exclusive lock, does.
+pub(super) fn open_db(
     dir: &VaultDir,
     identity: &dyn age::Identity,
     name: &str,
 ) -> Result<(Connection, Key32)> {
     let mut last_err = None;
     for path in [dir.dbkey(), dir.dbkey_next()] {
-        let Ok(wrapped) = std::fs::read(&path) else {
-            continue;
+        let wrapped = match std::fs::read(&path) {
+            Ok(w) => w,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(path, e)),
         };
         let Some(plain) = crypto::decrypt(&[identity], &wrapped)? else {
-            last_err = Some(Error::UnknownStaff(name.to_string()));
+            last_err.get_or_insert(Error::UnknownStaff(name.to_string()));
             continue;
         };
         let key: Key32 =
@@ -129,11 +139,12 @@ fn open_db(
         match store::open(&dir.db(), &key, false) {
             Ok(conn) => {
                 if path == dir.dbkey_next() {
-                    std::fs::rename(&path, dir.dbkey()).map_err(|e| Error::io(&path, e))?;
-                    super::dir::sync_dir(&dir.root.join("keys"))?;
-                } else if dir.dbkey_next().exists() {
-                    // A rotation that never reached the database: its key was never used.
-                    let _ = std::fs::remove_file(dir.dbkey_next());
+                    match std::fs::rename(&path, dir.dbkey()) {
+                        Ok(()) => super::dir::sync_dir(&dir.root.join("keys"))?,
+                        // Another opener finished it first.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(&path, e)),
+                    }
                 }
                 return Ok((conn, key));
             }

@@ -1,14 +1,12 @@
 //! Staff management: adding people, offboarding with key rotation, passphrase changes.
 
-use std::str::FromStr;
-
 use secrecy::SecretString;
 
 use super::dir::{valid_staff_name, write_atomic};
 use super::disclosure;
 use super::keys;
 use super::Session;
-use crate::crypto::{self, Key32, StaffIdentity};
+use crate::crypto::StaffIdentity;
 use crate::domain::time::now;
 use crate::error::{Error, Result};
 use crate::log::{Kind, NewEntry};
@@ -52,8 +50,10 @@ impl Session {
             &self.me.name,
         );
         self.log_append(&tx, &reg)?;
+        // Rewrapped while the write lock is held, from the list that includes the new member,
+        // so two concurrent additions cannot leave one of them out of the key file.
+        self.rewrap_db_key(&tx)?;
         tx.commit()?;
-        self.rewrap_db_key(&self.db_key.clone(), false)?;
         Ok(store::staff::get(&self.conn, &new.name)?.expect("just inserted"))
     }
 
@@ -62,9 +62,12 @@ impl Session {
         store::staff::list(&self.conn)
     }
 
-    /// Offboards a staff member: removes their wrappings and assignments, starts new key epochs
-    /// for every case they held (new records are out of their reach), rotates the database key
-    /// and deletes their identity file. Old records keep their keys until `rekey`.
+    /// Offboards a staff member: deactivates them, removes their wrappings and assignments,
+    /// starts new key epochs for every case they held (new records are out of their reach) and
+    /// marks a database key rotation pending, in one transaction; then rotates the database key
+    /// and deletes their identity file (see `rotation.rs`). If the rotation cannot run now (others
+    /// have the vault open, a full disk) the removal stands, the rotation stays pending and
+    /// visible, and `staff rotate` finishes it. Old records keep their keys until `rekey`.
     pub fn staff_remove(&mut self, name: &str) -> Result<Vec<i64>> {
         self.require(Action::StaffManage)?;
         if name == self.me.name {
@@ -89,25 +92,13 @@ impl Session {
                 let cases = store::keys::delete_wraps(tx, name, None)?;
                 tx.execute("DELETE FROM assignments WHERE staff = ?1", [name])?;
                 keys::new_epochs(tx, policy, &cases, at)?;
+                super::rotation::mark_pending(tx, name)?;
                 Ok(cases)
             })?
         } else {
             Vec::new()
         };
         self.rotate_db_key()?;
-        let path = self.dir.identity(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => super::dir::sync_dir(&self.dir.staff_dir())?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(path, e)),
-        }
-        self.log_key_change(
-            None,
-            format!(
-                "offboarding {name}: database key rotated, {} case epochs",
-                cases.len()
-            ),
-        )?;
         Ok(cases)
     }
 
@@ -139,53 +130,5 @@ impl Session {
         self.log_append(&tx, &e)?;
         tx.commit()?;
         Ok(cases.len())
-    }
-
-    /// Rotates the database key: the next key file is written first, then the database is
-    /// re-encrypted, then the file renamed into place; `Session::open` finishes an interrupted
-    /// rotation. Departed staff's old copies of the key no longer open the database.
-    pub fn rotate_db_key(&mut self) -> Result<()> {
-        let new_key = crypto::random_key32();
-        self.rewrap_db_key(&new_key, true)?;
-        store::rekey(&self.conn, &new_key).map_err(|e| match e {
-            Error::Db(rusqlite::Error::SqliteFailure(f, _))
-                if f.code == rusqlite::ErrorCode::DatabaseBusy =>
-            {
-                Error::Invalid(tr!("vault.rotation_busy"))
-            }
-            other => other,
-        })?;
-        let next = self.dir.dbkey_next();
-        std::fs::rename(&next, self.dir.dbkey()).map_err(|e| Error::io(next, e))?;
-        super::dir::sync_dir(&self.dir.root.join("keys"))?;
-        self.db_key = new_key;
-        Ok(())
-    }
-
-    /// Writes `key` wrapped to every active staff member and the recovery key, to the key
-    /// file (or, with `next`, to the pending-rotation file).
-    fn rewrap_db_key(&self, key: &Key32, next: bool) -> Result<()> {
-        let mut recipients = vec![age::x25519::Recipient::from_str(&store::meta::require_text(
-            &self.conn,
-            "recovery_recipient",
-        )?)
-        .map_err(|e| Error::Crypto(e.to_string()))?];
-        for s in store::staff::list(&self.conn)?
-            .into_iter()
-            .filter(|s| s.active)
-        {
-            recipients.push(s.public().recipient()?);
-        }
-        let refs: Vec<&dyn age::Recipient> = recipients
-            .iter()
-            .map(|r| r as &dyn age::Recipient)
-            .collect();
-        let wrapped = crypto::encrypt_to_many(&refs, &key[..])?;
-        let path = if next {
-            self.dir.dbkey_next()
-        } else {
-            self.dir.dbkey()
-        };
-        write_atomic(&path, &wrapped)
     }
 }

@@ -73,7 +73,7 @@ pub fn disclosure(i: u64) -> NewEntry {
         actor: "wang.worker".into(),
         client_mac: Some(id_mac(&[9; 32], "client", &format!("C-{}", i % 7))),
         case_mac: Some(id_mac(&[9; 32], "case", &format!("K-{i}"))),
-        recipient: if i % 2 == 0 {
+        recipient: if i.is_multiple_of(2) {
             "Sunrise Youth Center".into()
         } else {
             "City Hospital".into()
