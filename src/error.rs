@@ -62,6 +62,9 @@ pub enum Error {
     Crypto(String),
     /// Stored data fails its signature or hash check.
     Tampered { what: &'static str, id: String },
+    /// A rekey found ciphertexts still under an old key epoch after re-encrypting, so it kept
+    /// the old keys and changed nothing.
+    RekeyIncomplete { case: i64, left: i64 },
     /// Errors of the disclosure log.
     Log(crate::log::LogError),
     /// Errors of referral packets.
@@ -127,6 +130,9 @@ impl fmt::Display for Error {
             Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
             Error::Crypto(m) => tr!("err.crypto", reason = m),
             Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::RekeyIncomplete { case, left } => {
+                tr!("err.rekey_incomplete", case = case, left = left)
+            }
             Error::Log(e) => e.to_string(),
             Error::Packet(e) => e.to_string(),
         };

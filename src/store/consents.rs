@@ -117,3 +117,37 @@ pub fn form(conn: &Connection, id: i64) -> Result<Option<StoredForm>> {
         )
         .optional()?)
 }
+
+/// Consents whose scanned form is stored under a key epoch of `case_id` older than `epoch`
+/// (what a rekey to `epoch` must re-encrypt), with the form.
+pub fn forms_before_epoch(
+    conn: &Connection,
+    case_id: i64,
+    epoch: i64,
+) -> Result<Vec<(i64, StoredForm)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, form_case, form_epoch, form_tier, form FROM consents
+         WHERE form_case = ?1 AND form_epoch < ?2 AND form IS NOT NULL ORDER BY id",
+    )?;
+    let v = st
+        .query_map(params![case_id, epoch], |r| {
+            Ok((
+                r.get(0)?,
+                StoredForm {
+                    case_id: r.get(1)?,
+                    epoch: r.get(2)?,
+                    tier: r.get(3)?,
+                    body: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// Replaces a scanned form's ciphertext (rekey).
+pub fn set_form(conn: &Connection, id: i64, epoch: i64, body: &[u8]) -> Result<()> {
+    conn.prepare_cached("UPDATE consents SET form = ?2, form_epoch = ?3 WHERE id = ?1")?
+        .execute(params![id, body, epoch])?;
+    Ok(())
+}
