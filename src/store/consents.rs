@@ -7,7 +7,7 @@ use crate::domain::{Consent, ConsentTerms};
 use crate::error::{Error, Result};
 
 const COLS: &str = "c.id, c.client_id, c.agency_id, a.name, c.data, c.revoked_on, c.revoked_via,
-    c.form IS NOT NULL, c.created_at, c.created_by";
+    c.form IS NOT NULL, c.created_at, c.created_by, c.revoked_at";
 
 fn row(r: &Row) -> rusqlite::Result<Consent> {
     let data: String = r.get(4)?;
@@ -22,6 +22,7 @@ fn row(r: &Row) -> rusqlite::Result<Consent> {
         agency_name: r.get(3)?,
         terms,
         revoked_on: revoked.as_deref().and_then(Date::parse),
+        revoked_at: r.get(10)?,
         revoked_via: r.get(6)?,
         has_form: r.get(7)?,
         created_at: r.get(8)?,
@@ -91,11 +92,11 @@ pub fn list(conn: &Connection, client: Option<i64>) -> Result<Vec<Consent>> {
     Ok(v)
 }
 
-/// Records a revocation.
-pub fn revoke(conn: &Connection, id: i64, on: Date, via: &str) -> Result<()> {
+/// Records a revocation: its day (for display) and the moment it takes effect.
+pub fn revoke(conn: &Connection, id: i64, on: Date, at: i64, via: &str) -> Result<()> {
     conn.execute(
-        "UPDATE consents SET revoked_on = ?2, revoked_via = ?3 WHERE id = ?1",
-        params![id, on.to_string(), via],
+        "UPDATE consents SET revoked_on = ?2, revoked_via = ?3, revoked_at = ?4 WHERE id = ?1",
+        params![id, on.to_string(), via, at],
     )?;
     Ok(())
 }

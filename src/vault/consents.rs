@@ -226,7 +226,18 @@ impl Session {
                 field = "via"
             )));
         }
-        store::write(&self.conn, |tx| store::consents::revoke(tx, id, on, via))?;
+        // The moment it takes effect: now when recorded the same day; a revocation dated
+        // earlier (a letter read late) takes effect from the start of that day, so disclosures
+        // made meanwhile are flagged; none may be dated in the future.
+        let t = now();
+        let today = Date::from_unix(t);
+        if on > today {
+            return Err(Error::Invalid(tr!("referral.revoke_in_future", date = on)));
+        }
+        let at = if on == today { t } else { on.to_unix() };
+        store::write(&self.conn, |tx| {
+            store::consents::revoke(tx, id, on, at, via)
+        })?;
         self.consent_show(id)
     }
 
