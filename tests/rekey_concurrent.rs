@@ -126,6 +126,15 @@ fn check_all(v: &TestVault, case: i64, saved: &Saved) {
     all_readable(v, "zhou", saved);
     v.run("li", &["rekey", "--case", &case.to_string()]).ok();
     all_readable(v, "li", saved);
+    // Every case at once, too; old epochs' keys are really gone.
+    v.run("li", &["rekey"]).ok();
+    all_readable(v, "li", saved);
+    let s = v.session("li");
+    assert_eq!(
+        casevault::store::keys::epochs(&s.conn, case).unwrap().len(),
+        1,
+        "old epochs kept"
+    );
 }
 
 fn setup() -> (TestVault, i64, Saved) {
