@@ -68,6 +68,9 @@ pub enum Error {
     RotationDeferred { names: String },
     /// The key rotation failed before its swap (e.g. a full disk) and was undone.
     RotationFailed { names: String, reason: String },
+    /// A rekey found ciphertexts still under an old key epoch after re-encrypting, so it kept
+    /// the old keys and changed nothing.
+    RekeyIncomplete { case: i64, left: i64 },
     /// Errors of the disclosure log.
     Log(crate::log::LogError),
     /// Errors of referral packets.
@@ -137,6 +140,9 @@ impl fmt::Display for Error {
             Error::RotationDeferred { names } => tr!("err.rotation_deferred", names = names),
             Error::RotationFailed { names, reason } => {
                 tr!("err.rotation_failed", names = names, reason = reason)
+            }
+            Error::RekeyIncomplete { case, left } => {
+                tr!("err.rekey_incomplete", case = case, left = left)
             }
             Error::Log(e) => e.to_string(),
             Error::Packet(e) => e.to_string(),

@@ -7,39 +7,20 @@
 use rusqlite::OptionalExtension;
 
 use super::{is_disclosure, Ctx, Finding, Outcome, Severity};
-use crate::domain::time::Date;
+use crate::domain::time::{format_time, Date};
+use crate::domain::{Consent, ConsentBar, SignerRole};
 use crate::error::Result;
 use crate::log::{Entry, LegalBasis};
 use crate::store;
 use crate::tr;
 use crate::vault::disclosure::id_mac;
 
-/// The facts of a consent the checks need, in Unix seconds.
-struct Consent {
-    id: String,
-    client_id: i64,
-    agency: Option<String>,
-    purposes: Vec<String>,
-    signer: String,
-    signed: Option<i64>,
-    expires: Option<i64>,
-    revoked: Option<i64>,
-}
-
-fn load_consent(ctx: &Ctx, id: &str, _agencies: bool) -> Result<Option<Consent>> {
+/// A consent by the id an entry cites, if there is one.
+fn load_consent(ctx: &Ctx, id: &str) -> Result<Option<Consent>> {
     let Ok(n) = id.trim().parse::<i64>() else {
         return Ok(None);
     };
-    Ok(store::consents::get(ctx.conn, n)?.map(|c| Consent {
-        id: c.id.to_string(),
-        client_id: c.client_id,
-        agency: Some(c.agency_name),
-        purposes: c.terms.purposes,
-        signer: c.terms.signer_role.code().to_string(),
-        signed: Some(c.terms.signed_on.to_unix()),
-        expires: Some(c.terms.expires_on.to_unix()),
-        revoked: c.revoked_on.map(|d| d.to_unix()),
-    }))
+    store::consents::get(ctx.conn, n)
 }
 
 fn loc(e: &Entry, consent: Option<&str>) -> Vec<String> {
@@ -50,18 +31,8 @@ fn loc(e: &Entry, consent: Option<&str>) -> Vec<String> {
     v
 }
 
-/// End of the day of a date column (an expiry date is valid through that day).
-fn end_of_day(t: i64) -> i64 {
-    if t % 86_400 == 0 {
-        t + 86_400
-    } else {
-        t
-    }
-}
-
 pub fn basis(ctx: &Ctx) -> Result<Outcome> {
     let consents = ctx.has_table("consents")?;
-    let agencies = consents && ctx.has_table("agencies")?;
     let mut out = Vec::new();
     for e in ctx
         .entries
@@ -87,7 +58,7 @@ pub fn basis(ctx: &Ctx) -> Result<Outcome> {
                 ))
             }
             LegalBasis::Consent(id) if consents => {
-                consent_at(ctx, e, id, agencies, &mut out)?;
+                consent_at(ctx, e, id, &mut out)?;
             }
             _ => {}
         }
@@ -95,15 +66,9 @@ pub fn basis(ctx: &Ctx) -> Result<Outcome> {
     Ok(Outcome::Ran(out))
 }
 
-fn consent_at(
-    ctx: &Ctx,
-    e: &Entry,
-    id: &str,
-    agencies: bool,
-    out: &mut Vec<Finding>,
-) -> Result<()> {
+fn consent_at(ctx: &Ctx, e: &Entry, id: &str, out: &mut Vec<Finding>) -> Result<()> {
     let day = Date::from_unix(e.time);
-    let Some(c) = load_consent(ctx, id, agencies)? else {
+    let Some(c) = load_consent(ctx, id)? else {
         out.push(Finding::new(
             "disclosures.consent_missing",
             Severity::Critical,
@@ -113,73 +78,74 @@ fn consent_at(
         ));
         return Ok(());
     };
-    let l = || loc(e, Some(&c.id));
+    let cid = c.id.to_string();
+    let l = || loc(e, Some(&cid));
     let mut bad = |check, sev, what: String, fix: String| {
         out.push(Finding::new(check, sev, what, l(), fix));
     };
-    if c.signed.is_some_and(|s| s > e.time) {
-        bad(
-            "disclosures.consent_not_yet_signed",
-            Severity::Critical,
-            tr!(
-                "audit.disc.not_signed",
-                index = e.index,
-                consent = c.id,
-                date = day
+    // Signed, expired, revoked: the domain's one rule, at the entry's moment.
+    for bar in c.bars_at(e.time) {
+        let (check, what) = match bar {
+            ConsentBar::NotYetSigned => (
+                "disclosures.consent_not_yet_signed",
+                tr!(
+                    "audit.disc.not_signed",
+                    index = e.index,
+                    consent = cid,
+                    date = day
+                ),
             ),
+            ConsentBar::Expired => (
+                "disclosures.consent_expired",
+                tr!(
+                    "audit.disc.expired",
+                    index = e.index,
+                    consent = cid,
+                    date = day,
+                    expired = c.terms.expires_on
+                ),
+            ),
+            ConsentBar::Revoked(at) => (
+                "disclosures.consent_revoked",
+                tr!(
+                    "audit.disc.revoked",
+                    index = e.index,
+                    consent = cid,
+                    date = format_time(e.time),
+                    revoked = format_time(at)
+                ),
+            ),
+        };
+        bad(
+            check,
+            Severity::Critical,
+            what,
             tr!("audit.disc.consent_fix"),
         );
     }
-    if let Some(x) = c.expires.filter(|x| e.time >= end_of_day(*x)) {
-        bad(
-            "disclosures.consent_expired",
-            Severity::Critical,
-            tr!(
-                "audit.disc.expired",
-                index = e.index,
-                consent = c.id,
-                date = day,
-                expired = Date::from_unix(x)
-            ),
-            tr!("audit.disc.consent_fix"),
-        );
-    }
-    if let Some(x) = c.revoked.filter(|x| e.time >= *x) {
-        bad(
-            "disclosures.consent_revoked",
-            Severity::Critical,
-            tr!(
-                "audit.disc.revoked",
-                index = e.index,
-                consent = c.id,
-                date = day,
-                revoked = Date::from_unix(x)
-            ),
-            tr!("audit.disc.consent_fix"),
-        );
-    }
-    if let Some(a) = c.agency.as_ref().filter(|a| **a != e.recipient) {
+    if c.agency_name != e.recipient {
+        let a = &c.agency_name;
         bad(
             "disclosures.wrong_recipient",
             Severity::High,
             tr!(
                 "audit.disc.recipient",
                 index = e.index,
-                consent = c.id,
+                consent = cid,
                 recipient = e.recipient,
                 named = a
             ),
             tr!("audit.disc.consent_fix"),
         );
     }
-    if !e.purpose.is_empty() && !c.purposes.iter().any(|p| p == &e.purpose) {
+    if !e.purpose.is_empty() && !c.terms.purposes.iter().any(|p| p == &e.purpose) {
         bad(
             "disclosures.wrong_purpose",
             Severity::High,
             tr!(
                 "audit.disc.purpose",
                 index = e.index,
-                consent = c.id,
+                consent = cid,
                 purpose = e.purpose
             ),
             tr!("audit.disc.consent_fix"),
@@ -190,7 +156,7 @@ fn consent_at(
             bad(
                 "disclosures.other_client",
                 Severity::Critical,
-                tr!("audit.disc.other_client", index = e.index, consent = c.id),
+                tr!("audit.disc.other_client", index = e.index, consent = cid),
                 tr!("audit.disc.consent_fix"),
             );
         }
@@ -202,16 +168,19 @@ fn consent_at(
         .query_row([c.client_id], |r| r.get(0))
         .optional()?
         .flatten();
-    if let (Some(b), Some(signed)) = (birth.as_deref().and_then(Date::parse), c.signed) {
-        let age = b.age_on(Date::from_unix(signed));
-        if age >= 0 && ctx.policy.is_minor(age as u32) && c.signer != "guardian" {
+    if let Some(b) = birth.as_deref().and_then(Date::parse) {
+        let age = b.age_on(c.terms.signed_on);
+        if age >= 0
+            && ctx.policy.is_minor(age as u32)
+            && c.terms.signer_role != SignerRole::Guardian
+        {
             bad(
                 "disclosures.minor_without_guardian",
                 Severity::High,
                 tr!(
                     "audit.disc.minor",
                     index = e.index,
-                    consent = c.id,
+                    consent = cid,
                     age = age
                 ),
                 tr!("audit.disc.minor_fix"),
@@ -241,31 +210,32 @@ pub fn stale_consents(ctx: &Ctx) -> Result<Outcome> {
         let consent = store::consents::get(ctx.conn, r.consent_id)?;
         let active = matches!(r.status.as_str(), "sent" | "accepted");
         if let (true, Some(c)) = (active, &consent) {
-            let x = c.terms.expires_on.to_unix();
-            if ctx.now >= end_of_day(x) {
-                out.push(Finding::new(
-                    "consents.expired_in_use",
-                    Severity::High,
-                    tr!(
-                        "audit.consent.expired",
-                        referral = rid,
-                        consent = cid,
-                        date = Date::from_unix(x)
+            for bar in c.bars_at(ctx.now) {
+                let (check, what) = match bar {
+                    ConsentBar::Expired => (
+                        "consents.expired_in_use",
+                        tr!(
+                            "audit.consent.expired",
+                            referral = rid,
+                            consent = cid,
+                            date = c.terms.expires_on
+                        ),
                     ),
-                    loc.clone(),
-                    tr!("audit.consent.fix"),
-                ));
-            }
-            if let Some(x) = c.revoked_on.map(|d| d.to_unix()).filter(|x| ctx.now >= *x) {
-                out.push(Finding::new(
-                    "consents.revoked_in_use",
-                    Severity::High,
-                    tr!(
-                        "audit.consent.revoked",
-                        referral = rid,
-                        consent = cid,
-                        date = Date::from_unix(x)
+                    ConsentBar::Revoked(at) => (
+                        "consents.revoked_in_use",
+                        tr!(
+                            "audit.consent.revoked",
+                            referral = rid,
+                            consent = cid,
+                            date = format_time(at)
+                        ),
                     ),
+                    ConsentBar::NotYetSigned => continue,
+                };
+                out.push(Finding::new(
+                    check,
+                    Severity::High,
+                    what,
                     loc.clone(),
                     tr!("audit.consent.fix"),
                 ));

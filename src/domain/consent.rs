@@ -50,7 +50,11 @@ pub struct Consent {
     pub agency_name: String,
     #[serde(flatten)]
     pub terms: ConsentTerms,
+    /// The day of the revocation (for display).
     pub revoked_on: Option<Date>,
+    /// The moment the revocation took effect, Unix seconds. `None` on consents revoked before
+    /// this was stored: see [`Consent::revoked_from`].
+    pub revoked_at: Option<i64>,
     pub revoked_via: Option<String>,
     /// A scanned form is stored (encrypted to its case's tier-2 key).
     pub has_form: bool,
@@ -112,9 +116,106 @@ impl ConsentTerms {
     }
 }
 
+/// Why a consent does not cover a disclosure at a given moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentBar {
+    /// Before the start of the signing day.
+    NotYetSigned,
+    /// After the end of the expiry day.
+    Expired,
+    /// At or after the moment of revocation (Unix seconds).
+    Revoked(i64),
+}
+
 impl Consent {
-    /// In force on `on`: signed, not expired, not revoked.
-    pub fn expired_on(&self, on: Date) -> bool {
-        on > self.terms.expires_on
+    /// When the revocation takes effect: the stored moment, or, for consents revoked before
+    /// the moment was stored (only a date), the start of that day in UTC.
+    pub fn revoked_from(&self) -> Option<i64> {
+        self.revoked_at
+            .or_else(|| self.revoked_on.map(|d| d.to_unix()))
+    }
+
+    /// Every reason this consent does not cover a disclosure at `at` (Unix seconds). The one
+    /// rule for the export path and the audit: valid from the start of the signing day through
+    /// the end of the expiry day (UTC), until the moment of revocation.
+    pub fn bars_at(&self, at: i64) -> Vec<ConsentBar> {
+        let mut v = Vec::new();
+        if at < self.terms.signed_on.to_unix() {
+            v.push(ConsentBar::NotYetSigned);
+        }
+        if at >= self.terms.expires_on.add_days(1).to_unix() {
+            v.push(ConsentBar::Expired);
+        }
+        if let Some(r) = self.revoked_from().filter(|r| at >= *r) {
+            v.push(ConsentBar::Revoked(r));
+        }
+        v
+    }
+
+    /// Whether this consent covers a disclosure at `at` (the first reason if not).
+    pub fn permits(&self, at: i64) -> Result<(), ConsentBar> {
+        match self.bars_at(at).first() {
+            Some(b) => Err(*b),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consent(revoked_on: Option<&str>, revoked_at: Option<i64>) -> Consent {
+        Consent {
+            id: 1,
+            client_id: 1,
+            agency_id: 1,
+            agency_name: "P".into(),
+            terms: ConsentTerms {
+                signer_role: SignerRole::Client,
+                signer_name: "s".into(),
+                authority: "self".into(),
+                purposes: vec!["p".into()],
+                kinds: vec!["process".into()],
+                tiers: vec![1],
+                description: String::new(),
+                separate_consent: false,
+                revoke_how: "r".into(),
+                redisclosure_notice: "n".into(),
+                signed_on: Date::parse("2026-01-01").unwrap(),
+                expires_on: Date::parse("2026-12-31").unwrap(),
+            },
+            revoked_on: revoked_on.and_then(Date::parse),
+            revoked_at,
+            revoked_via: None,
+            has_form: false,
+            created_at: 0,
+            created_by: "w".into(),
+        }
+    }
+
+    #[test]
+    fn one_rule_for_every_moment() {
+        let day = |s: &str| Date::parse(s).unwrap().to_unix();
+        let c = consent(None, None);
+        assert_eq!(
+            c.permits(day("2025-12-31") + 86_399),
+            Err(ConsentBar::NotYetSigned)
+        );
+        assert_eq!(c.permits(day("2026-01-01")), Ok(()));
+        assert_eq!(c.permits(day("2026-12-31") + 86_399), Ok(()));
+        assert_eq!(c.permits(day("2027-01-01")), Err(ConsentBar::Expired));
+        // Revoked at 15:00: a disclosure at 09:00 the same day stands, one at 15:00 does not.
+        let at = day("2026-06-01") + 15 * 3600;
+        let c = consent(Some("2026-06-01"), Some(at));
+        assert_eq!(c.permits(at - 6 * 3600), Ok(()));
+        assert_eq!(c.permits(at), Err(ConsentBar::Revoked(at)));
+        // Only a date (older vaults): from the start of that day.
+        let c = consent(Some("2026-06-01"), None);
+        assert_eq!(
+            c.permits(day("2026-06-01")),
+            Err(ConsentBar::Revoked(day("2026-06-01")))
+        );
+        assert_eq!(c.permits(day("2026-06-01") - 1), Ok(()));
     }
 }

@@ -10,7 +10,7 @@ pub mod time;
 
 pub use case::{Case, Source, Stage};
 pub use client::{Category, Client, Gender, Guardian, NewClient, Risk};
-pub use consent::{Consent, ConsentProblem, ConsentTerms, SignerRole};
+pub use consent::{Consent, ConsentBar, ConsentProblem, ConsentTerms, SignerRole};
 pub use record::{
     check_attachment_name, AttachmentDescriptor, RecordContent, RecordMeta, MAX_RECORD_ATTACHMENTS,
     MAX_RECORD_ATTACHMENT_BYTES, MAX_RECORD_ATTACHMENT_NAME_BYTES, RECORD_CONTENT_VERSION,

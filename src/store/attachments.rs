@@ -55,3 +55,28 @@ pub fn set_body(
     .execute(params![record_id, seq as i64, body, epoch])?;
     Ok(())
 }
+
+/// Attachments of a case's records still under a key epoch older than `epoch`, as
+/// (record id, seq, epoch, tier): what a rekey to `epoch` must re-encrypt.
+pub fn before_epoch(
+    conn: &Connection,
+    case_id: i64,
+    epoch: i64,
+) -> Result<Vec<(i64, usize, i64, u8)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT a.record_id, a.seq, a.epoch, r.tier FROM attachments a
+         JOIN records r ON r.id = a.record_id
+         WHERE r.case_id = ?1 AND a.epoch < ?2 ORDER BY a.record_id, a.seq",
+    )?;
+    let v = st
+        .query_map(params![case_id, epoch], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? as usize,
+                r.get(2)?,
+                r.get(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}

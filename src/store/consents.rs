@@ -7,7 +7,7 @@ use crate::domain::{Consent, ConsentTerms};
 use crate::error::{Error, Result};
 
 const COLS: &str = "c.id, c.client_id, c.agency_id, a.name, c.data, c.revoked_on, c.revoked_via,
-    c.form IS NOT NULL, c.created_at, c.created_by";
+    c.form IS NOT NULL, c.created_at, c.created_by, c.revoked_at";
 
 fn row(r: &Row) -> rusqlite::Result<Consent> {
     let data: String = r.get(4)?;
@@ -22,6 +22,7 @@ fn row(r: &Row) -> rusqlite::Result<Consent> {
         agency_name: r.get(3)?,
         terms,
         revoked_on: revoked.as_deref().and_then(Date::parse),
+        revoked_at: r.get(10)?,
         revoked_via: r.get(6)?,
         has_form: r.get(7)?,
         created_at: r.get(8)?,
@@ -91,11 +92,11 @@ pub fn list(conn: &Connection, client: Option<i64>) -> Result<Vec<Consent>> {
     Ok(v)
 }
 
-/// Records a revocation.
-pub fn revoke(conn: &Connection, id: i64, on: Date, via: &str) -> Result<()> {
+/// Records a revocation: its day (for display) and the moment it takes effect.
+pub fn revoke(conn: &Connection, id: i64, on: Date, at: i64, via: &str) -> Result<()> {
     conn.execute(
-        "UPDATE consents SET revoked_on = ?2, revoked_via = ?3 WHERE id = ?1",
-        params![id, on.to_string(), via],
+        "UPDATE consents SET revoked_on = ?2, revoked_via = ?3, revoked_at = ?4 WHERE id = ?1",
+        params![id, on.to_string(), via, at],
     )?;
     Ok(())
 }
@@ -116,4 +117,38 @@ pub fn form(conn: &Connection, id: i64) -> Result<Option<StoredForm>> {
             },
         )
         .optional()?)
+}
+
+/// Consents whose scanned form is stored under a key epoch of `case_id` older than `epoch`
+/// (what a rekey to `epoch` must re-encrypt), with the form.
+pub fn forms_before_epoch(
+    conn: &Connection,
+    case_id: i64,
+    epoch: i64,
+) -> Result<Vec<(i64, StoredForm)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, form_case, form_epoch, form_tier, form FROM consents
+         WHERE form_case = ?1 AND form_epoch < ?2 AND form IS NOT NULL ORDER BY id",
+    )?;
+    let v = st
+        .query_map(params![case_id, epoch], |r| {
+            Ok((
+                r.get(0)?,
+                StoredForm {
+                    case_id: r.get(1)?,
+                    epoch: r.get(2)?,
+                    tier: r.get(3)?,
+                    body: r.get(4)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// Replaces a scanned form's ciphertext (rekey).
+pub fn set_form(conn: &Connection, id: i64, epoch: i64, body: &[u8]) -> Result<()> {
+    conn.prepare_cached("UPDATE consents SET form = ?2, form_epoch = ?3 WHERE id = ?1")?
+        .execute(params![id, body, epoch])?;
+    Ok(())
 }

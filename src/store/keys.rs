@@ -131,6 +131,34 @@ pub fn list_wraps(conn: &Connection, holder: Option<&str>) -> Result<Vec<WrapInf
     Ok(v)
 }
 
+/// How many stored ciphertexts (records, attachments, scanned consent forms) of a case are
+/// still under a key epoch older than `epoch`. Old epoch keys may be deleted only when this is
+/// zero, inside the same write transaction: otherwise they would become unreadable.
+pub fn refs_before_epoch(conn: &Connection, case_id: i64, epoch: i64) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM records WHERE case_id = ?1 AND epoch < ?2)
+                  + (SELECT count(*) FROM attachments a JOIN records r ON r.id = a.record_id
+                     WHERE r.case_id = ?1 AND a.epoch < ?2)
+                  + (SELECT count(*) FROM consents
+                     WHERE form_case = ?1 AND form_epoch < ?2 AND form IS NOT NULL)",
+        )?
+        .query_row(params![case_id, epoch], |r| r.get(0))?)
+}
+
+/// Deletes a case's public keys and wrappings of every epoch older than `epoch`.
+pub fn delete_before_epoch(conn: &Connection, case_id: i64, epoch: i64) -> Result<()> {
+    conn.execute(
+        "DELETE FROM key_wraps WHERE case_id = ?1 AND epoch < ?2",
+        params![case_id, epoch],
+    )?;
+    conn.execute(
+        "DELETE FROM case_keys WHERE case_id = ?1 AND epoch < ?2",
+        params![case_id, epoch],
+    )?;
+    Ok(())
+}
+
 /// Ids of every case.
 pub fn all_cases(conn: &Connection) -> Result<Vec<i64>> {
     let mut st = conn.prepare("SELECT id FROM cases ORDER BY id")?;

@@ -83,6 +83,17 @@ pub fn list(conn: &Connection, case_id: i64) -> Result<Vec<RecordMeta>> {
     Ok(v)
 }
 
+/// Metadata of a case's records under a key epoch older than `epoch`, oldest first.
+pub fn before_epoch(conn: &Connection, case_id: i64, epoch: i64) -> Result<Vec<RecordMeta>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META} FROM records WHERE case_id = ?1 AND epoch < ?2 ORDER BY id"
+    ))?;
+    let v = st
+        .query_map(params![case_id, epoch], meta)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
 /// Replaces a record's ciphertext (rekey); metadata and signature stay.
 pub fn set_body(conn: &Connection, id: i64, epoch: i64, body: &[u8]) -> Result<()> {
     conn.prepare_cached("UPDATE records SET body = ?2, epoch = ?3 WHERE id = ?1")?

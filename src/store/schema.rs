@@ -202,6 +202,20 @@ CREATE TABLE attachments (
 );
 "#;
 
+/// Migration 6: the moment a consent was revoked (Unix seconds), beside the date kept for
+/// display. Rows revoked before this migration keep only the date: the domain treats those as
+/// revoked from the start of that day (UTC).
+const V6_REVOKED_AT: &str = r#"
+ALTER TABLE consents ADD COLUMN revoked_at INTEGER;
+"#;
+
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
-/// 4: requests; 5: record attachments.
-pub const MIGRATIONS: &[&str] = &[V1, crate::log::SCHEMA, V3, V4_REQUESTS, V5_ATTACHMENTS];
+/// 4: requests; 5: record attachments; 6: consent revocation moment.
+pub const MIGRATIONS: &[&str] = &[
+    V1,
+    crate::log::SCHEMA,
+    V3,
+    V4_REQUESTS,
+    V5_ATTACHMENTS,
+    V6_REVOKED_AT,
+];

@@ -141,7 +141,7 @@ impl Session {
         terms
             .check(today(), minor, sensitive)
             .map_err(|p| Error::Invalid(problem_text(&p)))?;
-        let stored_form = match form {
+        let form_case = match form {
             Some((case_id, bytes)) => {
                 let case = self.case_access(case_id)?;
                 if case.client_id != c.id {
@@ -150,23 +150,31 @@ impl Session {
                         case = case_id
                     )));
                 }
-                let epoch =
-                    store::keys::current_epoch(&self.conn, case_id)?.ok_or(Error::Tampered {
-                        what: "case key",
-                        id: case_id.to_string(),
-                    })?;
-                let r = keys::tier_recipient(&self.conn, case_id, epoch, FORM_TIER)?;
-                Some(store::consents::StoredForm {
-                    case_id,
-                    epoch,
-                    tier: FORM_TIER,
-                    body: crypto::encrypt(&r, bytes)?,
-                })
+                Some((case_id, bytes))
             }
             None => None,
         };
         let me = self.me.name.clone();
+        // The form's epoch is chosen and the form encrypted inside the write transaction, so a
+        // concurrent rekey cannot retire that epoch between the two.
         let id = store::write(&self.conn, |tx| {
+            let stored_form = match form_case {
+                Some((case_id, bytes)) => {
+                    let epoch =
+                        store::keys::current_epoch(tx, case_id)?.ok_or(Error::Tampered {
+                            what: "case key",
+                            id: case_id.to_string(),
+                        })?;
+                    let r = keys::tier_recipient(tx, case_id, epoch, FORM_TIER)?;
+                    Some(store::consents::StoredForm {
+                        case_id,
+                        epoch,
+                        tier: FORM_TIER,
+                        body: crypto::encrypt(&r, bytes)?,
+                    })
+                }
+                None => None,
+            };
             store::consents::insert(tx, c.id, a.id, terms, stored_form.as_ref(), now(), &me)
         })?;
         self.consent_show(id)
@@ -218,7 +226,18 @@ impl Session {
                 field = "via"
             )));
         }
-        store::write(&self.conn, |tx| store::consents::revoke(tx, id, on, via))?;
+        // The moment it takes effect: now when recorded the same day; a revocation dated
+        // earlier (a letter read late) takes effect from the start of that day, so disclosures
+        // made meanwhile are flagged; none may be dated in the future.
+        let t = now();
+        let today = Date::from_unix(t);
+        if on > today {
+            return Err(Error::Invalid(tr!("referral.revoke_in_future", date = on)));
+        }
+        let at = if on == today { t } else { on.to_unix() };
+        store::write(&self.conn, |tx| {
+            store::consents::revoke(tx, id, on, at, via)
+        })?;
         self.consent_show(id)
     }
 

@@ -328,7 +328,10 @@ impl Session {
             .enumerate()
             .find(|(_, d)| d.name == name)
             .ok_or_else(|| Error::Invalid(tr!("vault.no_such_attachment", record = id)))?;
-        let bytes = self.decrypt_attachment(&rec.meta, seq, d)?;
+        let bytes = {
+            let _snapshot = self.conn.unchecked_transaction()?;
+            self.decrypt_attachment(&rec.meta, seq, d)?
+        };
         let tx = store::immediate(&self.conn)?;
         store::records::note_read(&tx, &rec.meta, &self.me.name, assigned, now())?;
         if supervisor_only {
@@ -356,6 +359,9 @@ impl Session {
         [u8; 32],
     )> {
         self.require(Action::RecordRead)?;
+        // One read snapshot, so a rekey committing meanwhile cannot delete the keys of the
+        // epoch the row names between reading the row and reading its keys.
+        let _snapshot = self.conn.unchecked_transaction()?;
         let rec = store::records::get(&self.conn, id)?.ok_or(Error::NotFound {
             what: "record",
             id: id.to_string(),

@@ -10,7 +10,7 @@ use super::records::seal_record;
 use super::Session;
 use crate::crypto;
 use crate::domain::time::{format_time, now, today};
-use crate::domain::{NewClient, RecordContent, RecordMeta, SignerRole, Source};
+use crate::domain::{ConsentBar, NewClient, RecordContent, RecordMeta, SignerRole, Source};
 use crate::error::{Error, Result};
 use crate::log::{Kind, LegalBasis};
 use crate::packet::{
@@ -130,20 +130,22 @@ impl Session {
                 id = consent.id
             )));
         }
-        if let Some(d) = consent.revoked_on {
-            return Err(refuse(tr!(
-                "referral.consent_revoked",
-                id = consent.id,
-                date = d
-            )));
-        }
-        let day = today();
-        if consent.expired_on(day) || day < consent.terms.signed_on {
-            return Err(refuse(tr!(
-                "referral.consent_expired",
-                id = consent.id,
-                date = consent.terms.expires_on
-            )));
+        match consent.permits(now()) {
+            Ok(()) => {}
+            Err(ConsentBar::Revoked(at)) => {
+                return Err(refuse(tr!(
+                    "referral.consent_revoked",
+                    id = consent.id,
+                    date = format_time(at)
+                )))
+            }
+            Err(ConsentBar::Expired | ConsentBar::NotYetSigned) => {
+                return Err(refuse(tr!(
+                    "referral.consent_expired",
+                    id = consent.id,
+                    date = consent.terms.expires_on
+                )))
+            }
         }
         let agency = self.agency_show(&req.agency)?;
         if let Some(rid) = req.request_id {
