@@ -13,6 +13,7 @@ pub mod disclosure;
 mod import;
 mod init;
 mod keys;
+pub mod output;
 mod people;
 mod records;
 mod referrals;
