@@ -439,3 +439,56 @@ fn a_kill_between_signature_and_packet_is_recovered_by_resend() {
     f.stock_tools_accept(&work.join("packet.age"));
     assert_eq!(f.log().len(), log_len);
 }
+
+#[test]
+fn init_takes_a_bare_name_and_keygen_writes_all_files_or_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("tmp")).unwrap();
+    let vault = tmp.path().join("vault");
+    let init = |recovery: &str| {
+        let mut c = cmd(&vault);
+        c.current_dir(tmp.path())
+            .env("CASEVAULT_NEW_PASSPHRASE", ADMIN_PW)
+            .args([
+                "init",
+                "--agency",
+                "Test Agency",
+                "--admin",
+                "admin",
+                "--recovery-out",
+                recovery,
+            ]);
+        run(c)
+    };
+    init("missing/recovery.txt").fails();
+    assert!(!vault.join("VERSION").exists(), "no vault made");
+    init("recovery.txt").ok();
+    let rec = tmp.path().join("recovery.txt");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&rec).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(tmp_files(tmp.path()).is_empty());
+
+    // agency keygen: all four files or none (one already there: nothing written).
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::write(keys.join("partner.minisign.pub"), b"mine").unwrap();
+    let mut c = cmd(&vault);
+    c.env("CASEVAULT_PASSPHRASE", ADMIN_PW).args([
+        "--as",
+        "admin",
+        "agency",
+        "keygen",
+        "--out-dir",
+        keys.to_str().unwrap(),
+    ]);
+    run(c).fails();
+    assert!(!keys.join("partner.agekey").exists());
+    assert!(!keys.join("partner.minisign.key").exists());
+    assert_eq!(
+        std::fs::read(keys.join("partner.minisign.pub")).unwrap(),
+        b"mine"
+    );
+}

@@ -80,6 +80,7 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
         let set = OutputSet {
             primary: out_dir.join(files[0].0),
             companions: files[1..].iter().map(|(n, _)| out_dir.join(n)).collect(),
+            lone_companion_is_ours: false,
         };
         let rest: Vec<&[u8]> = texts[1..].iter().map(|t| t.as_bytes()).collect();
         set.write(texts[0].as_bytes(), &rest, false)?;

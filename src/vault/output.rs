@@ -57,6 +57,9 @@ fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
 pub struct OutputSet {
     pub primary: PathBuf,
     pub companions: Vec<PathBuf>,
+    /// A companion without its primary is this set's incomplete output (a `.minisig`, a
+    /// `.receipt.json`) and may be replaced; false where companions are files of their own.
+    pub lone_companion_is_ours: bool,
 }
 
 impl OutputSet {
@@ -65,6 +68,7 @@ impl OutputSet {
         OutputSet {
             primary: path.to_path_buf(),
             companions: Vec::new(),
+            lone_companion_is_ours: false,
         }
     }
 
@@ -73,6 +77,7 @@ impl OutputSet {
         OutputSet {
             primary: path.to_path_buf(),
             companions: vec![sig_path(path)],
+            lone_companion_is_ours: true,
         }
     }
 
@@ -81,6 +86,7 @@ impl OutputSet {
         OutputSet {
             primary: path.to_path_buf(),
             companions: vec![receipt_path(path)],
+            lone_companion_is_ours: true,
         }
     }
 
@@ -111,7 +117,8 @@ impl OutputSet {
         }
         let primary_exists = exists(&self.primary);
         for p in self.all() {
-            let lone_companion = *p != self.primary && !primary_exists;
+            let lone_companion =
+                self.lone_companion_is_ours && *p != self.primary && !primary_exists;
             if exists(p) && !lone_companion {
                 return Err(Error::Exists {
                     what: "file",
