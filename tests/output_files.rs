@@ -492,3 +492,81 @@ fn init_takes_a_bare_name_and_keygen_writes_all_files_or_none() {
         b"mine"
     );
 }
+
+#[test]
+fn a_correction_notice_that_cannot_be_written_is_resent_by_its_referral() {
+    let f = fixture();
+    let out = f.v.tmp.path().join("p.age");
+    run(f.export_cmd(out.to_str().unwrap())).ok();
+    let rec = f.referrals()[0]["records"][0].as_i64().unwrap().to_string();
+    let r =
+        f.v.run(
+            "wang",
+            &[
+                "--json",
+                "request",
+                "add",
+                "--kind",
+                "correction",
+                "--client",
+                "C001",
+                "--requester",
+                "Zhang San",
+                "--identity-check",
+                "ID card seen",
+                "--record",
+                &rec,
+            ],
+        )
+        .ok();
+    let rid = r.json()["id"].as_i64().unwrap().to_string();
+    let fixed = r#"{"client_number":"C001","date":"2026-11-21","session_aim":"check in","narrative":"right date"}"#;
+    f.v.run_stdin(
+        "wang",
+        &["--json", "request", "accept", &rid, "--fields", "-"],
+        fixed,
+    )
+    .ok();
+    let dir = f.v.tmp.path().join("notices");
+    let mut c = f.v.as_("wang");
+    c.env("CASEVAULT_TEST_FAIL_AFTER_COMMIT", "1").args([
+        "request",
+        "notify",
+        &rid,
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let r = run(c).fails();
+    let refs = f.referrals();
+    assert_eq!(refs.len(), 2, "the notice is committed");
+    let notice = refs[1]["id"].as_i64().unwrap().to_string();
+    assert!(
+        r.stderr
+            .contains(&format!("referral resend {notice} --out")),
+        "{}",
+        r.stderr
+    );
+    let logged = f.disclosures("correction_notice");
+    let log_len = f.log().len();
+    let file = dir.join(format!("notice-{rid}-{}.age", refs[0]["id"]));
+    assert!(!file.exists());
+    let j =
+        f.v.run(
+            "wang",
+            &[
+                "--json",
+                "referral",
+                "resend",
+                &notice,
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        )
+        .ok()
+        .json();
+    assert!(logged
+        .iter()
+        .any(|e| e["disclosed_sha256"] == j["content_sha256"]));
+    f.stock_tools_accept(&file);
+    assert_eq!(f.log().len(), log_len);
+}
