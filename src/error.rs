@@ -75,6 +75,17 @@ pub enum Error {
     Log(crate::log::LogError),
     /// Errors of referral packets.
     Packet(crate::packet::PacketError),
+    /// The folder for an output file is missing or takes no file (checked before committing).
+    OutputDir { path: PathBuf },
+    /// A disclosure was committed (logged) but its file could not be written; `resend` is
+    /// the command that writes the same disclosure without logging it again.
+    NotWritten {
+        log_index: u64,
+        resend: String,
+        source: Box<Error>,
+    },
+    /// Several failures already put into words (one per line), e.g. notices not written.
+    Several(Vec<String>),
 }
 
 impl Error {
@@ -146,6 +157,18 @@ impl fmt::Display for Error {
             }
             Error::Log(e) => e.to_string(),
             Error::Packet(e) => e.to_string(),
+            Error::OutputDir { path } => tr!("err.output_dir", path = path.display()),
+            Error::NotWritten {
+                log_index,
+                resend,
+                source,
+            } => tr!(
+                "err.not_written",
+                index = log_index,
+                reason = source,
+                command = resend
+            ),
+            Error::Several(lines) => lines.join("\n"),
         };
         f.write_str(&s)
     }

@@ -11,6 +11,8 @@ use crate::domain::time::{format_time, now};
 use crate::error::{Error, Result};
 use crate::packet::PartnerKeys;
 use crate::tr;
+use crate::vault::output::OutputSet;
+use std::os::unix::fs::DirBuilderExt;
 
 #[derive(Subcommand, Debug)]
 pub enum AgencyCmd {
@@ -47,26 +49,18 @@ pub enum AgencyCmd {
     InboundKey,
 }
 
-fn write_file(path: &Path, text: &str, secret: bool) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    if secret {
-        o.mode(0o600);
-    }
-    let mut f = o.open(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(path, e))
-}
-
 pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
     let mut s = ctx.session()?;
     if let AgencyCmd::Keygen { out_dir } = &cmd {
         // The keys are the partner's: nothing is stored in the vault, but only an admin makes them.
         s.require(crate::policy::Action::AgencyManage)?;
-        std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+        if !out_dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(out_dir)
+                .map_err(|e| Error::io(out_dir, e))?;
+        }
         let k = PartnerKeys::generate();
         let files = [
             ("partner.agekey", true),
@@ -82,9 +76,14 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             k.minisign_public_key_file(),
             format!("{}\n", k.age_recipient),
         ];
-        for ((name, secret), text) in files.iter().zip(&texts) {
-            write_file(&out_dir.join(name), text, *secret)?;
-        }
+        // One set: the age identity appears last, so all four files exist or none.
+        let set = OutputSet {
+            primary: out_dir.join(files[0].0),
+            companions: files[1..].iter().map(|(n, _)| out_dir.join(n)).collect(),
+            lone_companion_is_ours: false,
+        };
+        let rest: Vec<&[u8]> = texts[1..].iter().map(|t| t.as_bytes()).collect();
+        set.write(texts[0].as_bytes(), &rest, false)?;
         let out = serde_json::json!({
             "dir": out_dir,
             "age_identity_file": out_dir.join(files[0].0),
@@ -180,7 +179,7 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
         AgencyCmd::Key { out } => {
             let k = s.our_minisign_key()?;
             if let Some(p) = &out {
-                write_file(p, &k.to_file(), false)?;
+                OutputSet::single(p).write(k.to_file().as_bytes(), &[], false)?;
             }
             let v = serde_json::json!({"minisign_public_key": k.to_base64(), "key_id": k.key_id.to_string()});
             ctx.emit(&v, || {

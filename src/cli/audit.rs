@@ -68,12 +68,15 @@ fn run_audit(ctx: &mut Context, a: RunArgs) -> Result<i32> {
         }
         None => None,
     };
+    if let Some(p) = &a.out {
+        crate::vault::output::OutputSet::single(p).check(false)?;
+    }
     let session = ctx.session()?;
     let report = audit::run(&session, &audit::Options { since })?;
     let text = audit::report::render(&report, format);
     match &a.out {
         Some(path) => {
-            std::fs::write(path, text.as_bytes()).map_err(|e| Error::io(path, e))?;
+            crate::vault::output::OutputSet::single(path).write(text.as_bytes(), &[], false)?;
             eprintln!(
                 "{}",
                 tr!(

@@ -10,7 +10,8 @@ use super::Context;
 use crate::domain::time::format_time;
 use crate::error::Result;
 use crate::tr;
-use crate::vault::{write_atomic, ExportRequest};
+use crate::vault::output::OutputSet;
+use crate::vault::ExportRequest;
 
 #[derive(Subcommand, Debug)]
 pub enum ReferralCmd {
@@ -29,6 +30,13 @@ pub enum ReferralCmd {
         records: Option<String>,
         #[arg(long)]
         purpose: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the file of a referral already exported (logged) whose file was not written:
+    /// the same packet, rebuilt and checked against the log; no second disclosure is logged.
+    Resend {
+        id: i64,
         #[arg(long)]
         out: PathBuf,
     },
@@ -56,9 +64,7 @@ pub enum ReferralCmd {
 }
 
 pub(super) fn sig_path(out: &Path) -> PathBuf {
-    let mut s = out.as_os_str().to_owned();
-    s.push(".minisig");
-    PathBuf::from(s)
+    crate::vault::output::sig_path(out)
 }
 
 pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
@@ -76,6 +82,7 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                 Some(r) => id_list(&r)?,
                 None => Vec::new(),
             };
+            OutputSet::packet(&out).check(false)?;
             let (row, built) = s.referral_export(&ExportRequest {
                 case_id: case,
                 agency: to,
@@ -85,7 +92,8 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                 request_id: None,
                 notice_for: None,
             })?;
-            write_packet(&out, &built)?;
+            write_packet(&out, &built, false)
+                .map_err(|e| not_written(&s, e, row.log_index as u64, row.id, &out))?;
             let v = serde_json::json!({
                 "referral": row,
                 "file": out,
@@ -101,6 +109,28 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                     file = out.display(),
                     packet = built.packet_id,
                     count = row.records.len(),
+                    index = row.log_index
+                )
+            });
+        }
+        ReferralCmd::Resend { id, out } => {
+            OutputSet::packet(&out).check(false)?;
+            let (row, built) = s.referral_resend(id)?;
+            write_packet(&out, &built, false)?;
+            let v = serde_json::json!({
+                "referral": row,
+                "file": out,
+                "signature_file": sig_path(&out),
+                "packet_id": built.packet_id,
+                "packet_sha256": built.packet_sha256,
+                "content_sha256": built.content_sha256,
+            });
+            ctx.emit(&v, || {
+                tr!(
+                    "referral.resent",
+                    id = id,
+                    file = out.display(),
+                    packet = built.packet_id,
                     index = row.log_index
                 )
             });
@@ -164,12 +194,32 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
     Ok(())
 }
 
-/// Writes a packet and its signature. Ciphertext and a signature only: callers write them
-/// once the log entry is durable.
+/// Writes a packet and its signature (both or neither; the signature first, the packet's
+/// appearance is the commit point). Callers write them once the log entry is durable.
 pub(super) fn write_packet(
-    out: &std::path::Path,
+    out: &Path,
     built: &crate::packet::BuiltPacket,
+    replace: bool,
 ) -> Result<()> {
-    write_atomic(out, &built.ciphertext)?;
-    write_atomic(&sig_path(out), built.minisig.as_bytes())
+    OutputSet::packet(out).write(&built.ciphertext, &[built.minisig.as_bytes()], replace)
+}
+
+/// A write failure after a referral's commit: says it was logged and how to get the file.
+pub(super) fn not_written(
+    s: &crate::vault::Session,
+    e: crate::error::Error,
+    log_index: u64,
+    referral: i64,
+    out: &Path,
+) -> crate::error::Error {
+    crate::error::Error::NotWritten {
+        log_index,
+        resend: crate::vault::output::resend_command(
+            &s.dir.root,
+            &s.me.name,
+            &format!("referral resend {referral}"),
+            out,
+        ),
+        source: Box::new(e),
+    }
 }

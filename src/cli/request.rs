@@ -8,9 +8,10 @@ use clap::Subcommand;
 use super::context::{read_input, table};
 use super::Context;
 use crate::domain::time::Date;
-use crate::domain::{Authority, Request, RequestKind};
+use crate::domain::{Authority, Request, RequestKind, RequestStatus};
 use crate::error::{Error, Result};
 use crate::tr;
+use crate::vault::output::{resend_command, OutputSet};
 use crate::vault::{NewRequest, PackageTo};
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +77,19 @@ pub enum RequestCmd {
         /// Partner requests: the purpose (must be one the consent lists).
         #[arg(long)]
         purpose: Option<String>,
+    },
+    /// Write the file of a fulfilled request whose file was not written (an access package,
+    /// or a partner request's packet): the same disclosure, rebuilt and checked against the
+    /// log; no second disclosure is logged. An access package goes to the recipient stored
+    /// with it unless --recipient or a package passphrase is given.
+    Resend {
+        id: i64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        recipient: Option<String>,
+        #[arg(long)]
+        package_passphrase_file: Option<PathBuf>,
     },
     /// Send every past recipient of an accepted correction an amendment packet (files in DIR).
     Notify {
@@ -257,6 +271,7 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
                 Some(r) => super::consent::id_list(&r)?,
                 None => Vec::new(),
             };
+            OutputSet::packet(&out).check(false)?;
             let (row, built) = s.referral_export(&crate::vault::ExportRequest {
                 case_id: case,
                 agency: r.requester.clone(),
@@ -266,7 +281,16 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
                 request_id: Some(id),
                 notice_for: None,
             })?;
-            super::referral::write_packet(&out, &built)?;
+            super::referral::write_packet(&out, &built, false).map_err(|e| Error::NotWritten {
+                log_index: row.log_index as u64,
+                resend: resend_command(
+                    &s.dir.root,
+                    &s.me.name,
+                    &format!("request resend {id}"),
+                    &out,
+                ),
+                source: Box::new(e),
+            })?;
             let v = serde_json::json!({
                 "request": id, "referral": row, "file": out,
                 "signature_file": super::referral::sig_path(&out), "packet_id": built.packet_id,
@@ -302,36 +326,89 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
                 )
             });
         }
+        RequestCmd::Resend {
+            id,
+            out,
+            recipient,
+            package_passphrase_file,
+        } => {
+            let mut s = ctx.session()?;
+            let r = s.request_show(id)?;
+            if r.kind == RequestKind::Partner && r.status == RequestStatus::Fulfilled {
+                let rid = r
+                    .log_index
+                    .and_then(|i| {
+                        crate::store::referrals::by_log_index(&s.conn, i)
+                            .ok()
+                            .flatten()
+                    })
+                    .ok_or_else(|| Error::Invalid(tr!("requests.resend_not_fulfilled", id = id)))?
+                    .id;
+                OutputSet::packet(&out).check(false)?;
+                let (row, built) = s.referral_resend(rid)?;
+                super::referral::write_packet(&out, &built, false)?;
+                let v = serde_json::json!({
+                    "request": id, "referral": row, "file": out,
+                    "signature_file": super::referral::sig_path(&out), "packet_id": built.packet_id,
+                    "content_sha256": built.content_sha256,
+                });
+                ctx.emit(&v, || {
+                    tr!(
+                        "requests.resent_packet",
+                        id = id,
+                        file = out.display(),
+                        packet = built.packet_id
+                    )
+                });
+            } else {
+                let to = if recipient.is_some() || package_passphrase_file.is_some() {
+                    Some(package_target(recipient, package_passphrase_file)?)
+                } else {
+                    package_target(None, None).ok()
+                };
+                let o = s.request_resend_package(id, to.as_ref(), &out)?;
+                ctx.emit(&o, || {
+                    tr!(
+                        "requests.resent",
+                        id = id,
+                        package = o.package.display(),
+                        index = o.log_index,
+                        receipt = o.receipt.display()
+                    )
+                });
+            }
+        }
         RequestCmd::Notify { id, out_dir } => {
             let mut s = ctx.session()?;
             std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
-            let outcomes = s.request_notify(id)?;
+            let outcomes = s.request_notify(id, &out_dir)?;
             let mut lines = Vec::new();
+            let mut failed = Vec::new();
             for o in &outcomes {
-                match &o.packet {
-                    Some(built) => {
-                        let f = out_dir.join(format!("notice-{}-{}.age", id, o.referral_id));
-                        super::referral::write_packet(&f, built)?;
-                        lines.push(tr!(
-                            "requests.notice_sent",
-                            recipient = o.recipient,
-                            file = f.display()
-                        ));
-                    }
-                    None => lines.push(tr!(
+                match (&o.file, &o.not_written, &o.not_sent) {
+                    (Some(f), _, _) => lines.push(tr!(
+                        "requests.notice_sent",
+                        recipient = o.recipient,
+                        file = f.display()
+                    )),
+                    (None, Some(msg), _) => failed.push(msg.clone()),
+                    (None, None, reason) => lines.push(tr!(
                         "requests.notice_not_sent",
                         recipient = o.recipient,
-                        reason = o.not_sent.clone().unwrap_or_default()
+                        reason = reason.clone().unwrap_or_default()
                     )),
                 }
             }
             ctx.emit(&outcomes, || {
-                if lines.is_empty() {
+                if lines.is_empty() && failed.is_empty() {
                     tr!("requests.notice_none")
                 } else {
                     lines.join("\n")
                 }
             });
+            if !failed.is_empty() {
+                return Err(Error::Several(failed));
+            }
         }
         RequestCmd::Accept { id, fields, text } => {
             let fields = super::record::content(fields, text)?;

@@ -32,8 +32,8 @@ pub use note::{key_id, Checkpoint, VerifierKey};
 pub use receipt::{verify_receipt, Receipt};
 pub use registry::Registry;
 pub use store::{
-    append, entries, receipt_for, stored_verifier_key, verify_db, Filter, Listed, NewEntry,
-    CHECKPOINT_RETAIN_EVERY, SCHEMA,
+    append, entries, entry_at, receipt_for, stored_verifier_key, verify_db, Filter, Listed,
+    NewEntry, CHECKPOINT_RETAIN_EVERY, SCHEMA,
 };
 pub use verify::{VerifyOptions, VerifyReport};
 

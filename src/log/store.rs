@@ -406,3 +406,18 @@ pub fn receipt_for(conn: &Connection, index: u64) -> Result<Receipt, LogError> {
     let stored = &entries[index as usize];
     Ok(Receipt::new(note, index, stored, &proof))
 }
+
+/// The entry at `index`, decoded (unverified), or `None` past the end.
+pub fn entry_at(conn: &Connection, index: u64) -> Result<Option<Entry>, LogError> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT stored FROM log_entries WHERE idx = ?1",
+            [to_sql(index)?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match stored {
+        Some(s) => Ok(Some(decode_stored(index, &s)?.0)),
+        None => Ok(None),
+    }
+}

@@ -25,6 +25,9 @@ pub struct ReferralRow {
     pub sent_at: i64,
     pub sent_by: String,
     pub updated_at: i64,
+    /// The manifest's `created` time (unix seconds), kept to rebuild the same packet;
+    /// `None` for referrals made before migration 7.
+    pub created_unix: Option<i64>,
 }
 
 /// A referral to insert.
@@ -40,11 +43,12 @@ pub struct NewReferral<'a> {
     pub log_index: i64,
     pub at: i64,
     pub by: &'a str,
+    pub created_unix: i64,
 }
 
 const COLS: &str = "r.id, r.case_id, r.agency_id, a.name, r.consent_id, r.purpose, r.records,
     r.approver, r.packet_id, r.content_sha256, r.packet_sha256, r.log_index, r.status, r.reason,
-    r.sent_at, r.sent_by, r.updated_at";
+    r.sent_at, r.sent_by, r.updated_at, r.created_unix";
 
 fn row(r: &Row) -> rusqlite::Result<ReferralRow> {
     let records: String = r.get(6)?;
@@ -66,6 +70,7 @@ fn row(r: &Row) -> rusqlite::Result<ReferralRow> {
         sent_at: r.get(14)?,
         sent_by: r.get(15)?,
         updated_at: r.get(16)?,
+        created_unix: r.get(17)?,
     })
 }
 
@@ -74,8 +79,8 @@ pub fn insert(conn: &Connection, n: &NewReferral) -> Result<i64> {
     let records = serde_json::to_string(n.records).unwrap_or_else(|_| "[]".into());
     conn.execute(
         "INSERT INTO referrals(case_id, agency_id, consent_id, purpose, records, approver, packet_id,
-             content_sha256, log_index, status, sent_at, sent_by, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'sent', ?10, ?11, ?10)",
+             content_sha256, log_index, status, sent_at, sent_by, updated_at, created_unix)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'sent', ?10, ?11, ?10, ?12)",
         params![
             n.case_id,
             n.agency_id,
@@ -87,7 +92,8 @@ pub fn insert(conn: &Connection, n: &NewReferral) -> Result<i64> {
             n.content_sha256,
             n.log_index,
             n.at,
-            n.by
+            n.by,
+            n.created_unix
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -197,4 +203,18 @@ pub fn note_import(
         params![packet_id, packet_sha256, agency_id, case_id, at, by],
     )?;
     Ok(())
+}
+
+/// The referral whose log entry is `log_index` (a partner request's answer).
+pub fn by_log_index(conn: &Connection, log_index: u64) -> Result<Option<ReferralRow>> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLS} FROM referrals r JOIN agencies a ON a.id = r.agency_id
+                 WHERE r.log_index = ?1"
+            ),
+            [log_index as i64],
+            row,
+        )
+        .optional()?)
 }

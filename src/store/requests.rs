@@ -142,3 +142,93 @@ pub fn close(conn: &Connection, id: i64, c: &Close) -> Result<()> {
     }
     Ok(())
 }
+
+/// What an access package was built from, stored with the request's closing so that
+/// `request resend` rebuilds the identical plaintext.
+#[derive(Clone, Debug)]
+pub struct PackageInputs {
+    pub request_id: i64,
+    pub log_index: u64,
+    /// SHA-256 (hex) of the plaintext, as logged.
+    pub plain_sha256: String,
+    pub generated_at: i64,
+    pub lookback_years: u32,
+    pub lookback_from: Date,
+    pub cases: Vec<i64>,
+    pub records: Vec<i64>,
+    /// Log indexes of the accounting's entries.
+    pub disclosures: Vec<u64>,
+    /// The client's age recipient, when the package went to one (else a passphrase).
+    pub recipient: Option<String>,
+}
+
+/// Stores an access package's inputs (in the transaction that logs it).
+pub fn insert_package(conn: &Connection, p: &PackageInputs) -> Result<()> {
+    conn.execute(
+        "INSERT INTO access_packages(request_id, log_index, plain_sha256, generated_at,
+             lookback_years, lookback_from, cases, records, disclosures, recipient)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            p.request_id,
+            p.log_index as i64,
+            p.plain_sha256,
+            p.generated_at,
+            p.lookback_years,
+            p.lookback_from.to_string(),
+            json(&p.cases),
+            json(&p.records),
+            json(&p.disclosures),
+            p.recipient
+        ],
+    )?;
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &[T]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// An access package's stored inputs.
+pub fn get_package(conn: &Connection, request_id: i64) -> Result<Option<PackageInputs>> {
+    let r = conn
+        .query_row(
+            "SELECT log_index, plain_sha256, generated_at, lookback_years, lookback_from, cases,
+                 records, disclosures, recipient FROM access_packages WHERE request_id = ?1",
+            [request_id],
+            |r| {
+                let t = |i: usize| r.get::<_, String>(i);
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    t(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, u32>(3)?,
+                    t(4)?,
+                    t(5)?,
+                    t(6)?,
+                    t(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((log_index, plain, generated_at, years, from, cases, records, disc, recipient)) = r
+    else {
+        return Ok(None);
+    };
+    let bad = || Error::Tampered {
+        what: "request",
+        id: request_id.to_string(),
+    };
+    Ok(Some(PackageInputs {
+        request_id,
+        log_index: log_index as u64,
+        plain_sha256: plain,
+        generated_at,
+        lookback_years: years,
+        lookback_from: Date::parse(&from).ok_or_else(bad)?,
+        cases: serde_json::from_str(&cases).map_err(|_| bad())?,
+        records: serde_json::from_str(&records).map_err(|_| bad())?,
+        disclosures: serde_json::from_str(&disc).map_err(|_| bad())?,
+        recipient,
+    }))
+}

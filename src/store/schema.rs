@@ -209,8 +209,28 @@ const V6_REVOKED_AT: &str = r#"
 ALTER TABLE consents ADD COLUMN revoked_at INTEGER;
 "#;
 
+/// Migration 7: what rebuilding a committed disclosure needs (`referral resend`, `request
+/// resend`): a packet's manifest time, and an access package's inputs (cases, records and
+/// accounting entries as ids, the lookback window, the generation time, the recipient key).
+const V7_RESEND: &str = r#"
+ALTER TABLE referrals ADD COLUMN created_unix INTEGER;
+CREATE TABLE access_packages (
+    request_id     INTEGER PRIMARY KEY REFERENCES requests(id),
+    log_index      INTEGER NOT NULL,
+    plain_sha256   TEXT NOT NULL,
+    generated_at   INTEGER NOT NULL,
+    lookback_years INTEGER NOT NULL,
+    lookback_from  TEXT NOT NULL,
+    cases          TEXT NOT NULL,
+    records        TEXT NOT NULL,
+    disclosures    TEXT NOT NULL,
+    recipient      TEXT
+);
+"#;
+
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
-/// 4: requests; 5: record attachments; 6: consent revocation moment.
+/// 4: requests; 5: record attachments; 6: consent revocation moment; 7: inputs for resending
+/// a disclosure.
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::log::SCHEMA,
@@ -218,4 +238,5 @@ pub const MIGRATIONS: &[&str] = &[
     V4_REQUESTS,
     V5_ATTACHMENTS,
     V6_REVOKED_AT,
+    V7_RESEND,
 ];

@@ -30,12 +30,8 @@ pub fn init(dir: &VaultDir, opts: InitOptions) -> Result<()> {
     if fs::read_dir(&dir.root).is_ok_and(|mut d| d.next().is_some()) {
         return Err(Error::VaultExists(dir.root.clone()));
     }
-    if opts.recovery_out.exists() {
-        return Err(Error::Exists {
-            what: "file",
-            id: opts.recovery_out.display().to_string(),
-        });
-    }
+    // The recovery key's destination is checked before anything is created.
+    super::output::OutputSet::single(&opts.recovery_out).check(false)?;
     if !valid_staff_name(&opts.admin) {
         return Err(Error::Invalid(tr!(
             "vault.bad_staff_name",
@@ -145,23 +141,11 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
 
 /// Writes the recovery identity to the file the admin named, readable by its owner only.
 fn write_recovery(opts: &InitOptions, recovery: &age::x25519::Identity) -> Result<()> {
-    use std::io::Write;
     let text = zeroize::Zeroizing::new(format!(
         "# casevault recovery key: {}\n# {}\n{}\n",
         opts.agency,
         tr!("vault.recovery_comment"),
         recovery.to_string().expose_secret()
     ));
-    let path = &opts.recovery_out;
-    let mut o = fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o.open(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(path, e))
+    super::output::OutputSet::single(&opts.recovery_out).write(text.as_bytes(), &[], false)
 }

@@ -14,6 +14,7 @@ mod import;
 mod init;
 mod keys;
 mod lock;
+pub mod output;
 mod people;
 mod records;
 mod referrals;

@@ -242,88 +242,9 @@ impl Session {
                 }
             }
         }
-        let recipient = age::x25519::Recipient::from_str(&agency.age_recipient).map_err(|_| {
-            Error::Tampered {
-                what: "agency",
-                id: agency.name.clone(),
-            }
-        })?;
-
-        // Decrypt (this checks each author's signature too).
-        // Their attachments go along as `attachments/<record id>-<name>` (unique: names are
-        // unique within a record), each checked against its signed descriptor.
-        let mut records = Vec::with_capacity(chosen.len());
-        let mut attachments = Vec::new();
-        for m in &chosen {
-            if !self.policy.readable_tiers(self.role).contains(&m.tier) {
-                return Err(Error::SupervisorOnly {
-                    record: m.id.to_string(),
-                });
-            }
-            let stored = store::records::get(&self.conn, m.id)?.ok_or(Error::NotFound {
-                what: "record",
-                id: m.id.to_string(),
-            })?;
-            let payload = self.decrypt_record(&stored)?;
-            let content = RecordContent::parse(&payload).ok_or(Error::Tampered {
-                what: "record",
-                id: m.id.to_string(),
-            })?;
-            for (seq, d) in content.attachments().iter().enumerate() {
-                let bytes = self.decrypt_attachment(m, seq, d)?;
-                attachments.push(packet::Attachment {
-                    name: format!("{}-{}", m.id, d.name),
-                    // The packet input takes a plain Vec; it is wiped below once sealed.
-                    bytes: bytes.to_vec(),
-                });
-            }
-            records.push(PacketRecord {
-                id: m.id.to_string(),
-                kind: m.kind.clone(),
-                kind_label: self
-                    .policy
-                    .template(&m.kind)
-                    .map(|t| format!("{} {}", t.label_zh, t.label_en))
-                    .unwrap_or_else(|| m.kind.clone()),
-                tier: self.tier_name(m.tier),
-                created: format_time(m.created_at),
-                author: m.author.clone(),
-                amends: m.amends.map(|a| a.to_string()),
-                content: Value::Object(content.fields),
-            });
-        }
-        let input = PacketInput {
-            created_unix: now().max(0) as u64,
-            sender_name: self.agency()?,
-            recipient_name: agency.name.clone(),
-            purpose: req.purpose.clone(),
-            consent: ConsentSummary {
-                consent_id: consent.id.to_string(),
-                signer: ConsentSigner {
-                    role: consent.terms.signer_role.code().into(),
-                    name: consent.terms.signer_name.clone(),
-                    authority: consent.terms.authority.clone(),
-                },
-                scope: ConsentScope {
-                    kinds: consent.terms.kinds.clone(),
-                    tiers: consent
-                        .terms
-                        .tiers
-                        .iter()
-                        .map(|t| self.tier_name(*t))
-                        .collect(),
-                    description: consent.terms.description.clone(),
-                },
-                separate_consent: consent.terms.separate_consent,
-                signed_on: consent.terms.signed_on.to_string(),
-                expires: Expiry::Date(consent.terms.expires_on.to_string()),
-                revoke: consent.terms.revoke_how.clone(),
-            },
-            redisclosure_notice: consent.terms.redisclosure_notice.clone(),
-            records,
-            attachments,
-            receipt: None,
-        };
+        let created_unix = now().max(0) as u64;
+        let (input, recipient) =
+            self.packet_input(&consent, &agency, &chosen, &req.purpose, created_unix)?;
         let input = WipeAttachments(input);
         let input = &input.0;
         let log_key = super::disclosure::log_key(&self.conn)?;
@@ -371,6 +292,7 @@ impl Session {
                 log_index: receipt.index as i64,
                 at: now(),
                 by: &self.me.name,
+                created_unix: created_unix as i64,
             },
         )?;
         if let Some(request_id) = req.request_id {
@@ -399,6 +321,174 @@ impl Session {
         })?;
         store::referrals::set_packet_sha256(&self.conn, rid, &built.packet_sha256)?;
         let row = store::referrals::get(&self.conn, rid)?.expect("just inserted");
+        Ok((row, built))
+    }
+
+    /// The packet input for `chosen` records under a consent to an agency: decrypts each
+    /// (checking its author's signature) and its attachments. Deterministic given the same
+    /// stored records, consent, agency, policy and `created_unix`, so a resend rebuilds
+    /// the same content digest.
+    fn packet_input(
+        &self,
+        consent: &crate::domain::Consent,
+        agency: &AgencyRow,
+        chosen: &[RecordMeta],
+        purpose: &str,
+        created_unix: u64,
+    ) -> Result<(PacketInput, age::x25519::Recipient)> {
+        let recipient = age::x25519::Recipient::from_str(&agency.age_recipient).map_err(|_| {
+            Error::Tampered {
+                what: "agency",
+                id: agency.name.clone(),
+            }
+        })?;
+
+        // Decrypt (this checks each author's signature too).
+        // Their attachments go along as `attachments/<record id>-<name>` (unique: names are
+        // unique within a record), each checked against its signed descriptor.
+        let mut records = Vec::with_capacity(chosen.len());
+        let mut attachments = Vec::new();
+        for m in chosen {
+            if !self.policy.readable_tiers(self.role).contains(&m.tier) {
+                return Err(Error::SupervisorOnly {
+                    record: m.id.to_string(),
+                });
+            }
+            let stored = store::records::get(&self.conn, m.id)?.ok_or(Error::NotFound {
+                what: "record",
+                id: m.id.to_string(),
+            })?;
+            let payload = self.decrypt_record(&stored)?;
+            let content = RecordContent::parse(&payload).ok_or(Error::Tampered {
+                what: "record",
+                id: m.id.to_string(),
+            })?;
+            for (seq, d) in content.attachments().iter().enumerate() {
+                let bytes = self.decrypt_attachment(m, seq, d)?;
+                attachments.push(packet::Attachment {
+                    name: format!("{}-{}", m.id, d.name),
+                    // The packet input takes a plain Vec; it is wiped below once sealed.
+                    bytes: bytes.to_vec(),
+                });
+            }
+            records.push(PacketRecord {
+                id: m.id.to_string(),
+                kind: m.kind.clone(),
+                kind_label: self
+                    .policy
+                    .template(&m.kind)
+                    .map(|t| format!("{} {}", t.label_zh, t.label_en))
+                    .unwrap_or_else(|| m.kind.clone()),
+                tier: self.tier_name(m.tier),
+                created: format_time(m.created_at),
+                author: m.author.clone(),
+                amends: m.amends.map(|a| a.to_string()),
+                content: Value::Object(content.fields),
+            });
+        }
+        let input = PacketInput {
+            created_unix,
+            sender_name: self.agency()?,
+            recipient_name: agency.name.clone(),
+            purpose: purpose.to_string(),
+            consent: ConsentSummary {
+                consent_id: consent.id.to_string(),
+                signer: ConsentSigner {
+                    role: consent.terms.signer_role.code().into(),
+                    name: consent.terms.signer_name.clone(),
+                    authority: consent.terms.authority.clone(),
+                },
+                scope: ConsentScope {
+                    kinds: consent.terms.kinds.clone(),
+                    tiers: consent
+                        .terms
+                        .tiers
+                        .iter()
+                        .map(|t| self.tier_name(*t))
+                        .collect(),
+                    description: consent.terms.description.clone(),
+                },
+                separate_consent: consent.terms.separate_consent,
+                signed_on: consent.terms.signed_on.to_string(),
+                expires: Expiry::Date(consent.terms.expires_on.to_string()),
+                revoke: consent.terms.revoke_how.clone(),
+            },
+            redisclosure_notice: consent.terms.redisclosure_notice.clone(),
+            records,
+            attachments,
+            receipt: None,
+        };
+        Ok((input, recipient))
+    }
+
+    /// Rebuilds a committed referral packet whose file was not written: the same packet id,
+    /// manifest time, records and purpose as stored, checked against the content digest in
+    /// the referral row and in its log entry (refused if they differ), sealed with a receipt
+    /// from the current log. Logs nothing: it is the same disclosure. Allowed to whoever
+    /// could have made the original.
+    pub fn referral_resend(&mut self, id: i64) -> Result<(ReferralRow, BuiltPacket)> {
+        self.require(Action::ReferralExport)?;
+        let row = store::referrals::get(&self.conn, id)?.ok_or(Error::NotFound {
+            what: "referral",
+            id: id.to_string(),
+        })?;
+        self.case_access(row.case_id)?;
+        let tampered = || Error::Tampered {
+            what: "referral",
+            id: id.to_string(),
+        };
+        let consent = store::consents::get(&self.conn, row.consent_id)?.ok_or_else(tampered)?;
+        if let Some(d) = consent.revoked_on {
+            return Err(refuse(tr!(
+                "referral.consent_revoked",
+                id = consent.id,
+                date = d
+            )));
+        }
+        let agency = store::agencies::get(&self.conn, row.agency_id)?.ok_or_else(tampered)?;
+        if !agency.active {
+            return Err(refuse(tr!(
+                "referral.agency_inactive",
+                agency = agency.name
+            )));
+        }
+        let created = row
+            .created_unix
+            .ok_or_else(|| refuse(tr!("referral.resend_too_old", id = id)))?;
+        let mut chosen = Vec::with_capacity(row.records.len());
+        for r in &row.records {
+            chosen.push(
+                store::records::get(&self.conn, *r)?
+                    .ok_or_else(tampered)?
+                    .meta,
+            );
+        }
+        let (input, recipient) = self.packet_input(
+            &consent,
+            &agency,
+            &chosen,
+            &row.purpose,
+            created.max(0) as u64,
+        )?;
+        let input = WipeAttachments(input);
+        let log_key = super::disclosure::log_key(&self.conn)?;
+        let prepared =
+            packet::prepare_with_id(&input.0, &log_key, &recipient, row.packet_id.clone())?;
+        let logged = crate::log::entry_at(&self.conn, row.log_index as u64)?
+            .and_then(|e| e.disclosed_sha256)
+            .map(|d| crypto::hex(&d));
+        let digest = prepared.content_sha256();
+        if digest != row.content_sha256 || logged.as_deref() != Some(digest.as_str()) {
+            return Err(refuse(tr!("referral.resend_mismatch", id = id)));
+        }
+        let receipt = crate::log::receipt_for(&self.conn, row.log_index as u64)?;
+        let built = prepared.seal(packet::Receipt {
+            entry_index: receipt.index,
+            checkpoint: receipt.checkpoint.clone(),
+            body: serde_json::to_value(&receipt).map_err(|e| Error::Invalid(e.to_string()))?,
+        })?;
+        store::referrals::set_packet_sha256(&self.conn, id, &built.packet_sha256)?;
+        let row = store::referrals::get(&self.conn, id)?.ok_or_else(tampered)?;
         Ok((row, built))
     }
 

@@ -6,6 +6,7 @@
 //! status change commit in one IMMEDIATE transaction before the package file appears.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use secrecy::SecretString;
 use serde::Serialize;
@@ -13,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::access_package::{self, Disclosure, PackageInput, PackageRecord};
 use super::disclosure::{basis_text, id_mac};
+use super::output::{resend_command, OutputSet};
 use super::Session;
 use crate::crypto;
 use crate::domain::time::{format_time, now, today, Date};
@@ -24,7 +26,7 @@ use crate::log::{self, Kind, KindCode, LegalBasis};
 use crate::policy::validate::{NOTE_FIELD, THIRD_PARTY_FIELD};
 use crate::policy::{Action, Policy};
 use crate::store;
-use crate::store::requests::{Close, NewRow};
+use crate::store::requests::{Close, NewRow, PackageInputs};
 use crate::tr;
 
 /// Log kinds that count as disclosures in a client's accounting (when bytes were disclosed).
@@ -91,10 +93,14 @@ pub struct PastRecipient {
 pub struct NoticeOutcome {
     pub referral_id: i64,
     pub recipient: String,
-    /// The packet, when one could be sent under the original consent (the caller writes it).
-    #[serde(skip)]
-    pub packet: Option<crate::packet::BuiltPacket>,
     pub packet_id: Option<String>,
+    /// The notice's own referral row (its log entry is the correction notice).
+    pub notice_referral_id: Option<i64>,
+    /// Where the packet was written.
+    pub file: Option<PathBuf>,
+    /// The notice was logged but its file could not be written: the message, with the
+    /// `referral resend` command that writes it.
+    pub not_written: Option<String>,
     /// Why no packet was sent (e.g. the consent expired): notify them another way.
     pub not_sent: Option<String>,
 }
@@ -305,14 +311,8 @@ impl Session {
             RequestKind::Access => self.open_request(id, RequestKind::Access)?,
         };
         let receipt_path = receipt_path(out);
-        for p in [out, receipt_path.as_path()] {
-            if p.exists() {
-                return Err(Error::Exists {
-                    what: "file",
-                    id: p.display().to_string(),
-                });
-            }
-        }
+        let files = OutputSet::package(out);
+        files.check(false)?;
         let client = store::clients::get(&self.conn, req.client_id)?.ok_or(Error::Tampered {
             what: "request",
             id: id.to_string(),
@@ -365,6 +365,7 @@ impl Session {
         let from = lookback_start(t, self.policy.requests.lookback_years);
         let disclosures = self.accounting(mac, from.to_unix())?;
 
+        let generated_at = now();
         let input = PackageInput {
             agency: self.agency()?,
             request: &req,
@@ -375,77 +376,84 @@ impl Session {
             disclosures: &disclosures,
             lookback_years: self.policy.requests.lookback_years,
             lookback_from: from,
-            generated_at: now(),
+            generated_at,
             policy: &self.policy,
         };
         let plain = zeroize::Zeroizing::new(access_package::build(&input)?);
         let hash = crypto::sha256(&plain);
-        let cipher = match to {
-            PackageTo::Recipient(r) => crypto::encrypt(r, &plain)?,
-            PackageTo::Passphrase(p) => {
-                let mut r = age::scrypt::Recipient::new(p.clone());
-                if let Some(n) = crypto::scrypt_work_factor()? {
-                    r.set_work_factor(n);
-                }
-                crypto::encrypt(&r, &plain)?
-            }
-        };
+        let cipher = encrypt_package(to, &plain)?;
         drop(plain);
 
-        // Ciphertext to a temporary file first; it becomes the package only after commit.
-        let tmp = temp_path(out);
-        write_synced(&tmp, &cipher)?;
-        let committed = (|| -> Result<log::Receipt> {
-            let tx = store::immediate(&self.conn)?;
-            let at = now();
-            for (m, assigned) in &read {
-                store::records::note_read(&tx, m, &self.me.name, *assigned, at)?;
-            }
-            let mut e = self.log_entry(Kind::AccessPackage, None)?;
-            e.client_mac = Some(mac);
-            e.recipient = format!("{} (request {id})", req.authority.code());
-            e.purpose = "data subject access request".into();
-            e.basis = LegalBasis::Statutory(format!("PIPL art. 45 access request {id}"));
-            e.disclosed_sha256 = Some(hash);
-            e.detail = format!(
-                "request {id}: {} records, {} withheld, {} disclosures",
-                records.len(),
-                withheld.len(),
-                disclosures.len()
-            );
-            let receipt = self.log_append(&tx, &e)?;
-            let response = format!(
-                "access package: {} records, {} withheld",
-                records.len(),
-                withheld.len()
-            );
-            store::requests::close(
-                &tx,
-                id,
-                &Close {
-                    status: RequestStatus::Fulfilled,
-                    response: &response,
-                    withheld: &withheld,
-                    amendment_id: None,
-                    statement_id: None,
-                    log_index: Some(receipt.index),
-                    at,
-                    by: &self.me.name,
+        // Fail closed: the log entry, the request's closing and what a resend needs commit
+        // first; the package's bytes appear only after that.
+        let tx = store::immediate(&self.conn)?;
+        let at = now();
+        for (m, assigned) in &read {
+            store::records::note_read(&tx, m, &self.me.name, *assigned, at)?;
+        }
+        let mut e = self.log_entry(Kind::AccessPackage, None)?;
+        e.client_mac = Some(mac);
+        e.recipient = format!("{} (request {id})", req.authority.code());
+        e.purpose = "data subject access request".into();
+        e.basis = LegalBasis::Statutory(format!("PIPL art. 45 access request {id}"));
+        e.disclosed_sha256 = Some(hash);
+        e.detail = format!(
+            "request {id}: {} records, {} withheld, {} disclosures",
+            records.len(),
+            withheld.len(),
+            disclosures.len()
+        );
+        let receipt = self.log_append(&tx, &e)?;
+        let response = format!(
+            "access package: {} records, {} withheld",
+            records.len(),
+            withheld.len()
+        );
+        store::requests::close(
+            &tx,
+            id,
+            &Close {
+                status: RequestStatus::Fulfilled,
+                response: &response,
+                withheld: &withheld,
+                amendment_id: None,
+                statement_id: None,
+                log_index: Some(receipt.index),
+                at,
+                by: &self.me.name,
+            },
+        )?;
+        store::requests::insert_package(
+            &tx,
+            &PackageInputs {
+                request_id: id,
+                log_index: receipt.index,
+                plain_sha256: crypto::hex(&hash),
+                generated_at,
+                lookback_years: self.policy.requests.lookback_years,
+                lookback_from: from,
+                cases: cases.iter().map(|c| c.id).collect(),
+                records: records.iter().map(|r| r.meta.id).collect(),
+                disclosures: disclosures.iter().map(|d| d.log_index).collect(),
+                recipient: match to {
+                    PackageTo::Recipient(r) => Some(r.to_string()),
+                    PackageTo::Passphrase(_) => None,
                 },
-            )?;
-            tx.commit()?;
-            Ok(receipt)
-        })();
-        let receipt = match committed {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))?;
-        super::dir::sync_dir(out.parent().unwrap_or(Path::new(".")))?;
-        super::dir::write_atomic(&receipt_path, receipt.to_json().as_bytes())?;
+            },
+        )?;
+        tx.commit()?;
+        files
+            .write(&cipher, &[receipt.to_json().as_bytes()], false)
+            .map_err(|e| Error::NotWritten {
+                log_index: receipt.index,
+                resend: resend_command(
+                    &self.dir.root,
+                    &self.me.name,
+                    &format!("request resend {id}"),
+                    out,
+                ),
+                source: Box::new(e),
+            })?;
         Ok(AccessOutcome {
             request: self.request_show(id)?,
             package: out.to_path_buf(),
@@ -469,17 +477,109 @@ impl Session {
             .into_iter()
             .map(|l| l.entry)
             .filter(|e| ACCOUNTED_KINDS.contains(&e.kind.code()) && e.disclosed_sha256.is_some())
-            .map(|e| Disclosure {
-                log_index: e.index,
-                time: e.time,
-                date: format_time(e.time),
-                kind: e.kind.code().name().to_string(),
-                recipient: e.recipient,
-                description: e.detail,
-                purpose: e.purpose,
-                basis: basis_text(&e.basis),
-            })
+            .map(disclosure_of)
             .collect())
+    }
+
+    /// Rebuilds the access package of a fulfilled request whose file was not written: the
+    /// identical plaintext from the inputs stored at commit (checked against the hash in
+    /// the request's log entry; refused if it differs), encrypted again to `to` or else
+    /// to the recipient stored then, with a receipt from the current log. Logs nothing.
+    pub fn request_resend_package(
+        &mut self,
+        id: i64,
+        to: Option<&PackageTo>,
+        out: &Path,
+    ) -> Result<AccessOutcome> {
+        self.require(Action::RecordRead)?;
+        let req = self.request_show(id)?;
+        if req.kind != RequestKind::Access || req.status != RequestStatus::Fulfilled {
+            return Err(Error::Invalid(tr!(
+                "requests.resend_not_fulfilled",
+                id = id
+            )));
+        }
+        let files = OutputSet::package(out);
+        files.check(false)?;
+        let inputs = store::requests::get_package(&self.conn, id)?
+            .ok_or_else(|| Error::Invalid(tr!("requests.resend_too_old", id = id)))?;
+        let tampered = || Error::Tampered {
+            what: "request",
+            id: id.to_string(),
+        };
+        let client = store::clients::get(&self.conn, req.client_id)?.ok_or_else(tampered)?;
+        let mut cases = Vec::new();
+        for c in &inputs.cases {
+            cases.push(self.case_access(*c)?);
+        }
+        let mut records = Vec::new();
+        for rid in &inputs.records {
+            let rec = store::records::get(&self.conn, *rid)?.ok_or_else(tampered)?;
+            let payload = self.decrypt_record(&rec)?;
+            let mut content: RecordContent =
+                serde_json::from_slice(&payload).map_err(|_| Error::Tampered {
+                    what: "record",
+                    id: rid.to_string(),
+                })?;
+            content.fields.remove(THIRD_PARTY_FIELD);
+            records.push(PackageRecord {
+                meta: rec.meta,
+                fields: content.fields,
+            });
+        }
+        let mut disclosures = Vec::new();
+        for i in &inputs.disclosures {
+            disclosures.push(disclosure_of(
+                log::entry_at(&self.conn, *i)?.ok_or_else(tampered)?,
+            ));
+        }
+        let input = PackageInput {
+            agency: self.agency()?,
+            request: &req,
+            client: &client,
+            cases: &cases,
+            records: &records,
+            withheld: &req.withheld,
+            disclosures: &disclosures,
+            lookback_years: inputs.lookback_years,
+            lookback_from: inputs.lookback_from,
+            generated_at: inputs.generated_at,
+            policy: &self.policy,
+        };
+        let plain = zeroize::Zeroizing::new(access_package::build(&input)?);
+        let hash = crypto::hex(&crypto::sha256(&plain));
+        let logged = log::entry_at(&self.conn, inputs.log_index)?
+            .and_then(|e| e.disclosed_sha256)
+            .map(|d| crypto::hex(&d));
+        if hash != inputs.plain_sha256 || logged.as_deref() != Some(hash.as_str()) {
+            return Err(Error::Invalid(tr!("requests.resend_mismatch", id = id)));
+        }
+        let stored;
+        let to = match (to, &inputs.recipient) {
+            (Some(t), _) => t,
+            (None, Some(r)) => {
+                stored = PackageTo::Recipient(
+                    age::x25519::Recipient::from_str(r).map_err(|_| tampered())?,
+                );
+                &stored
+            }
+            (None, None) => return Err(Error::Invalid(tr!("requests.no_package_target"))),
+        };
+        let cipher = encrypt_package(to, &plain)?;
+        drop(plain);
+        let receipt = log::receipt_for(&self.conn, inputs.log_index)?;
+        files.write(&cipher, &[receipt.to_json().as_bytes()], false)?;
+        let withheld = input.withheld.len();
+        Ok(AccessOutcome {
+            request: req.clone(),
+            package: out.to_path_buf(),
+            receipt: receipt_path(out),
+            log_index: inputs.log_index,
+            package_sha256: hash,
+            records: records.len(),
+            withheld,
+            disclosures: disclosures.len(),
+        })
     }
 
     /// Every referral that carried `record` or an earlier version of it (the amendment
@@ -510,9 +610,13 @@ impl Session {
     }
 
     /// Sends each past recipient of an accepted correction an amendment packet through the
-    /// referral machinery, under the consent the original went under. Where that consent no
-    /// longer allows it, says why, so the worker can notify them another way.
-    pub fn request_notify(&mut self, id: i64) -> Result<Vec<NoticeOutcome>> {
+    /// referral machinery, under the consent the original went under, written to
+    /// `out_dir/notice-<request>-<referral>.age` (+ `.minisig`). Every destination is checked
+    /// before the first notice commits; each packet is written right after its own commit,
+    /// and one that cannot be written is reported with its `referral resend` command.
+    /// Where the consent no longer allows a notice, says why, so the worker can notify them
+    /// another way.
+    pub fn request_notify(&mut self, id: i64, out_dir: &Path) -> Result<Vec<NoticeOutcome>> {
         let req = self.request_show(id)?;
         let (Some(original), Some(amendment)) = (req.record_id, req.amendment_id) else {
             return Err(Error::Invalid(tr!(
@@ -520,8 +624,13 @@ impl Session {
                 id = id
             )));
         };
+        let past = self.past_recipients(original)?;
+        let file = |p: &PastRecipient| out_dir.join(format!("notice-{}-{}.age", id, p.referral_id));
+        for p in &past {
+            OutputSet::packet(&file(p)).check(false)?;
+        }
         let mut out = Vec::new();
-        for p in self.past_recipients(original)? {
+        for p in past {
             let r = self.referral_export(&super::ExportRequest {
                 case_id: p.case_id,
                 agency: p.recipient.clone(),
@@ -531,19 +640,41 @@ impl Session {
                 request_id: None,
                 notice_for: Some(id),
             });
+            let f = file(&p);
             out.push(match r {
-                Ok((_, built)) => NoticeOutcome {
-                    referral_id: p.referral_id,
-                    recipient: p.recipient,
-                    packet_id: Some(built.packet_id.clone()),
-                    packet: Some(built),
-                    not_sent: None,
-                },
+                Ok((row, built)) => {
+                    let written = OutputSet::packet(&f).write(
+                        &built.ciphertext,
+                        &[built.minisig.as_bytes()],
+                        false,
+                    );
+                    let not_written = written.err().map(|e| Error::NotWritten {
+                        log_index: row.log_index as u64,
+                        resend: resend_command(
+                            &self.dir.root,
+                            &self.me.name,
+                            &format!("referral resend {}", row.id),
+                            &f,
+                        ),
+                        source: Box::new(e),
+                    });
+                    NoticeOutcome {
+                        referral_id: p.referral_id,
+                        recipient: p.recipient,
+                        packet_id: Some(built.packet_id.clone()),
+                        notice_referral_id: Some(row.id),
+                        file: not_written.is_none().then(|| f.clone()),
+                        not_written: not_written.as_ref().map(|e| e.to_string()),
+                        not_sent: None,
+                    }
+                }
                 Err(e) => NoticeOutcome {
                     referral_id: p.referral_id,
                     recipient: p.recipient,
-                    packet: None,
                     packet_id: None,
+                    notice_referral_id: None,
+                    file: None,
+                    not_written: None,
                     not_sent: Some(e.to_string()),
                 },
             });
@@ -690,25 +821,33 @@ fn withheld_entry(m: &RecordMeta, reason: &str) -> Withheld {
 
 /// `<package>.receipt.json`.
 pub fn receipt_path(out: &Path) -> PathBuf {
-    let mut s = out.as_os_str().to_owned();
-    s.push(".receipt.json");
-    PathBuf::from(s)
+    super::output::receipt_path(out)
 }
 
-fn temp_path(out: &Path) -> PathBuf {
-    let dir = out.parent().unwrap_or(Path::new("."));
-    dir.join(format!(
-        ".{}.partial",
-        out.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("package")
-    ))
+/// One accounting line from its log entry.
+fn disclosure_of(e: log::Entry) -> Disclosure {
+    Disclosure {
+        log_index: e.index,
+        time: e.time,
+        date: format_time(e.time),
+        kind: e.kind.code().name().to_string(),
+        recipient: e.recipient,
+        description: e.detail,
+        purpose: e.purpose,
+        basis: basis_text(&e.basis),
+    }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let io = |e| Error::io(path, e);
-    let mut f = std::fs::File::create(path).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)
+/// Encrypts a package's plaintext to the client's key or passphrase.
+fn encrypt_package(to: &PackageTo, plain: &[u8]) -> Result<Vec<u8>> {
+    match to {
+        PackageTo::Recipient(r) => crypto::encrypt(r, plain),
+        PackageTo::Passphrase(p) => {
+            let mut r = age::scrypt::Recipient::new(p.clone());
+            if let Some(n) = crypto::scrypt_work_factor()? {
+                r.set_work_factor(n);
+            }
+            crypto::encrypt(&r, plain)
+        }
+    }
 }
