@@ -578,3 +578,23 @@ fn a_byte_order_mark_is_skipped() {
     )
     .ok();
 }
+
+#[test]
+fn init_refuses_a_control_character_in_the_agency_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("tmp")).unwrap();
+    let dir = tmp.path().join("vault");
+    let mut c = common::cmd(&dir);
+    c.env("CASEVAULT_NEW_PASSPHRASE", common::ADMIN_PW)
+        .args([
+            "init",
+            "--agency",
+            "Agency\u{1b}[5m",
+            "--admin",
+            "admin",
+            "--recovery-out",
+        ])
+        .arg(tmp.path().join("recovery.txt"));
+    refused(common::run(c), &["agency"]);
+    assert!(!dir.exists(), "nothing is created");
+}
