@@ -148,9 +148,8 @@ impl Session {
         let stored_form = match form {
             Some((_, bytes)) if bytes.len() > crate::domain::MAX_RECORD_ATTACHMENT_BYTES => {
                 return Err(Error::Invalid(tr!(
-                    "err.input_too_large",
-                    what = "form",
-                    max_kib = crate::domain::MAX_RECORD_ATTACHMENT_BYTES >> 10
+                    "referral.form_too_large",
+                    max_mib = crate::domain::MAX_RECORD_ATTACHMENT_BYTES >> 20
                 )));
             }
             Some((case_id, bytes)) => {
