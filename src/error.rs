@@ -54,6 +54,8 @@ pub enum Error {
     PolicyInvalid { file: String, message: String },
     /// Input does not fit what was expected.
     Invalid(String),
+    /// A field's value breaks a text or date rule (named field, never the value).
+    Field(crate::domain::text::FieldError),
     /// An id names nothing.
     NotFound { what: &'static str, id: String },
     /// The same thing exists already.
@@ -143,6 +145,7 @@ impl fmt::Display for Error {
                 tr!("err.policy_invalid", file = file, reason = message)
             }
             Error::Invalid(m) => tr!("err.invalid", reason = m),
+            Error::Field(e) => tr!("err.invalid", reason = e),
             Error::NotFound { what, id } => tr!("err.not_found", what = what, id = id),
             Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
             Error::Crypto(m) => tr!("err.crypto", reason = m),
@@ -179,6 +182,23 @@ impl std::error::Error for Error {}
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::Db(e)
+    }
+}
+
+impl From<crate::domain::text::FieldError> for Error {
+    fn from(e: crate::domain::text::FieldError) -> Self {
+        Error::Field(e)
+    }
+}
+
+impl From<crate::domain::ClientProblem> for Error {
+    fn from(p: crate::domain::ClientProblem) -> Self {
+        match p {
+            crate::domain::ClientProblem::Missing(f) => {
+                Error::Invalid(tr!("vault.client_field", field = f))
+            }
+            crate::domain::ClientProblem::Field(e) => Error::Field(e),
+        }
     }
 }
 

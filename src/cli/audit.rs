@@ -45,7 +45,8 @@ pub fn run(ctx: &mut Context, cmd: AuditCmd) -> i32 {
         AuditCmd::Run(a) => match run_audit(ctx, a) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("casevault: {}", tr!("audit.could_not_run", error = e));
+                let msg = tr!("audit.could_not_run", error = e);
+                eprintln!("casevault: {}", super::context::terminal_safe(&msg));
                 COULD_NOT_RUN
             }
         },
@@ -85,6 +86,10 @@ fn run_audit(ctx: &mut Context, a: RunArgs) -> Result<i32> {
                     count = report.findings.len()
                 )
             );
+        }
+        // Markdown is for reading on a terminal: stored control characters are escaped.
+        None if matches!(format, Format::Md) => {
+            print!("{}", super::context::terminal_safe(&text))
         }
         None => print!("{text}"),
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::context::{read_input, table};
+use super::context::{read_json_input, table};
 use super::Context;
 use crate::domain::time::Date;
 use crate::domain::{Category, Client, Gender, Guardian, NewClient, Risk};
@@ -77,7 +77,7 @@ fn parse<T>(
 
 fn new_client(a: &AddArgs) -> Result<NewClient> {
     if let Some(f) = &a.from {
-        let bytes = read_input(f)?;
+        let bytes = read_json_input(f)?;
         return serde_json::from_slice(&bytes).map_err(|e| {
             Error::Invalid(tr!("cli.bad_json", line = e.line(), column = e.column()))
         });

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::context::{read_input, table};
+use super::context::{read_input_capped, table};
 use super::Context;
 use crate::domain::time::{today, Date};
+use crate::domain::MAX_RECORD_ATTACHMENT_BYTES;
 use crate::domain::{ConsentTerms, SignerRole};
 use crate::error::{Error, Result};
 use crate::tr;
@@ -144,7 +145,7 @@ pub fn run(ctx: &mut Context, cmd: ConsentCmd) -> Result<()> {
                 expires_on: date(&expires)?,
             };
             let scan = match &form {
-                Some(p) => Some(read_input(p)?),
+                Some(p) => Some(read_input_capped(p, MAX_RECORD_ATTACHMENT_BYTES)?),
                 None => None,
             };
             let c = s.consent_add(&client, &agency, &terms, form_case.zip(scan.as_deref()))?;

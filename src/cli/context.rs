@@ -111,7 +111,7 @@ impl Context {
         } else {
             let text = human();
             if !text.is_empty() {
-                println!("{}", text.trim_end());
+                println!("{}", terminal_safe(text.trim_end()));
             }
         }
     }
@@ -175,6 +175,50 @@ fn read_secret(
         return Err(Error::NoPassphrase);
     }
     Ok(SecretString::from(s))
+}
+
+/// Reads at most `max` bytes from a file, or stdin with `-`; more is refused before anything
+/// is parsed (a 50 MB `--fields` file never reaches the JSON parser).
+pub fn read_input_capped(path: &Path, max: usize) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |e| Error::io(path, e);
+    let mut buf = Vec::new();
+    let limit = max as u64 + 1;
+    if path == Path::new("-") {
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
+    } else {
+        let f = std::fs::File::open(path).map_err(io)?;
+        f.take(limit).read_to_end(&mut buf).map_err(io)?;
+    }
+    if buf.len() > max {
+        return Err(Error::Invalid(tr!(
+            "err.input_too_large",
+            what = path.display(),
+            max_kib = max >> 10
+        )));
+    }
+    Ok(buf)
+}
+
+/// Reads a JSON (or text) document a person prepared: capped at
+/// [`JSON_INPUT_MAX_BYTES`](crate::domain::text::JSON_INPUT_MAX_BYTES), a leading UTF-8 byte
+/// order mark skipped.
+pub fn read_json_input(path: &Path) -> Result<Vec<u8>> {
+    use crate::domain::text::{strip_bom, JSON_INPUT_MAX_BYTES};
+    let mut buf = read_input_capped(path, JSON_INPUT_MAX_BYTES)?;
+    let skip = buf.len() - strip_bom(&buf).len();
+    buf.drain(..skip);
+    Ok(buf)
+}
+
+/// Text for a terminal: control and bidi-override characters from stored data are shown
+/// escaped, never sent raw (see [`crate::domain::text::escape_controls`]). Every human
+/// output and error message passes through here.
+pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::domain::text::escape_controls(s)
 }
 
 /// Reads content from a file, or stdin with `-`.

@@ -124,7 +124,7 @@ pub fn main() -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("casevault: {}", e);
+            eprintln!("casevault: {}", context::terminal_safe(&e.to_string()));
             1
         }
     }

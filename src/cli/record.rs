@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::{Map, Value};
 
-use super::context::{read_input, table};
+use super::context::{read_json_input, table};
 use super::Context;
 use crate::domain::time::format_time;
 use crate::domain::MAX_RECORD_ATTACHMENT_BYTES;
@@ -112,7 +112,7 @@ fn read_attachments(paths: &[PathBuf]) -> Result<Vec<NewAttachment>> {
 pub(super) fn content(fields: Option<PathBuf>, text: Option<String>) -> Result<Map<String, Value>> {
     let mut map = match fields {
         Some(p) => {
-            let bytes = read_input(&p)?;
+            let bytes = read_json_input(&p)?;
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(m)) => m,
                 Ok(_) => return Err(Error::Invalid(tr!("cli.fields_not_object"))),

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use clap::Subcommand;
 
-use super::context::{read_input, table};
+use super::context::{read_json_input, table};
 use super::Context;
 use crate::domain::time::Date;
 use crate::domain::{Authority, Request, RequestKind, RequestStatus};
@@ -444,7 +444,7 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
         } => {
             let statement = match statement {
                 Some(p) => Some(
-                    String::from_utf8(read_input(&p)?)
+                    String::from_utf8(read_json_input(&p)?)
                         .map_err(|_| Error::Invalid(tr!("requests.not_utf8")))?,
                 ),
                 None => None,

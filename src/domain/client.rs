@@ -3,7 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::labeled_enum;
-use super::time::Date;
+use super::text::{
+    single_line, FieldError, FieldProblem, ADDRESS_MAX, LIST_MAX, NAME_MAX, NUMBER_MAX, PHONE_MAX,
+    RELATION_MAX,
+};
+use super::time::{Date, EARLIEST_BIRTH};
 
 labeled_enum!(
     /// Gender as the intake form records it.
@@ -90,21 +94,57 @@ pub struct Client {
 }
 
 impl NewClient {
-    /// Checks what the forms require: a number, a name, and a birth date not in the future.
-    pub fn check(&self, today: Date) -> Result<(), String> {
+    /// Checks what the forms require: a number, a name, a birth date from 1900 to today, and
+    /// every text within its character rules and length (see [`super::text`]).
+    pub fn check(&self, today: Date) -> Result<(), ClientProblem> {
         if self.number.trim().is_empty() {
-            return Err("number".into());
+            return Err(ClientProblem::Missing("number"));
         }
         if self.name.trim().is_empty() {
-            return Err("name".into());
+            return Err(ClientProblem::Missing("name"));
         }
-        if self.birth_date.is_some_and(|b| b > today) {
-            return Err("birth_date".into());
+        single_line("number", &self.number, NUMBER_MAX)?;
+        single_line("name", &self.name, NAME_MAX)?;
+        single_line("phone", &self.phone, PHONE_MAX)?;
+        single_line("address", &self.address, ADDRESS_MAX)?;
+        single_line("id_number", &self.id_number, NUMBER_MAX)?;
+        if let Some(b) = self.birth_date {
+            b.check_within("birth_date", EARLIEST_BIRTH, today)?;
         }
-        if self.guardians.iter().any(|g| g.name.trim().is_empty()) {
-            return Err("guardians.name".into());
+        if self.guardians.len() > LIST_MAX {
+            return Err(
+                FieldError::new("guardians", FieldProblem::TooMany { max: LIST_MAX }).into(),
+            );
+        }
+        for (i, g) in self.guardians.iter().enumerate() {
+            if g.name.trim().is_empty() {
+                return Err(ClientProblem::Missing("guardians.name"));
+            }
+            let n = i + 1;
+            single_line(&format!("guardians[{n}].name"), &g.name, NAME_MAX)?;
+            single_line(
+                &format!("guardians[{n}].relation"),
+                &g.relation,
+                RELATION_MAX,
+            )?;
+            single_line(&format!("guardians[{n}].phone"), &g.phone, PHONE_MAX)?;
         }
         Ok(())
+    }
+}
+
+/// Why a new client's details are refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientProblem {
+    /// A required field is empty.
+    Missing(&'static str),
+    /// A field breaks a text or date rule.
+    Field(FieldError),
+}
+
+impl From<FieldError> for ClientProblem {
+    fn from(e: FieldError) -> Self {
+        ClientProblem::Field(e)
     }
 }
 

@@ -5,7 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::labeled_enum;
-use super::time::Date;
+use super::text::{
+    multi_line, single_line, single_lines, FieldError, FieldProblem, FREE_TEXT_MAX, LINE_MAX,
+    LIST_MAX, NAME_MAX, PHRASE_MAX,
+};
+use super::time::{Date, EARLIEST_EVENT};
+
+/// The longest a consent may run: its expiry at most this many years after signing.
+pub const CONSENT_MAX_YEARS: i32 = 100;
 
 labeled_enum!(
     /// Who signed a consent.
@@ -75,6 +82,14 @@ pub enum ConsentProblem {
     GuardianRequired,
     /// A supervisor-only tier is in scope without the separate-consent flag.
     SeparateConsentRequired,
+    /// A field breaks a text or date rule.
+    Field(FieldError),
+}
+
+impl From<FieldError> for ConsentProblem {
+    fn from(e: FieldError) -> Self {
+        ConsentProblem::Field(e)
+    }
 }
 
 impl ConsentTerms {
@@ -100,12 +115,31 @@ impl ConsentTerms {
         if self.tiers.is_empty() {
             return Err(ConsentProblem::Missing("tiers"));
         }
+        single_line("signer_name", &self.signer_name, NAME_MAX)?;
+        single_line("authority", &self.authority, PHRASE_MAX)?;
+        single_lines("purposes", &self.purposes, PHRASE_MAX, LIST_MAX)?;
+        if self.kinds.len() > LIST_MAX {
+            let e = FieldError::new("kinds", FieldProblem::TooMany { max: LIST_MAX });
+            return Err(e.into());
+        }
+        multi_line("description", &self.description, FREE_TEXT_MAX)?;
+        single_line("revoke_how", &self.revoke_how, LINE_MAX)?;
+        multi_line(
+            "redisclosure_notice",
+            &self.redisclosure_notice,
+            FREE_TEXT_MAX,
+        )?;
         if self.signed_on > today {
             return Err(ConsentProblem::SignedInFuture);
         }
+        self.signed_on
+            .check_within("signed_on", EARLIEST_EVENT, today)?;
         if self.expires_on <= self.signed_on {
             return Err(ConsentProblem::ExpiryBeforeSigning);
         }
+        let latest = self.signed_on.add_years(CONSENT_MAX_YEARS);
+        self.expires_on
+            .check_within("expires_on", self.signed_on.add_days(1), latest)?;
         if minor && self.signer_role != SignerRole::Guardian {
             return Err(ConsentProblem::GuardianRequired);
         }

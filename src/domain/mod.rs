@@ -6,10 +6,11 @@ mod client;
 mod consent;
 mod record;
 mod request;
+pub mod text;
 pub mod time;
 
 pub use case::{Case, Source, Stage};
-pub use client::{Category, Client, Gender, Guardian, NewClient, Risk};
+pub use client::{Category, Client, ClientProblem, Gender, Guardian, NewClient, Risk};
 pub use consent::{Consent, ConsentBar, ConsentProblem, ConsentTerms, SignerRole};
 pub use record::{
     check_attachment_name, AttachmentDescriptor, RecordContent, RecordMeta, MAX_RECORD_ATTACHMENTS,

@@ -8,6 +8,14 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::text::{FieldError, FieldProblem};
+
+/// The earliest birth date accepted: nobody served was born before 1900.
+pub const EARLIEST_BIRTH: Date = Date::ymd(1900, 1, 1);
+/// The earliest date of a signed consent or a received request: older papers are not
+/// entered as events of this vault.
+pub const EARLIEST_EVENT: Date = Date::ymd(2000, 1, 1);
+
 /// A calendar date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date {
@@ -25,19 +33,51 @@ impl Date {
     /// assert_eq!(d.age_on(Date::parse("2026-11-23").unwrap()), 13);
     /// assert!(Date::parse("2026-02-30").is_none());
     /// ```
+    /// Only digits (no sign) and years from 0001: `0000-01-01` is not a date.
     pub fn parse(s: &str) -> Option<Date> {
         let s = s.trim();
         let b = s.as_bytes();
         if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
             return None;
         }
+        let digits = b
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        if !digits {
+            return None;
+        }
         let year: i32 = s[0..4].parse().ok()?;
         let month: u32 = s[5..7].parse().ok()?;
         let day: u32 = s[8..10].parse().ok()?;
-        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        if year < 1 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
             return None;
         }
         Some(Date { year, month, day })
+    }
+
+    /// A constant date (not checked: for the range constants below).
+    pub const fn ymd(year: i32, month: u32, day: u32) -> Date {
+        Date { year, month, day }
+    }
+
+    /// This date `years` later (29 February becomes 28 February in a common year).
+    pub fn add_years(self, years: i32) -> Date {
+        let year = self.year + years;
+        let day = self.day.min(days_in_month(year, self.month));
+        Date {
+            year,
+            month: self.month,
+            day,
+        }
+    }
+
+    /// Refuses a date outside `from..=to`, naming `field`.
+    pub fn check_within(self, field: &str, from: Date, to: Date) -> Result<(), FieldError> {
+        if self < from || self > to {
+            return Err(FieldError::new(field, FieldProblem::DateRange { from, to }));
+        }
+        Ok(())
     }
 
     /// Days since 1970-01-01.
@@ -96,7 +136,7 @@ impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Date::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("not a YYYY-MM-DD date: {s}")))
+            .ok_or_else(|| serde::de::Error::custom("not a YYYY-MM-DD date from 0001 on"))
     }
 }
 
@@ -180,6 +220,11 @@ mod tests {
         }
         assert!(Date::parse("2001-02-29").is_none());
         assert!(Date::parse("2001-13-01").is_none());
+        for bad in ["0000-01-01", "+123-01-01", "-001-01-01", "2001-1-011"] {
+            assert!(Date::parse(bad).is_none(), "{bad}");
+        }
+        let d = Date::parse("2024-02-29").unwrap();
+        assert_eq!(d.add_years(1).to_string(), "2025-02-28");
         let born = Date::parse("2012-11-24").unwrap();
         assert_eq!(born.age_on(Date::parse("2026-11-23").unwrap()), 13);
         assert_eq!(born.age_on(Date::parse("2026-11-24").unwrap()), 14);

@@ -70,6 +70,8 @@ struct RawField {
     #[serde(default)]
     max: Option<f64>,
     #[serde(default)]
+    max_len: Option<usize>,
+    #[serde(default)]
     help_zh: String,
     #[serde(default)]
     help_en: String,
@@ -141,6 +143,7 @@ impl RawField {
             columns: self.columns.into_iter().map(RawField::into_field).collect(),
             min: self.min,
             max: self.max,
+            max_len: self.max_len,
             help_zh: self.help_zh,
             help_en: self.help_en,
         }
@@ -183,7 +186,17 @@ fn invalid(file: &str, message: String) -> Error {
 impl Policy {
     /// Parses and validates a policy from its files: `(name relative to the policy dir, text)`.
     /// Names are `policy.toml` and `templates/<kind>.toml` (with `/`); order does not matter.
+    /// A policy without templates is refused (nobody could write a record under it).
     pub fn from_sources(files: &[(String, String)]) -> Result<Policy> {
+        let p = Policy::from_stored(files)?;
+        validate::check_has_templates(&p)?;
+        Ok(p)
+    }
+
+    /// Like [`Policy::from_sources`], for the copy a vault stored when the policy was put in
+    /// force: a vault given a policy without templates by an older version still opens, so
+    /// that an admin can apply a fixed one.
+    pub fn from_stored(files: &[(String, String)]) -> Result<Policy> {
         let mut main: Option<(&str, &str)> = None;
         let mut templates: BTreeMap<String, Template> = BTreeMap::new();
         let mut seen = std::collections::BTreeSet::new();

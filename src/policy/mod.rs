@@ -350,12 +350,27 @@ pub struct Field {
     /// Bounds of a `Number` field, inclusive.
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// Most characters of a `text` or `long_text` field (`None`: the default for its kind,
+    /// see [`Field::text_limit`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
     /// Optional help text for the person filling in the form.
     pub help_zh: String,
     pub help_en: String,
 }
 
 impl Field {
+    /// The character limit of a `text` or `long_text` field: its `max_len`, else
+    /// [`TEMPLATE_TEXT_MAX`](crate::domain::text::TEMPLATE_TEXT_MAX) for `text` and
+    /// [`FREE_TEXT_MAX`](crate::domain::text::FREE_TEXT_MAX) for `long_text`.
+    pub fn text_limit(&self) -> usize {
+        use crate::domain::text::{FREE_TEXT_MAX, TEMPLATE_TEXT_MAX};
+        self.max_len.unwrap_or(match self.kind {
+            FieldKind::LongText => FREE_TEXT_MAX,
+            _ => TEMPLATE_TEXT_MAX,
+        })
+    }
+
     /// The field's label in the current language.
     pub fn label(&self) -> String {
         pick(&self.label_zh, &self.label_en)

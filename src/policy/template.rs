@@ -7,11 +7,16 @@
 //! A `null` value counts as "not filled in". A required field must be present and filled in
 //! (not null, not blank text, not an empty table). Unknown keys are refused, except `note`
 //! (free text) which every template accepts.
+//!
+//! Text follows [`crate::domain::text`]: `text` is one line of at most `max_len` characters
+//! (default 1,000), `long_text` and `note` may have line feeds and tabs, at most `max_len`
+//! (default 20,000; `note` always 20,000); neither may hold other control characters.
 
 use serde_json::Value;
 
 use super::validate::{NOTE_FIELD, THIRD_PARTY_FIELD};
 use super::{Field, FieldKind, Policy};
+use crate::domain::text;
 use crate::error::{Error, Result};
 use crate::tr;
 
@@ -86,11 +91,11 @@ fn check_object(
         let name = format!("{prefix}{key}");
         match fields.iter().find(|f| &f.name == key) {
             Some(f) => check_value(kind, f, value, &name)?,
-            None if allow_note && key == NOTE_FIELD => {
-                if !matches!(value, Value::String(_) | Value::Null) {
-                    return Err(wrong_type(kind, &name, "long_text", value));
-                }
-            }
+            None if allow_note && key == NOTE_FIELD => match value {
+                Value::String(s) => text::multi_line(&name, s, text::FREE_TEXT_MAX)?,
+                Value::Null => {}
+                _ => return Err(wrong_type(kind, &name, "long_text", value)),
+            },
             None if allow_note && key == THIRD_PARTY_FIELD => {
                 if !matches!(value, Value::Bool(_) | Value::Null) {
                     return Err(wrong_type(kind, &name, "bool", value));
@@ -124,8 +129,13 @@ fn check_value(kind: &str, f: &Field, value: &Value, name: &str) -> Result<()> {
     }
     let wrong = || wrong_type(kind, name, f.kind.as_str(), value);
     match f.kind {
-        FieldKind::Text | FieldKind::LongText => {
-            value.as_str().ok_or_else(wrong)?;
+        FieldKind::Text => {
+            let s = value.as_str().ok_or_else(wrong)?;
+            text::single_line(name, s, f.text_limit())?;
+        }
+        FieldKind::LongText => {
+            let s = value.as_str().ok_or_else(wrong)?;
+            text::multi_line(name, s, f.text_limit())?;
         }
         FieldKind::Date => {
             let s = value.as_str().ok_or_else(wrong)?;

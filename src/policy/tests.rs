@@ -130,3 +130,49 @@ fn labels_follow_the_language() {
         assert!(!a.label().starts_with("policy."), "{a}");
     }
 }
+
+/// The embedded sources with the process template's `session_aim` given `max_len`.
+fn with_max_len(line: &str) -> Vec<(String, String)> {
+    let mut s = Policy::embedded_sources();
+    let (_, text) = s
+        .iter_mut()
+        .find(|(n, _)| n == "templates/process.toml")
+        .unwrap();
+    let at = text.find("name = \"session_aim\"").unwrap();
+    text.insert_str(at, &format!("{line}\n"));
+    s
+}
+
+#[test]
+fn max_len_limits_template_text() {
+    let p = Policy::from_sources(&with_max_len("max_len = 5")).unwrap();
+    let content = |aim: &str| {
+        serde_json::json!({"client_number": "C1", "date": "2026-01-01", "session_aim": aim,
+            "narrative": "n"})
+    };
+    assert!(p.validate_content("process", &content("12345")).is_ok());
+    assert!(matches!(
+        p.validate_content("process", &content("123456")),
+        Err(crate::Error::Field(e)) if e.problem == crate::domain::text::FieldProblem::TooLong { max: 5 }
+    ));
+    for bad in ["max_len = 0", "max_len = 100001"] {
+        assert!(matches!(
+            Policy::from_sources(&with_max_len(bad)),
+            Err(crate::Error::PolicyInvalid { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_policy_needs_templates() {
+    let only_main: Vec<(String, String)> = Policy::embedded_sources()
+        .into_iter()
+        .filter(|(n, _)| n == POLICY_FILE)
+        .collect();
+    assert!(matches!(
+        Policy::from_sources(&only_main),
+        Err(crate::Error::PolicyInvalid { .. })
+    ));
+    // The copy a vault stored still loads, so that a fixed policy can be applied.
+    assert!(Policy::from_stored(&only_main).is_ok());
+}

@@ -11,18 +11,23 @@
 //! - every request deadline (`access_days`, `correction_days`, `partner_days`, `lookback_years`)
 //!   above zero.
 //!
+//! `templates/`: at least one template (checked for new policies; see
+//! [`check_has_templates`]).
+//!
 //! `templates/<kind>.toml`:
 //! - `kind` equals the file stem and is `[a-z][a-z0-9_]*` (checked while loading);
 //! - labels in both languages; `default_tier` is a tier of the policy; `retention_years` ≥ 1;
 //! - field names `[a-z][a-z0-9_]*`, unique within the template (columns within their table);
 //! - `choice` fields have choices (unique, non-empty) and only they do; `table` fields have
 //!   columns and only they do; columns are not tables; `min`/`max` only on `number`, min ≤ max;
+//!   `max_len` only on `text` and `long_text`, from 1 to 100,000;
 //! - a field named `note` (accepted on every template) is `long_text`.
 
 use std::collections::BTreeSet;
 
 use super::load::POLICY_FILE;
 use super::{Action, Field, FieldKind, Policy, Role, Template};
+use crate::domain::text::TEMPLATE_MAX_LEN_LIMIT;
 use crate::error::{Error, Result};
 use crate::tr;
 
@@ -46,6 +51,19 @@ fn is_ident(s: &str, dash: bool) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || (dash && c == '-'))
+}
+
+/// A policy needs at least one template: without one every `record add` fails. No template
+/// kind is required by name (the code relies on none); `policy apply` also keeps every kind
+/// that records in the vault already have.
+pub fn check_has_templates(p: &Policy) -> Result<()> {
+    if p.templates.is_empty() {
+        return Err(invalid(
+            super::TEMPLATES_DIR,
+            tr!("policy.rule.no_templates"),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks every rule; the first broken one is returned.
@@ -224,6 +242,21 @@ fn check_fields(f: &str, fields: &[Field], table: Option<&str>) -> Result<()> {
                 return Err(invalid(f, tr!("policy.rule.columns_not_table", field = n)));
             }
             _ => {}
+        }
+        if let Some(m) = fd.max_len {
+            if !matches!(fd.kind, FieldKind::Text | FieldKind::LongText) {
+                return Err(invalid(f, tr!("policy.rule.max_len_not_text", field = n)));
+            }
+            if m == 0 || m > TEMPLATE_MAX_LEN_LIMIT {
+                return Err(invalid(
+                    f,
+                    tr!(
+                        "policy.rule.max_len",
+                        field = n,
+                        max = TEMPLATE_MAX_LEN_LIMIT
+                    ),
+                ));
+            }
         }
         if fd.kind != FieldKind::Number && (fd.min.is_some() || fd.max.is_some()) {
             return Err(invalid(f, tr!("policy.rule.bounds_not_number", field = n)));

@@ -94,6 +94,13 @@ pub fn before_epoch(conn: &Connection, case_id: i64, epoch: i64) -> Result<Vec<R
     Ok(v)
 }
 
+/// Every record kind present in the vault, sorted.
+pub fn kinds(conn: &Connection) -> Result<Vec<String>> {
+    let mut st = conn.prepare("SELECT DISTINCT kind FROM records ORDER BY kind")?;
+    let rows = st.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Replaces a record's ciphertext (rekey); metadata and signature stay.
 pub fn set_body(conn: &Connection, id: i64, epoch: i64, body: &[u8]) -> Result<()> {
     conn.prepare_cached("UPDATE records SET body = ?2, epoch = ?3 WHERE id = ?1")?

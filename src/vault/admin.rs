@@ -29,6 +29,18 @@ impl Session {
         if shape(&new) != shape(&self.policy) {
             return Err(Error::Invalid(tr!("vault.policy_tiers_fixed")));
         }
+        // Kinds that records already have must stay: their template drives display,
+        // retention and access packages.
+        let missing: Vec<String> = store::records::kinds(&self.conn)?
+            .into_iter()
+            .filter(|k| new.template(k).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::PolicyInvalid {
+                file: crate::policy::TEMPLATES_DIR.to_string(),
+                message: tr!("policy.rule.kinds_in_use", kinds = missing.join(", ")),
+            });
+        }
         let digest = Policy::digest(sources);
         let bytes = serde_json::to_vec(sources).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut e = self.log_entry(Kind::PolicyChange, None)?;

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use super::keys;
 use super::Session;
 use crate::crypto;
+use crate::domain::text::{single_line, ADDRESS_MAX, NAME_MAX, PHRASE_MAX};
 use crate::domain::time::{now, today, Date};
 use crate::domain::{Consent, ConsentProblem, ConsentTerms};
 use crate::error::{Error, Result};
@@ -26,6 +27,7 @@ pub fn problem_text(p: &ConsentProblem) -> String {
         ConsentProblem::SignedInFuture => tr!("referral.consent_signed_in_future"),
         ConsentProblem::GuardianRequired => tr!("referral.consent_guardian_required"),
         ConsentProblem::SeparateConsentRequired => tr!("referral.consent_separate_required"),
+        ConsentProblem::Field(e) => e.to_string(),
     }
 }
 
@@ -42,6 +44,8 @@ impl Session {
         if name.trim().is_empty() {
             return Err(Error::Invalid(tr!("referral.agency_name_empty")));
         }
+        single_line("name", name, NAME_MAX)?;
+        single_line("contact", contact, ADDRESS_MAX)?;
         let r = age::x25519::Recipient::from_str(age_recipient.trim())
             .map_err(|_| Error::Invalid(tr!("referral.bad_age_recipient")))?;
         let k = PublicKey::parse(minisign_pubkey)?;
@@ -142,6 +146,12 @@ impl Session {
             .check(today(), minor, sensitive)
             .map_err(|p| Error::Invalid(problem_text(&p)))?;
         let form_case = match form {
+            Some((_, bytes)) if bytes.len() > crate::domain::MAX_RECORD_ATTACHMENT_BYTES => {
+                return Err(Error::Invalid(tr!(
+                    "referral.form_too_large",
+                    max_mib = crate::domain::MAX_RECORD_ATTACHMENT_BYTES >> 20
+                )));
+            }
             Some((case_id, bytes)) => {
                 let case = self.case_access(case_id)?;
                 if case.client_id != c.id {
@@ -226,6 +236,7 @@ impl Session {
                 field = "via"
             )));
         }
+        single_line("via", via, PHRASE_MAX)?;
         // The moment it takes effect: now when recorded the same day; a revocation dated
         // earlier (a letter read late) takes effect from the start of that day, so disclosures
         // made meanwhile are flagged; none may be dated in the future.

@@ -22,12 +22,17 @@ use super::keys;
 use super::records::{resolve_tier, seal_record};
 use super::Session;
 use crate::crypto;
+use crate::domain::text::{strip_bom, JSON_INPUT_MAX_BYTES};
 use crate::domain::time::{now, today};
 use crate::domain::{NewClient, RecordMeta, Source, Stage};
 use crate::error::{Error, Result};
 use crate::policy::{Action, Role};
 use crate::store;
 use crate::tr;
+
+/// Most lines in one import batch (one transaction): larger batches hold too much in memory
+/// and keep the database locked for too long.
+pub const MAX_IMPORT_BATCH: usize = 100_000;
 
 /// Called after each batch with (lines done, lines in file).
 pub type ImportProgress<'a> = &'a mut dyn FnMut(u64, u64);
@@ -92,7 +97,9 @@ fn line_err(line: u64, reason: impl std::fmt::Display) -> Error {
 }
 
 impl Session {
-    /// Imports `data` (JSON Lines) in batches of `batch_size` lines.
+    /// Imports `data` (JSON Lines) in batches of `batch_size` lines (1 to
+    /// [`MAX_IMPORT_BATCH`]). A UTF-8 byte order mark at the start is skipped; a line longer
+    /// than [`JSON_INPUT_MAX_BYTES`] is refused before it is parsed.
     pub fn import(
         &mut self,
         data: &[u8],
@@ -102,6 +109,13 @@ impl Session {
         for a in [Action::ClientAdd, Action::CaseOpen, Action::RecordWrite] {
             self.require(a)?;
         }
+        if !(1..=MAX_IMPORT_BATCH).contains(&batch_size) {
+            return Err(Error::Invalid(tr!(
+                "vault.import_batch",
+                max = MAX_IMPORT_BATCH
+            )));
+        }
+        let data = strip_bom(data);
         let text = std::str::from_utf8(data)
             .map_err(|e| line_err(line_of(data, e.valid_up_to()), "UTF-8"))?;
         let lines: Vec<(u64, &str)> = text
@@ -132,12 +146,19 @@ impl Session {
         let mut running = Sha256::new();
         running.update(&data[..hashed]);
         let mut before: [u8; 32] = running.clone().finalize().into();
-        for chunk in todo.chunks(batch_size.max(1)) {
+        for chunk in todo.chunks(batch_size) {
             // Parsing is independent per line: in parallel, errors kept in line order.
             let parsed: Vec<Result<(u64, Item)>> = chunk
                 .par_iter()
                 .filter(|(_, l)| !l.trim().is_empty())
                 .map(|&(n, l)| {
+                    if l.len() > JSON_INPUT_MAX_BYTES {
+                        let max_kib = JSON_INPUT_MAX_BYTES >> 10;
+                        return Err(line_err(
+                            n,
+                            tr!("vault.import_line_too_long", max_kib = max_kib),
+                        ));
+                    }
                     serde_json::from_str::<Item>(l)
                         .map(|item| (n, item))
                         .map_err(|e| line_err(n, redact(&e.to_string())))
@@ -201,8 +222,7 @@ impl Session {
         // 1. Clients.
         for (n, item) in items {
             if let Item::Client(c) = item {
-                c.check(today())
-                    .map_err(|f| line_err(*n, tr!("vault.client_field", field = f)))?;
+                c.check(today()).map_err(|p| line_err(*n, Error::from(p)))?;
                 store::clients::insert(&tx, c, at, &me).map_err(|e| line_err(*n, e))?;
                 report.clients += 1;
             }

@@ -41,6 +41,7 @@ pub fn init(dir: &VaultDir, opts: InitOptions) -> Result<()> {
     if opts.agency.trim().is_empty() {
         return Err(Error::Invalid(tr!("vault.agency_required")));
     }
+    crate::domain::text::single_line("agency", &opts.agency, crate::domain::text::NAME_MAX)?;
     Policy::from_sources(&opts.policy_sources)?;
     let existed = dir.root.exists();
     let result = create(dir, &opts);

@@ -14,8 +14,7 @@ impl Session {
     /// Adds a client.
     pub fn client_add(&mut self, c: &NewClient) -> Result<Client> {
         self.require(Action::ClientAdd)?;
-        c.check(today())
-            .map_err(|field| Error::Invalid(tr!("vault.client_field", field = field)))?;
+        c.check(today())?;
         let me = self.me.name.clone();
         let id = store::write(&self.conn, |tx| store::clients::insert(tx, c, now(), &me))?;
         Ok(store::clients::get(&self.conn, id)?.expect("just inserted"))

@@ -175,6 +175,7 @@ impl Session {
                 agency = agency.name
             )));
         }
+        crate::domain::text::single_line("purpose", &req.purpose, crate::domain::text::PHRASE_MAX)?;
         if !consent.terms.purposes.iter().any(|p| p == &req.purpose) {
             return Err(refuse(tr!(
                 "referral.purpose_not_consented",
@@ -535,6 +536,9 @@ impl Session {
         if status == "rejected" && reason.is_none_or(|r| r.trim().is_empty()) {
             return Err(Error::Invalid(tr!("referral.reject_needs_reason")));
         }
+        if let Some(r) = reason {
+            crate::domain::text::single_line("reason", r, crate::domain::text::LINE_MAX)?;
+        }
         store::write(&self.conn, |tx| {
             store::referrals::set_status(tx, id, status, reason, now())
         })?;
@@ -603,9 +607,7 @@ impl Session {
             risk: crate::domain::Risk::None,
             category: crate::domain::Category::Basic,
         });
-        new_client
-            .check(today())
-            .map_err(|f| Error::Invalid(tr!("vault.client_field", field = f)))?;
+        new_client.check(today())?;
         // Resolve every record before writing anything.
         let mut items = Vec::with_capacity(opened.records.len());
         for r in &opened.records {

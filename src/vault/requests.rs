@@ -17,7 +17,8 @@ use super::disclosure::{basis_text, id_mac};
 use super::output::{resend_command, OutputSet};
 use super::Session;
 use crate::crypto;
-use crate::domain::time::{format_time, now, today, Date};
+use crate::domain::text::{multi_line, single_line, FREE_TEXT_MAX, LINE_MAX, NAME_MAX};
+use crate::domain::time::{format_time, now, today, Date, EARLIEST_EVENT};
 use crate::domain::{
     Authority, Client, RecordContent, RecordMeta, Request, RequestKind, RequestStatus, Withheld,
 };
@@ -184,6 +185,9 @@ impl Session {
         if received > t {
             return Err(Error::Invalid(tr!("requests.received_future")));
         }
+        received.check_within("received", EARLIEST_EVENT, t)?;
+        single_line("requester", &n.requester, NAME_MAX)?;
+        single_line("identity_check", &n.identity_check, LINE_MAX)?;
         check_authority(&self.policy, &client, n, received)?;
         let days = match n.kind {
             RequestKind::Access => self.policy.requests.access_days,
@@ -744,6 +748,10 @@ impl Session {
         self.require(Action::RequestManage)?;
         if reason.trim().is_empty() {
             return Err(Error::Invalid(tr!("requests.reason_empty")));
+        }
+        multi_line("reason", reason, FREE_TEXT_MAX)?;
+        if let Some(st) = statement {
+            multi_line("statement", st, FREE_TEXT_MAX)?;
         }
         let kind = self.request_show(id)?.kind;
         let req = self.open_request(id, kind)?;

@@ -65,7 +65,7 @@ impl Session {
                     id: "policy_sources".into(),
                 },
             )?;
-        let policy = Policy::from_sources(&sources)?;
+        let policy = Policy::from_stored(&sources)?;
         Ok(Session {
             dir: dir.clone(),
             conn,
