@@ -62,6 +62,8 @@ pub enum Error {
     Crypto(String),
     /// Stored data fails its signature or hash check.
     Tampered { what: &'static str, id: String },
+    /// A given file is larger than anything of its kind can be: refused before reading it.
+    TooLarge { path: PathBuf, size: u64, max: u64 },
     /// Errors of the disclosure log.
     Log(crate::log::LogError),
     /// Errors of referral packets.
@@ -127,6 +129,12 @@ impl fmt::Display for Error {
             Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
             Error::Crypto(m) => tr!("err.crypto", reason = m),
             Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::TooLarge { path, size, max } => tr!(
+                "err.too_large",
+                path = path.display(),
+                size = size,
+                max = max
+            ),
             Error::Log(e) => e.to_string(),
             Error::Packet(e) => e.to_string(),
         };
@@ -152,4 +160,40 @@ impl From<crate::packet::PacketError> for Error {
     fn from(e: crate::packet::PacketError) -> Self {
         Error::Packet(e)
     }
+}
+
+/// Reads a user-given file of at most `max` bytes: the size is checked with metadata before
+/// anything is read, and the read itself stops past `max` (a file growing meanwhile, or a
+/// device claiming size 0), so a crafted or mistaken path never costs more than `max` of memory.
+pub fn read_capped(path: &std::path::Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let too_large = |size| Error::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        max,
+    };
+    if size > max {
+        return Err(too_large(size));
+    }
+    // The size is only a hint (it may change): never reserve more than `max`.
+    let mut out = Vec::with_capacity(size as usize);
+    file.take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(path, e))?;
+    if out.len() as u64 > max {
+        return Err(too_large(out.len() as u64));
+    }
+    Ok(out)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub fn read_capped_text(path: &std::path::Path, max: u64) -> Result<String> {
+    String::from_utf8(read_capped(path, max)?).map_err(|e| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+        )
+    })
 }

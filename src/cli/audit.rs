@@ -45,7 +45,7 @@ pub fn run(ctx: &mut Context, cmd: AuditCmd) -> i32 {
         AuditCmd::Run(a) => match run_audit(ctx, a) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("casevault: {}", tr!("audit.could_not_run", error = e));
+                crate::errln!("casevault: {}", tr!("audit.could_not_run", error = e));
                 COULD_NOT_RUN
             }
         },
@@ -74,7 +74,7 @@ fn run_audit(ctx: &mut Context, a: RunArgs) -> Result<i32> {
     match &a.out {
         Some(path) => {
             std::fs::write(path, text.as_bytes()).map_err(|e| Error::io(path, e))?;
-            eprintln!(
+            crate::errln!(
                 "{}",
                 tr!(
                     "audit.written",
@@ -83,11 +83,11 @@ fn run_audit(ctx: &mut Context, a: RunArgs) -> Result<i32> {
                 )
             );
         }
-        None => print!("{text}"),
+        None => super::out::bytes(text.as_bytes()),
     }
     for c in &report.checks {
         if let audit::CheckState::Failed(why) = &c.state {
-            eprintln!(
+            crate::errln!(
                 "casevault: {}",
                 tr!("audit.check_failed", check = c.id, error = why)
             );

@@ -77,7 +77,7 @@ fn parse<T>(
 
 fn new_client(a: &AddArgs) -> Result<NewClient> {
     if let Some(f) = &a.from {
-        let bytes = read_input(f)?;
+        let bytes = read_input(f, super::context::MAX_FIELDS_FILE)?;
         return serde_json::from_slice(&bytes).map_err(|e| {
             Error::Invalid(tr!("cli.bad_json", line = e.line(), column = e.column()))
         });

@@ -144,7 +144,7 @@ pub fn run(ctx: &mut Context, cmd: ConsentCmd) -> Result<()> {
                 expires_on: date(&expires)?,
             };
             let scan = match &form {
-                Some(p) => Some(read_input(p)?),
+                Some(p) => Some(read_input(p, crate::packet::MAX_ATTACHMENT_BYTES as u64)?),
                 None => None,
             };
             let c = s.consent_add(&client, &agency, &terms, form_case.zip(scan.as_deref()))?;
@@ -259,14 +259,12 @@ pub fn run(ctx: &mut Context, cmd: ConsentCmd) -> Result<()> {
         ConsentCmd::Scan { id } => {
             // Decrypted bytes go to a pipe (a viewer, a printer), never to a file we write:
             // plaintext stays off disk.
-            use std::io::{IsTerminal, Write};
+            use std::io::IsTerminal;
             if std::io::stdout().is_terminal() {
                 return Err(Error::Invalid(tr!("referral.scan_needs_pipe")));
             }
             let bytes = s.consent_form_scan(id)?;
-            std::io::stdout()
-                .write_all(&bytes)
-                .map_err(|e| Error::io("-", e))?;
+            super::out::bytes(&bytes);
         }
     }
     Ok(())

@@ -68,14 +68,13 @@ impl Context {
     /// Prints `value` as JSON with `--json`, else the human text.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
+            super::out::line(
+                &serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()),
             );
         } else {
             let text = human();
             if !text.is_empty() {
-                println!("{}", text.trim_end());
+                super::out::line(text.trim_end());
             }
         }
     }
@@ -116,7 +115,7 @@ fn read_secret(
     confirm: bool,
 ) -> Result<SecretString> {
     let s = if let Some(f) = file {
-        let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+        let text = crate::error::read_capped_text(f, MAX_SMALL_FILE)?;
         zeroize::Zeroizing::new(text)
             .trim_end_matches(['\n', '\r'])
             .to_string()
@@ -141,17 +140,33 @@ fn read_secret(
     Ok(SecretString::from(s))
 }
 
-/// Reads content from a file, or stdin with `-`.
-pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+/// Largest passphrase, key or checkpoint file read (they are a few hundred bytes).
+pub const MAX_SMALL_FILE: u64 = 64 << 10;
+/// Largest `--fields` / `--from` JSON file or statement.
+pub const MAX_FIELDS_FILE: u64 = 16 << 20;
+/// Largest import file (it is held in memory while it is imported).
+pub const MAX_IMPORT_FILE: u64 = 1 << 30;
+
+/// Reads content of at most `max` bytes from a file, or stdin with `-`: the size is checked
+/// before reading, so a wrong path costs no memory.
+pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
+            .take(max + 1)
             .read_to_end(&mut buf)
             .map_err(|e| Error::io("-", e))?;
+        if buf.len() as u64 > max {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                size: buf.len() as u64,
+                max,
+            });
+        }
         Ok(buf)
     } else {
-        std::fs::read(path).map_err(|e| Error::io(path, e))
+        crate::error::read_capped(path, max)
     }
 }
 

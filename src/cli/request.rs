@@ -105,8 +105,10 @@ pub enum RequestCmd {
 fn package_target(recipient: Option<String>, file: Option<PathBuf>) -> Result<PackageTo> {
     let pass = match file {
         Some(f) => {
-            let text =
-                zeroize::Zeroizing::new(std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?);
+            let text = zeroize::Zeroizing::new(crate::error::read_capped_text(
+                &f,
+                super::context::MAX_SMALL_FILE,
+            )?);
             Some(text.trim_end_matches(['\n', '\r']).to_string())
         }
         None => std::env::var("CASEVAULT_PACKAGE_PASSPHRASE").ok(),
@@ -367,7 +369,7 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
         } => {
             let statement = match statement {
                 Some(p) => Some(
-                    String::from_utf8(read_input(&p)?)
+                    String::from_utf8(read_input(&p, super::context::MAX_FIELDS_FILE)?)
                         .map_err(|_| Error::Invalid(tr!("requests.not_utf8")))?,
                 ),
                 None => None,
