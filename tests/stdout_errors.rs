@@ -53,12 +53,27 @@ fn one_line_then_close(mut c: Command) -> Run {
     finish(&mut child)
 }
 
-/// Stdout a pipe whose reader is closed before the command starts.
+/// Stdout a pipe whose reader is closed at once (before the command, which first opens the
+/// vault, prints anything).
 fn closed(mut c: Command) -> Run {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let mut child = c.stdout(writer).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
     finish(&mut child)
+}
+
+/// `casevault ARGS` started a moment later, so that `closed` has closed the reader by then.
+fn delayed(args: &[&str]) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("sleep 0.3; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_casevault"))
+        .args(args)
+        .env("CASEVAULT_LANG", "en");
+    c
 }
 
 /// Stdout is /dev/full: every write fails with "no space left on device".
@@ -106,9 +121,7 @@ fn a_reader_going_away_ends_output_quietly() {
     quiet(&closed(cmd(&["client", "list"])), "client list (closed)");
     quiet(&closed(cmd(&["log", "show"])), "log show");
     quiet(&closed(cmd(&["policy", "show"])), "policy show");
-    let mut help = Command::new(env!("CARGO_BIN_EXE_casevault"));
-    help.arg("--help");
-    quiet(&closed(help), "--help");
+    quiet(&closed(delayed(&["--help"])), "--help");
     let mut help = Command::new(env!("CARGO_BIN_EXE_casevault"));
     help.args(["client", "--help"]);
     quiet(&one_line_then_close(help), "client --help");

@@ -134,11 +134,8 @@ impl<'k> Verifier<'k> {
     pub fn add_checkpoints(&mut self, notes: &[String]) {
         let opened: Vec<Result<Checkpoint, LogError>> =
             notes.par_iter().map(|n| open(n, self.key)).collect();
-        for cp in &opened {
-            if let Ok(cp) = cp {
-                self.wanted.push(cp.size);
-            }
-        }
+        self.wanted
+            .extend(opened.iter().flatten().map(|cp| cp.size));
         self.checkpoints.extend(opened);
         self.sort_wanted();
     }
