@@ -98,8 +98,12 @@ pub struct Verifier<'k> {
     report: VerifyReport,
     /// Errors beyond [`MAX_ERRORS`], counted only.
     more_errors: u64,
-    /// Stored checkpoints, opened: `(size, root)` or why refused.
-    checkpoints: Vec<Result<Checkpoint, LogError>>,
+    /// Stored checkpoints that opened, as distinct `(size, root)` (a file repeating one note
+    /// a million times costs nothing), and how many opened.
+    checkpoints: std::collections::BTreeSet<(u64, Hash)>,
+    checkpoints_opened: u64,
+    /// Why stored checkpoints were refused (at most [`MAX_ERRORS`], then counted).
+    checkpoint_errors: Vec<LogError>,
     earlier: Option<Result<Checkpoint, LogError>>,
     /// Sizes whose prefix root is wanted, sorted, and the roots met so far.
     wanted: Vec<u64>,
@@ -118,7 +122,9 @@ impl<'k> Verifier<'k> {
             opts,
             report: VerifyReport::default(),
             more_errors: 0,
-            checkpoints: Vec::new(),
+            checkpoints: Default::default(),
+            checkpoints_opened: 0,
+            checkpoint_errors: Vec::new(),
             earlier: None,
             wanted: Vec::new(),
             roots: Vec::new(),
@@ -134,15 +140,27 @@ impl<'k> Verifier<'k> {
     pub fn add_checkpoints(&mut self, notes: &[String]) {
         let opened: Vec<Result<Checkpoint, LogError>> =
             notes.par_iter().map(|n| open(n, self.key)).collect();
-        self.wanted
-            .extend(opened.iter().flatten().map(|cp| cp.size));
-        self.checkpoints.extend(opened);
+        for cp in opened {
+            match cp {
+                Ok(cp) => {
+                    self.checkpoints_opened += 1;
+                    if self.checkpoints.insert((cp.size, cp.root)) {
+                        self.wanted.push(cp.size);
+                    }
+                }
+                Err(e) => self.add_bad_checkpoint(e),
+            }
+        }
         self.sort_wanted();
     }
 
     /// A checkpoint refused before it could be opened (e.g. not UTF-8).
     pub fn add_bad_checkpoint(&mut self, e: LogError) {
-        self.checkpoints.push(Err(e));
+        if self.checkpoint_errors.len() < MAX_ERRORS {
+            self.checkpoint_errors.push(e);
+        } else {
+            self.more_errors += 1;
+        }
     }
 
     /// The checkpoint held outside the vault. Call before any entry.
@@ -291,28 +309,39 @@ impl<'k> Verifier<'k> {
         self.report.root = self.frontier.root();
         self.roots.push((size, self.report.root));
         let roots = std::mem::take(&mut self.roots);
-        let root_at = |s: u64| roots.iter().find(|r| r.0 == s).map(|r| r.1);
+        // Pushed as the tree grew: sorted by size.
+        let root_at = |s: u64| {
+            roots
+                .binary_search_by_key(&s, |r| r.0)
+                .ok()
+                .map(|i| roots[i].1)
+        };
         let mut latest: Option<u64> = None;
-        let cps = std::mem::take(&mut self.checkpoints);
-        for cp in cps.into_iter().chain(self.earlier.take()) {
-            let cp = match cp {
+        for e in std::mem::take(&mut self.checkpoint_errors) {
+            self.error(e);
+        }
+        self.report.checkpoints_checked =
+            self.checkpoints_opened + u64::from(matches!(self.earlier, Some(Ok(_))));
+        let stored = std::mem::take(&mut self.checkpoints).into_iter().map(Ok);
+        for cp in stored.chain(self.earlier.take().map(|c| c.map(|c| (c.size, c.root)))) {
+            let (cp_size, cp_root) = match cp {
                 Ok(cp) => cp,
                 Err(e) => {
                     self.error(e);
                     continue;
                 }
             };
-            self.report.checkpoints_checked += 1;
-            latest = latest.max(Some(cp.size));
-            if cp.size > size {
+            latest = latest.max(Some(cp_size));
+            if cp_size > size {
                 self.error(LogError::Truncated {
                     have: size,
-                    signed: cp.size,
+                    signed: cp_size,
                 });
-            } else if root_at(cp.size) != Some(cp.root) {
-                self.error(LogError::CheckpointMismatch { size: cp.size });
+            } else if root_at(cp_size) != Some(cp_root) {
+                self.error(LogError::CheckpointMismatch { size: cp_size });
             }
         }
+
         let covered = latest.unwrap_or(0);
         if covered < size {
             self.error(LogError::Unsigned {
