@@ -124,6 +124,31 @@ fn a_flood_of_malformed_entries_gives_a_bounded_report() {
     );
 }
 
+/// The same through checkpoints.bin: a million tiny non-notes, each refused, a bounded report.
+#[test]
+fn a_flood_of_bad_checkpoints_gives_a_bounded_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = crafted(tmp.path(), "notes", |p| std::fs::write(p, b"").unwrap());
+    std::fs::write(
+        dir.join("checkpoints.bin"),
+        [0, 0, 0, 1, b'x'].repeat(1_000_000),
+    )
+    .unwrap();
+    let r = verify_capped(&dir, &some_key());
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"));
+    assert!(
+        r.stdout.contains("more errors not listed"),
+        "{}",
+        &r.stdout[..500]
+    );
+    assert!(
+        r.stdout.len() < 1 << 20,
+        "report of {} bytes",
+        r.stdout.len()
+    );
+}
+
 #[test]
 fn a_genuine_export_verifies_and_its_truncation_names_the_record() {
     let v = TestVault::new();
