@@ -73,6 +73,8 @@ pub enum Error {
     /// A rekey found ciphertexts still under an old key epoch after re-encrypting, so it kept
     /// the old keys and changed nothing.
     RekeyIncomplete { case: i64, left: i64 },
+    /// A given file is larger than anything of its kind can be: refused before reading it.
+    TooLarge { path: PathBuf, size: u64, max: u64 },
     /// Errors of the disclosure log.
     Log(crate::log::LogError),
     /// Errors of referral packets.
@@ -158,6 +160,12 @@ impl fmt::Display for Error {
             Error::RekeyIncomplete { case, left } => {
                 tr!("err.rekey_incomplete", case = case, left = left)
             }
+            Error::TooLarge { path, size, max } => tr!(
+                "err.too_large",
+                path = path.display(),
+                size = size,
+                max = max
+            ),
             Error::Log(e) => e.to_string(),
             Error::Packet(e) => e.to_string(),
             Error::OutputDir { path } => tr!("err.output_dir", path = path.display()),
@@ -212,4 +220,40 @@ impl From<crate::packet::PacketError> for Error {
     fn from(e: crate::packet::PacketError) -> Self {
         Error::Packet(e)
     }
+}
+
+/// Reads a user-given file of at most `max` bytes: the size is checked with metadata before
+/// anything is read, and the read itself stops past `max` (a file growing meanwhile, or a
+/// device claiming size 0), so a crafted or mistaken path never costs more than `max` of memory.
+pub fn read_capped(path: &std::path::Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let too_large = |size| Error::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        max,
+    };
+    if size > max {
+        return Err(too_large(size));
+    }
+    // The size is only a hint (it may change): never reserve more than `max`.
+    let mut out = Vec::with_capacity(size as usize);
+    file.take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(path, e))?;
+    if out.len() as u64 > max {
+        return Err(too_large(out.len() as u64));
+    }
+    Ok(out)
+}
+
+/// [`read_capped`] as UTF-8 text.
+pub fn read_capped_text(path: &std::path::Path, max: u64) -> Result<String> {
+    String::from_utf8(read_capped(path, max)?).map_err(|e| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
+        )
+    })
 }

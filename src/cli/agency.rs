@@ -117,7 +117,7 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
         } => {
             let key_text = if Path::new(&minisign_pubkey).is_file() {
                 let p = Path::new(&minisign_pubkey);
-                std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?
+                crate::error::read_capped_text(p, super::context::MAX_SMALL_FILE)?
             } else {
                 minisign_pubkey
             };

@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Context, cmd: AuditCmd) -> i32 {
             Ok(code) => code,
             Err(e) => {
                 let msg = tr!("audit.could_not_run", error = e);
-                eprintln!("casevault: {}", super::context::terminal_safe(&msg));
+                crate::errln!("casevault: {}", super::context::terminal_safe(&msg));
                 COULD_NOT_RUN
             }
         },
@@ -78,7 +78,7 @@ fn run_audit(ctx: &mut Context, a: RunArgs) -> Result<i32> {
     match &a.out {
         Some(path) => {
             crate::vault::output::OutputSet::single(path).write(text.as_bytes(), &[], false)?;
-            eprintln!(
+            crate::errln!(
                 "{}",
                 tr!(
                     "audit.written",
@@ -89,13 +89,13 @@ fn run_audit(ctx: &mut Context, a: RunArgs) -> Result<i32> {
         }
         // Markdown is for reading on a terminal: stored control characters are escaped.
         None if matches!(format, Format::Md) => {
-            print!("{}", super::context::terminal_safe(&text))
+            super::out::bytes(super::context::terminal_safe(&text).as_bytes())
         }
-        None => print!("{text}"),
+        None => super::out::bytes(text.as_bytes()),
     }
     for c in &report.checks {
         if let audit::CheckState::Failed(why) = &c.state {
-            eprintln!(
+            crate::errln!(
                 "casevault: {}",
                 tr!("audit.check_failed", check = c.id, error = why)
             );

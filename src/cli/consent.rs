@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::context::{read_input_capped, table};
+use super::context::{read_input, table};
 use super::Context;
 use crate::domain::time::{today, Date};
 use crate::domain::MAX_RECORD_ATTACHMENT_BYTES;
@@ -145,7 +145,7 @@ pub fn run(ctx: &mut Context, cmd: ConsentCmd) -> Result<()> {
                 expires_on: date(&expires)?,
             };
             let scan = match &form {
-                Some(p) => Some(read_input_capped(p, MAX_RECORD_ATTACHMENT_BYTES)?),
+                Some(p) => Some(read_input(p, MAX_RECORD_ATTACHMENT_BYTES as u64)?),
                 None => None,
             };
             let c = s.consent_add(&client, &agency, &terms, form_case.zip(scan.as_deref()))?;
@@ -260,14 +260,12 @@ pub fn run(ctx: &mut Context, cmd: ConsentCmd) -> Result<()> {
         ConsentCmd::Scan { id } => {
             // Decrypted bytes go to a pipe (a viewer, a printer), never to a file we write:
             // plaintext stays off disk.
-            use std::io::{IsTerminal, Write};
+            use std::io::IsTerminal;
             if std::io::stdout().is_terminal() {
                 return Err(Error::Invalid(tr!("referral.scan_needs_pipe")));
             }
             let bytes = s.consent_form_scan(id)?;
-            std::io::stdout()
-                .write_all(&bytes)
-                .map_err(|e| Error::io("-", e))?;
+            super::out::bytes(&bytes);
         }
     }
     Ok(())

@@ -83,10 +83,10 @@ impl Context {
         let interactive =
             !self.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         if !interactive {
-            eprintln!("{}", tr!("cli.rotation_pending_notice", names = names));
+            crate::errln!("{}", tr!("cli.rotation_pending_notice", names = names));
             return;
         }
-        eprint!("{} ", tr!("cli.rotation_offer", names = names));
+        super::out::err_prompt(&tr!("cli.rotation_offer", names = names));
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() {
             return;
@@ -96,22 +96,21 @@ impl Context {
             return;
         }
         match s.rotate_db_key() {
-            Ok(done) => eprintln!("{}", tr!("cli.rotation_done", names = done.join(", "))),
-            Err(e) => eprintln!("{e}"),
+            Ok(done) => crate::errln!("{}", tr!("cli.rotation_done", names = done.join(", "))),
+            Err(e) => crate::errln!("{}", terminal_safe(&e.to_string())),
         }
     }
 
     /// Prints `value` as JSON with `--json`, else the human text.
     pub fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into())
+            super::out::line(
+                &serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into()),
             );
         } else {
             let text = human();
             if !text.is_empty() {
-                println!("{}", terminal_safe(text.trim_end()));
+                super::out::line(&terminal_safe(text.trim_end()));
             }
         }
     }
@@ -152,7 +151,7 @@ fn read_secret(
     confirm: bool,
 ) -> Result<SecretString> {
     let s = if let Some(f) = file {
-        let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+        let text = crate::error::read_capped_text(f, MAX_SMALL_FILE)?;
         zeroize::Zeroizing::new(text)
             .trim_end_matches(['\n', '\r'])
             .to_string()
@@ -177,38 +176,12 @@ fn read_secret(
     Ok(SecretString::from(s))
 }
 
-/// Reads at most `max` bytes from a file, or stdin with `-`; more is refused before anything
-/// is parsed (a 50 MB `--fields` file never reaches the JSON parser).
-pub fn read_input_capped(path: &Path, max: usize) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let io = |e| Error::io(path, e);
-    let mut buf = Vec::new();
-    let limit = max as u64 + 1;
-    if path == Path::new("-") {
-        std::io::stdin()
-            .take(limit)
-            .read_to_end(&mut buf)
-            .map_err(io)?;
-    } else {
-        let f = std::fs::File::open(path).map_err(io)?;
-        f.take(limit).read_to_end(&mut buf).map_err(io)?;
-    }
-    if buf.len() > max {
-        return Err(Error::Invalid(tr!(
-            "err.input_too_large",
-            what = path.display(),
-            max_kib = max >> 10
-        )));
-    }
-    Ok(buf)
-}
-
 /// Reads a JSON (or text) document a person prepared: capped at
 /// [`JSON_INPUT_MAX_BYTES`](crate::domain::text::JSON_INPUT_MAX_BYTES), a leading UTF-8 byte
 /// order mark skipped.
 pub fn read_json_input(path: &Path) -> Result<Vec<u8>> {
     use crate::domain::text::{strip_bom, JSON_INPUT_MAX_BYTES};
-    let mut buf = read_input_capped(path, JSON_INPUT_MAX_BYTES)?;
+    let mut buf = read_input(path, JSON_INPUT_MAX_BYTES as u64)?;
     let skip = buf.len() - strip_bom(&buf).len();
     buf.drain(..skip);
     Ok(buf)
@@ -221,17 +194,31 @@ pub fn terminal_safe(s: &str) -> std::borrow::Cow<'_, str> {
     crate::domain::text::escape_controls(s)
 }
 
-/// Reads content from a file, or stdin with `-`.
-pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+/// Largest passphrase, key or checkpoint file read (they are a few hundred bytes).
+pub const MAX_SMALL_FILE: u64 = 64 << 10;
+/// Largest import file (it is held in memory while it is imported).
+pub const MAX_IMPORT_FILE: u64 = 1 << 30;
+
+/// Reads content of at most `max` bytes from a file, or stdin with `-`: the size is checked
+/// before reading, so a wrong path costs no memory.
+pub fn read_input(path: &Path, max: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
+            .take(max + 1)
             .read_to_end(&mut buf)
             .map_err(|e| Error::io("-", e))?;
+        if buf.len() as u64 > max {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                size: buf.len() as u64,
+                max,
+            });
+        }
         Ok(buf)
     } else {
-        std::fs::read(path).map_err(|e| Error::io(path, e))
+        crate::error::read_capped(path, max)
     }
 }
 

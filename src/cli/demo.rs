@@ -56,7 +56,7 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
     let mut steps = Vec::new();
     let mut say = |line: String| {
         if !ctx.json {
-            println!("{line}");
+            super::out::line(&line);
         }
         steps.push(line);
     };

@@ -26,7 +26,7 @@ pub struct RekeyArgs {
 }
 
 pub fn run_import(ctx: &mut Context, a: ImportArgs) -> Result<()> {
-    let data = zeroize::Zeroizing::new(read_input(&a.file)?);
+    let data = zeroize::Zeroizing::new(read_input(&a.file, super::context::MAX_IMPORT_FILE)?);
     let mut s = ctx.session()?;
     let report = ctx.with_progress(|p| s.import(&data, a.batch, p))?;
     ctx.emit(&report, || {

@@ -108,7 +108,10 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
             checkpoint,
         } => {
             let earlier = match &checkpoint {
-                Some(p) => Some(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?),
+                Some(p) => Some(crate::error::read_capped_text(
+                    p,
+                    super::context::MAX_SMALL_FILE,
+                )?),
                 None => None,
             };
             let r = log::verify_export(&dir, &key, earlier.as_deref());

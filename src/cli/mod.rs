@@ -11,6 +11,7 @@ mod demo;
 mod import;
 mod init;
 mod log;
+pub mod out;
 mod packet;
 mod policy;
 mod record;
@@ -23,6 +24,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use context::Context;
+
+use crate::tr;
 
 /// casevault: an encrypted case-file vault for social-work agencies.
 #[derive(Parser, Debug)]
@@ -94,12 +97,23 @@ pub enum Command {
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
 /// `audit run` has its own: 0 clean, 1 findings, 2 the audit could not run.
+///
+/// Output never decides the outcome of the work: a closed stdout (broken pipe) ends printing
+/// quietly and leaves the code as it is; another stdout error (e.g. a full disk) is reported
+/// once at the end and makes the code a failure.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            // `--help` and `--version` go to stdout; usage errors to stderr.
+            let code = if e.use_stderr() { 2 } else { 0 };
+            if let Err(err) = e.print() {
+                if err.kind() != std::io::ErrorKind::BrokenPipe && !e.use_stderr() {
+                    crate::errln!("casevault: {}", tr!("cli.stdout_failed", reason = err));
+                    return 1;
+                }
+            }
+            return settle(code, 1);
         }
     };
     let mut ctx = Context::new(&cli);
@@ -119,13 +133,34 @@ pub fn main() -> i32 {
         Command::Referral(c) => referral::run(&mut ctx, c),
         Command::Packet(c) => packet::run(&mut ctx, c),
         Command::Request(c) => request::run(&mut ctx, c),
-        Command::Audit(c) => return audit::run(&mut ctx, c),
+        Command::Audit(c) => {
+            let code = audit::run(&mut ctx, c);
+            // A report that could not be written is an audit that could not run.
+            return settle(code, audit::COULD_NOT_RUN);
+        }
     };
-    match result {
+    let code = match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("casevault: {}", context::terminal_safe(&e.to_string()));
+            crate::errln!("casevault: {}", context::terminal_safe(&e.to_string()));
             1
+        }
+    };
+    settle(code, 1)
+}
+
+/// Flushes stdout and folds a stdout write error into the exit code: `failure` unless the
+/// command already failed.
+fn settle(code: i32, failure: i32) -> i32 {
+    match out::finish() {
+        None => code,
+        Some(e) => {
+            crate::errln!("casevault: {}", tr!("cli.stdout_failed", reason = e));
+            if code == 0 {
+                failure
+            } else {
+                code
+            }
         }
     }
 }

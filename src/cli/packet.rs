@@ -6,7 +6,8 @@ use clap::Subcommand;
 
 use super::Context;
 use crate::domain::NewClient;
-use crate::error::{Error, Result};
+use crate::error::{read_capped, read_capped_text, Result};
+use crate::packet::{MAX_PACKET_BYTES, MAX_SIGNATURE_TEXT_BYTES};
 use crate::tr;
 
 #[derive(Subcommand, Debug)]
@@ -37,11 +38,12 @@ pub enum PacketCmd {
 }
 
 fn read(file: &Path) -> Result<(Vec<u8>, String)> {
-    let ct = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+    // Sizes are checked before reading: a huge file is refused at once.
+    let ct = read_capped(file, MAX_PACKET_BYTES as u64)?;
     let mut sig = file.as_os_str().to_owned();
     sig.push(".minisig");
     let sig = PathBuf::from(sig);
-    let minisig = std::fs::read_to_string(&sig).map_err(|e| Error::io(&sig, e))?;
+    let minisig = read_capped_text(&sig, MAX_SIGNATURE_TEXT_BYTES as u64)?;
     Ok((ct, minisig))
 }
 

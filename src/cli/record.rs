@@ -249,17 +249,14 @@ pub fn run(ctx: &mut Context, cmd: RecordCmd) -> Result<()> {
             });
         }
         RecordCmd::Attachment { record, name } => {
-            use std::io::{IsTerminal, Write};
+            use std::io::IsTerminal;
             // Checked before anything is decrypted.
             if std::io::stdout().is_terminal() {
                 return Err(Error::Invalid(tr!("cli.attachment_to_terminal")));
             }
             let mut s = ctx.session()?;
             let (_, bytes) = s.record_attachment(record, &name)?;
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)
-                .and_then(|_| out.flush())
-                .map_err(|e| Error::io("<stdout>", e))?;
+            super::out::bytes(&bytes);
         }
     }
     Ok(())

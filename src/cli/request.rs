@@ -119,8 +119,10 @@ pub enum RequestCmd {
 fn package_target(recipient: Option<String>, file: Option<PathBuf>) -> Result<PackageTo> {
     let pass = match file {
         Some(f) => {
-            let text =
-                zeroize::Zeroizing::new(std::fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?);
+            let text = zeroize::Zeroizing::new(crate::error::read_capped_text(
+                &f,
+                super::context::MAX_SMALL_FILE,
+            )?);
             Some(text.trim_end_matches(['\n', '\r']).to_string())
         }
         None => std::env::var("CASEVAULT_PACKAGE_PASSPHRASE").ok(),

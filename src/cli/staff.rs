@@ -158,9 +158,10 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
             });
         }
         StaffCmd::RecoverGrant { name, recovery_key } => {
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(&recovery_key).map_err(|e| Error::io(&recovery_key, e))?,
-            );
+            let text = zeroize::Zeroizing::new(crate::error::read_capped_text(
+                &recovery_key,
+                super::context::MAX_SMALL_FILE,
+            )?);
             let id = crate::vault::parse_recovery_key(&text)?;
             let n = s.recover_grant(&id, &name)?;
             ctx.emit(

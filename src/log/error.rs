@@ -120,8 +120,12 @@ pub enum LogError {
     BadFounding,
     /// A registration carries a key that is not a usable Ed25519 public key.
     WeakStaffKey { index: u64 },
-    /// An export file ends inside a record.
-    ExportFormat { file: &'static str, records: u64 },
+    /// Record `records` (0-based) of an export file cannot be framed: reading stops there.
+    ExportFormat {
+        file: &'static str,
+        records: u64,
+        reason: FrameError,
+    },
     /// The signing key handed to `append` is not the actor's registered key.
     WrongActorKey { actor: String },
     /// A checkpoint does not parse or its signature fails.
@@ -144,6 +148,40 @@ pub enum LogError {
     ReceiptMalformed(String),
     /// The requested entry index is past the end of the log.
     NoSuchEntry { index: u64, size: u64 },
+    /// More errors than a report keeps; only their number is given.
+    MoreErrors { count: u64 },
+}
+
+/// Why a `u32 length ‖ bytes` record of an export file is refused. Checked against the
+/// file's real size before anything is allocated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The file ends inside the 4-byte length.
+    HeaderCut { remaining: u64 },
+    /// A zero length: no entry or checkpoint is empty.
+    Empty,
+    /// The length is larger than any record of this file can be.
+    TooLarge { claimed: u64, max: u64 },
+    /// The length is larger than what remains of the file.
+    Beyond { claimed: u64, remaining: u64 },
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            FrameError::HeaderCut { remaining } => {
+                tr!("log.frame.header_cut", remaining = remaining)
+            }
+            FrameError::Empty => tr!("log.frame.empty"),
+            FrameError::TooLarge { claimed, max } => {
+                tr!("log.frame.too_large", claimed = claimed, max = max)
+            }
+            FrameError::Beyond { claimed, remaining } => {
+                tr!("log.frame.beyond", claimed = claimed, remaining = remaining)
+            }
+        };
+        f.write_str(&s)
+    }
 }
 
 impl fmt::Display for LogError {
@@ -181,9 +219,16 @@ impl fmt::Display for LogError {
             }
             LogError::BadFounding => tr!("log.err.founding"),
             LogError::WeakStaffKey { index } => tr!("log.err.weak_key", index = index),
-            LogError::ExportFormat { file, records } => {
-                tr!("log.err.export_format", file = file, records = records)
-            }
+            LogError::ExportFormat {
+                file,
+                records,
+                reason,
+            } => tr!(
+                "log.err.export_format",
+                file = file,
+                records = records,
+                reason = reason
+            ),
             LogError::WrongActorKey { actor } => tr!("log.err.wrong_key", actor = actor),
             LogError::Checkpoint { size, reason } => match size {
                 Some(size) => tr!("log.err.checkpoint", size = size, reason = reason),
@@ -211,6 +256,7 @@ impl fmt::Display for LogError {
             LogError::NoSuchEntry { index, size } => {
                 tr!("log.err.no_such_entry", index = index, size = size)
             }
+            LogError::MoreErrors { count } => tr!("log.err.more_errors", count = count),
         };
         f.write_str(&s)
     }

@@ -5,15 +5,16 @@
 //! `verifier-key.txt` and `README.md`. No client identities are in it: entries hold only
 //! keyed hashes of client and case ids.
 
-use std::fs;
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use super::error::{LogError, NoteError};
-use super::note::VerifierKey;
+use super::error::{FrameError, LogError, NoteError};
+use super::note::{VerifierKey, MAX_NOTE};
 use super::store::{load_all, stored_verifier_key};
-use super::verify::{verify, VerifyOptions, VerifyReport};
+use super::verify::{Verifier, VerifyOptions, VerifyReport, STREAM_CHUNK};
 
 pub const ENTRIES_FILE: &str = "entries.bin";
 pub const CHECKPOINTS_FILE: &str = "checkpoints.bin";
@@ -64,70 +65,89 @@ pub fn verify_export(
     )
 }
 
+/// Largest stored entry accepted in an export: entries hold a handful of text fields of at most
+/// [`MAX_TEXT`](super::entry::MAX_TEXT) bytes each, far below this.
+pub const MAX_ENTRY_RECORD: u64 = 64 * 1024;
+
 /// [`verify_export`] with options (e.g. skipping entry signatures for a quick structural check).
+///
+/// Streams both files: records are read one by one with a bounded buffer and verified in
+/// chunks of [`STREAM_CHUNK`], so memory does not grow with the log. A record that cannot be
+/// framed (a zero length, a length beyond the file's end) stops the reading and is the only
+/// error reported, naming the record.
 pub fn verify_export_with(
     dir: &Path,
     verifier_key: &str,
     earlier_checkpoint: Option<&str>,
     opts: VerifyOptions,
 ) -> VerifyReport {
-    let mut failed = VerifyReport::default();
+    let only = |e: LogError| VerifyReport {
+        errors: vec![e],
+        ..VerifyReport::default()
+    };
     let key = match VerifierKey::parse(verifier_key) {
         Ok(k) => k,
-        Err(reason) => {
-            failed
-                .errors
-                .push(LogError::Checkpoint { size: None, reason });
-            return failed;
-        }
+        Err(reason) => return only(LogError::Checkpoint { size: None, reason }),
     };
-    let loaded = read(dir, ENTRIES_FILE).and_then(|e| Ok((e, read(dir, CHECKPOINTS_FILE)?)));
-    let (entries, notes) = match loaded {
-        Ok(v) => v,
-        Err(e) => {
-            failed.errors.push(e);
-            return failed;
-        }
-    };
-    let records = match unframe(&entries, ENTRIES_FILE) {
+    let mut v = Verifier::new(&key, opts);
+
+    // Checkpoints first: their sizes say which prefix roots to keep while entries pass.
+    let mut notes = match Records::open(dir, CHECKPOINTS_FILE, MAX_NOTE as u64) {
         Ok(r) => r,
-        Err(e) => {
-            failed.errors.push(e);
-            return failed;
-        }
+        Err(e) => return only(e),
     };
-    let mut bad_notes = Vec::new();
-    let notes: Vec<String> = match unframe(&notes, CHECKPOINTS_FILE) {
-        Ok(r) => r
-            .into_iter()
-            .filter_map(|n| match std::str::from_utf8(n) {
-                Ok(s) => Some(s.to_string()),
-                Err(_) => {
-                    bad_notes.push(LogError::Checkpoint {
-                        size: None,
-                        reason: NoteError::Malformed,
-                    });
-                    None
-                }
-            })
-            .collect(),
-        Err(e) => {
-            failed.errors.push(e);
-            return failed;
+    let mut batch: Vec<String> = Vec::new();
+    loop {
+        match notes.next() {
+            None => break,
+            Some(Err(e)) => return only(e),
+            Some(Ok(raw)) => match String::from_utf8(raw) {
+                Ok(n) => batch.push(n),
+                Err(_) => v.add_bad_checkpoint(LogError::Checkpoint {
+                    size: None,
+                    reason: NoteError::Malformed,
+                }),
+            },
         }
+        if batch.len() >= STREAM_CHUNK {
+            v.add_checkpoints(&batch);
+            batch.clear();
+        }
+    }
+    v.add_checkpoints(&batch);
+    drop(batch);
+    if let Some(e) = earlier_checkpoint {
+        v.set_earlier(e);
+    }
+
+    let mut entries = match Records::open(dir, ENTRIES_FILE, MAX_ENTRY_RECORD) {
+        Ok(r) => r,
+        Err(e) => return only(e),
     };
-    let mut report = verify(&records, &notes, &key, earlier_checkpoint, opts);
-    report.errors.extend(bad_notes);
-    report
+    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(STREAM_CHUNK);
+    loop {
+        match entries.next() {
+            None => break,
+            Some(Err(e)) => return only(e),
+            Some(Ok(r)) => chunk.push(r),
+        }
+        if chunk.len() >= STREAM_CHUNK {
+            v.push_chunk(&chunk);
+            chunk.clear();
+        }
+    }
+    v.push_chunk(&chunk);
+    v.finish()
 }
 
 /// Reads the records of an export file without verifying anything (for tools and tests).
 pub fn read_records(dir: &Path, file: &'static str) -> Result<Vec<Vec<u8>>, LogError> {
-    let raw = read(dir, file)?;
-    Ok(unframe(&raw, file)?
-        .into_iter()
-        .map(|r| r.to_vec())
-        .collect())
+    let max = if file == CHECKPOINTS_FILE {
+        MAX_NOTE as u64
+    } else {
+        MAX_ENTRY_RECORD
+    };
+    Records::open(dir, file, max)?.collect()
 }
 
 /// Writes records to an export file (for tools and tests).
@@ -146,28 +166,90 @@ fn frame<'a>(records: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
     out
 }
 
-fn unframe<'a>(mut raw: &'a [u8], file: &'static str) -> Result<Vec<&'a [u8]>, LogError> {
-    let mut out = Vec::new();
-    while !raw.is_empty() {
-        let bad = || LogError::ExportFormat {
-            file,
-            records: out.len() as u64,
-        };
-        let (len, rest) = raw.split_first_chunk::<4>().ok_or_else(bad)?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if rest.len() < len {
-            return Err(bad());
-        }
-        let (rec, rest) = rest.split_at(len);
-        out.push(rec);
-        raw = rest;
-    }
-    Ok(out)
+/// The `u32 big-endian length ‖ bytes` records of an export file, read one at a time. Every
+/// length is checked against `max` and against what remains of the file (its size taken
+/// once at open) before a buffer is allocated.
+struct Records {
+    file: &'static str,
+    path: PathBuf,
+    reader: BufReader<File>,
+    remaining: u64,
+    index: u64,
+    max: u64,
+    done: bool,
 }
 
-fn read(dir: &Path, file: &str) -> Result<Vec<u8>, LogError> {
-    let path = dir.join(file);
-    fs::read(&path).map_err(|e| io(&path, e))
+impl Records {
+    fn open(dir: &Path, file: &'static str, max: u64) -> Result<Records, LogError> {
+        let path = dir.join(file);
+        let f = File::open(&path).map_err(|e| io(&path, e))?;
+        let remaining = f.metadata().map_err(|e| io(&path, e))?.len();
+        Ok(Records {
+            file,
+            reader: BufReader::with_capacity(1 << 16, f),
+            path,
+            remaining,
+            index: 0,
+            max,
+            done: false,
+        })
+    }
+
+    fn frame_error(&mut self, reason: FrameError) -> LogError {
+        self.done = true;
+        LogError::ExportFormat {
+            file: self.file,
+            records: self.index,
+            reason,
+        }
+    }
+
+    fn read_next(&mut self) -> Result<Vec<u8>, LogError> {
+        if self.remaining < 4 {
+            let remaining = self.remaining;
+            return Err(self.frame_error(FrameError::HeaderCut { remaining }));
+        }
+        let mut len = [0u8; 4];
+        self.reader
+            .read_exact(&mut len)
+            .map_err(|e| io(&self.path, e))?;
+        self.remaining -= 4;
+        let claimed = u64::from(u32::from_be_bytes(len));
+        if claimed == 0 {
+            return Err(self.frame_error(FrameError::Empty));
+        }
+        if claimed > self.max {
+            let max = self.max;
+            return Err(self.frame_error(FrameError::TooLarge { claimed, max }));
+        }
+        if claimed > self.remaining {
+            let remaining = self.remaining;
+            return Err(self.frame_error(FrameError::Beyond { claimed, remaining }));
+        }
+        // `claimed` ≤ max (64 KiB): the cast is exact and the allocation small.
+        let mut rec = vec![0u8; claimed as usize];
+        self.reader
+            .read_exact(&mut rec)
+            .map_err(|e| io(&self.path, e))?;
+        self.remaining -= claimed;
+        self.index += 1;
+        Ok(rec)
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Vec<u8>, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.remaining == 0 {
+            return None;
+        }
+        let r = self.read_next();
+        if r.is_err() {
+            self.done = true;
+        }
+        Some(r)
+    }
 }
 
 fn write(dir: &Path, file: &str, data: &[u8]) -> Result<(), LogError> {

@@ -23,7 +23,7 @@ pub use entry::{
     id_mac, signed_message, split_stored, Entry, Kind, KindCode, LegalBasis, ADMIN_ROLE,
     ENTRY_VERSION, MAX_TEXT, SIGN_CONTEXT, SIG_LEN,
 };
-pub use error::{DecodeError, LogError, NoteError, Warning};
+pub use error::{DecodeError, FrameError, LogError, NoteError, Warning};
 pub use export::{
     export, read_records, verify_export, verify_export_with, write_records, CHECKPOINTS_FILE,
     ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
@@ -35,7 +35,7 @@ pub use store::{
     append, entries, entry_at, receipt_for, stored_verifier_key, verify_db, Filter, Listed,
     NewEntry, CHECKPOINT_RETAIN_EVERY, SCHEMA,
 };
-pub use verify::{VerifyOptions, VerifyReport};
+pub use verify::{Verifier, VerifyOptions, VerifyReport, MAX_ERRORS, STREAM_CHUNK};
 
 /// The verifier key string for the log `origin` signed by `log_key` (what auditors receive).
 pub fn verifier_key(origin: &str, log_key: &ed25519_dalek::VerifyingKey) -> String {

@@ -16,7 +16,7 @@ use super::merkle::Hash;
 /// Signature type byte of Ed25519 in signed notes.
 const ALG_ED25519: u8 = 0x01;
 /// Notes larger than this are refused before any parsing.
-const MAX_NOTE: usize = 16 * 1024;
+pub(crate) const MAX_NOTE: usize = 16 * 1024;
 /// At most this many signature lines (the Go reference's limit).
 const MAX_SIGS: usize = 100;
 /// The em dash and space that start every signature line.

@@ -13,6 +13,14 @@ use super::registry::Registry;
 /// Entries per batch signature verification (one rayon task each).
 const SIG_CHUNK: usize = 512;
 
+/// Entries held at once by the streaming [`Verifier`]: decoded and signature-checked
+/// together (in parallel), then dropped. Bounds memory whatever the log's size.
+pub const STREAM_CHUNK: usize = 4096;
+
+/// Errors kept in a report; past this only their number is (a crafted file could otherwise
+/// make one error per byte).
+pub const MAX_ERRORS: usize = 1000;
+
 /// What a verification found. An empty `errors` list means the log verified.
 #[derive(Debug, Default)]
 pub struct VerifyReport {
@@ -24,7 +32,8 @@ pub struct VerifyReport {
     pub checkpoints_checked: u64,
     /// Entry signatures checked (0 when signatures were skipped).
     pub signatures_checked: u64,
-    /// Every problem, each naming its entry index or checkpoint size.
+    /// Every problem, each naming its entry index or checkpoint size (at most
+    /// [`MAX_ERRORS`], then one [`LogError::MoreErrors`]).
     pub errors: Vec<LogError>,
     /// Findings that do not invalidate the log (e.g. time going backwards).
     pub warnings: Vec<Warning>,
@@ -51,8 +60,7 @@ impl Default for VerifyOptions {
     }
 }
 
-/// The few decoded fields the sequential passes need (full entries would cost too much
-/// memory for a million-entry log).
+/// The few decoded fields the sequential passes need.
 struct Meta {
     time: i64,
     /// Set only for staff registry changes, which the registry pass must see in full.
@@ -69,153 +77,285 @@ pub fn verify(
     earlier: Option<&str>,
     opts: VerifyOptions,
 ) -> VerifyReport {
-    let mut report = VerifyReport {
-        size: stored.len() as u64,
-        ..VerifyReport::default()
-    };
+    let mut v = Verifier::new(key, opts);
+    v.add_checkpoints(checkpoints);
+    if let Some(e) = earlier {
+        v.set_earlier(e);
+    }
+    for chunk in stored.chunks(STREAM_CHUNK) {
+        v.push_chunk(chunk);
+    }
+    v.finish()
+}
 
-    // 1. Leaf hashes (always) and decoding (in parallel).
-    let leaves: Vec<Hash> = stored.par_iter().map(|s| leaf_hash(s)).collect();
-    let metas: Vec<Result<Meta, LogError>> = stored
-        .par_iter()
-        .enumerate()
-        .map(|(i, s)| decode_meta(i as u64, s))
-        .collect();
+/// A verification fed entry by entry, in order, holding only the Merkle frontier, the
+/// registry and the roots at the checkpointed sizes (not every leaf): memory stays bounded
+/// by the chunk size, not by the log's size. Checkpoints come first (their sizes say which
+/// prefix roots to keep), then entries, then [`finish`](Verifier::finish).
+pub struct Verifier<'k> {
+    key: &'k VerifierKey,
+    opts: VerifyOptions,
+    report: VerifyReport,
+    /// Errors beyond [`MAX_ERRORS`], counted only.
+    more_errors: u64,
+    /// Stored checkpoints that opened, as distinct `(size, root)` (a file repeating one note
+    /// a million times costs nothing), and how many opened.
+    checkpoints: std::collections::BTreeSet<(u64, Hash)>,
+    checkpoints_opened: u64,
+    /// Why stored checkpoints were refused (at most [`MAX_ERRORS`], then counted).
+    checkpoint_errors: Vec<LogError>,
+    earlier: Option<Result<Checkpoint, LogError>>,
+    /// Sizes whose prefix root is wanted, sorted, and the roots met so far.
+    wanted: Vec<u64>,
+    roots: Vec<(u64, Hash)>,
+    frontier: Frontier,
+    keys: Vec<VerifyingKey>,
+    registry: Registry,
+    last_offset: i128,
+    last_time: Option<i64>,
+}
 
-    // 2. Index order, time order and the registry, in log order.
-    let mut keys: Vec<VerifyingKey> = Vec::new();
-    let mut signer: Vec<Option<u32>> = vec![None; stored.len()];
-    let mut registry = Registry::default();
-    let mut last_offset: i128 = 0;
-    let mut last_time: Option<i64> = None;
-    for (i, meta) in metas.into_iter().enumerate() {
-        let meta = match meta {
-            Ok(m) => m,
-            Err(LogError::IndexMismatch { index, claimed }) => {
-                // Report where the shift starts, not every entry after a deletion.
-                let offset = claimed as i128 - index as i128;
-                if offset != last_offset {
-                    report
-                        .errors
-                        .push(LogError::IndexMismatch { index, claimed });
+impl<'k> Verifier<'k> {
+    pub fn new(key: &'k VerifierKey, opts: VerifyOptions) -> Self {
+        Verifier {
+            key,
+            opts,
+            report: VerifyReport::default(),
+            more_errors: 0,
+            checkpoints: Default::default(),
+            checkpoints_opened: 0,
+            checkpoint_errors: Vec::new(),
+            earlier: None,
+            wanted: Vec::new(),
+            roots: Vec::new(),
+            frontier: Frontier::default(),
+            keys: Vec::new(),
+            registry: Registry::default(),
+            last_offset: 0,
+            last_time: None,
+        }
+    }
+
+    /// Adds stored checkpoints (signatures checked in parallel). Call before any entry.
+    pub fn add_checkpoints(&mut self, notes: &[String]) {
+        let opened: Vec<Result<Checkpoint, LogError>> =
+            notes.par_iter().map(|n| open(n, self.key)).collect();
+        for cp in opened {
+            match cp {
+                Ok(cp) => {
+                    self.checkpoints_opened += 1;
+                    if self.checkpoints.insert((cp.size, cp.root)) {
+                        self.wanted.push(cp.size);
+                    }
                 }
-                last_offset = offset;
-                continue;
-            }
-            Err(e) => {
-                report.errors.push(e);
-                continue;
-            }
-        };
-        last_offset = 0;
-        let index = i as u64;
-        if let Some(prev) = last_time {
-            if meta.time < prev {
-                report.warnings.push(Warning::TimeBackwards {
-                    index,
-                    time: meta.time,
-                    previous: prev,
-                });
+                Err(e) => self.add_bad_checkpoint(e),
             }
         }
-        last_time = Some(meta.time);
-        if !opts.signatures {
-            continue;
-        }
-        let probe;
-        let entry = match &meta.entry {
-            Some(e) => e,
-            None => {
-                probe = actor_probe(index, &meta.actor);
-                &probe
-            }
-        };
-        match registry.signer(entry) {
-            Ok(k) => {
-                let pos = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
-                    keys.push(k);
-                    keys.len() - 1
-                });
-                signer[i] = u32::try_from(pos).ok();
-                registry.apply(entry);
-            }
-            Err(e) => report.errors.push(e),
+        self.sort_wanted();
+    }
+
+    /// A checkpoint refused before it could be opened (e.g. not UTF-8).
+    pub fn add_bad_checkpoint(&mut self, e: LogError) {
+        if self.checkpoint_errors.len() < MAX_ERRORS {
+            self.checkpoint_errors.push(e);
+        } else {
+            self.more_errors += 1;
         }
     }
 
-    // 3. Entry signatures: batches in parallel, one by one only inside a failing batch.
-    if opts.signatures {
-        let idx: Vec<usize> = (0..stored.len()).filter(|i| signer[*i].is_some()).collect();
-        report.signatures_checked = idx.len() as u64;
-        let bad: Vec<usize> = idx
-            .par_chunks(SIG_CHUNK)
-            .flat_map_iter(|chunk| bad_signatures(chunk, stored, &signer, &keys))
+    /// The checkpoint held outside the vault. Call before any entry.
+    pub fn set_earlier(&mut self, note: &str) {
+        let cp = open(note, self.key);
+        if let Ok(cp) = &cp {
+            self.wanted.push(cp.size);
+        }
+        self.earlier = Some(cp);
+        self.sort_wanted();
+    }
+
+    fn sort_wanted(&mut self) {
+        self.wanted.sort_unstable();
+        self.wanted.dedup();
+        // Only sizes not yet passed can still be met.
+        let done = self.frontier.size();
+        self.wanted.retain(|s| *s >= done);
+        if self.wanted.first() == Some(&0) && done == 0 {
+            self.roots.push((0, self.frontier.root()));
+            self.wanted.remove(0);
+        }
+        self.wanted.reverse();
+    }
+
+    /// The number of entries pushed so far.
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    fn error(&mut self, e: LogError) {
+        if self.report.errors.len() < MAX_ERRORS {
+            self.report.errors.push(e);
+        } else {
+            self.more_errors += 1;
+        }
+    }
+
+    /// Verifies the next entries of the log, in order.
+    pub fn push_chunk<S: AsRef<[u8]> + Sync>(&mut self, stored: &[S]) {
+        let base = self.frontier.size();
+        // 1. Leaf hashes and decoding (in parallel).
+        let done: Vec<(Hash, Result<Meta, LogError>)> = stored
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let s = s.as_ref();
+                (leaf_hash(s), decode_meta(base + i as u64, s))
+            })
             .collect();
-        for i in bad {
-            let actor = split_stored(stored[i])
-                .ok()
-                .and_then(|(b, _)| Entry::decode(b).ok())
-                .map(|e| e.actor)
-                .unwrap_or_default();
-            report.errors.push(LogError::BadSignature {
-                index: i as u64,
-                actor,
-            });
-        }
-        report.errors.sort_by_key(error_index);
-    }
 
-    // 4. Checkpoints: signatures in parallel, then roots at each signed size.
-    let opened: Vec<Result<Checkpoint, LogError>> =
-        checkpoints.par_iter().map(|n| open(n, key)).collect();
-    let earlier = earlier.map(|n| open(n, key));
-    let mut wanted: Vec<u64> = opened
-        .iter()
-        .chain(earlier.iter())
-        .filter_map(|c| c.as_ref().ok().map(|c| c.size))
-        .filter(|s| *s <= report.size)
-        .chain([report.size])
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let roots = prefix_roots(&leaves, &wanted);
-    let root_at = |size: u64| {
-        roots
-            .binary_search_by_key(&size, |r| r.0)
-            .ok()
-            .map(|i| roots[i].1)
-    };
-    report.root = root_at(report.size).unwrap_or_default();
-    let mut latest: Option<u64> = None;
-    for cp in opened.into_iter().chain(earlier) {
-        let cp = match cp {
-            Ok(cp) => cp,
-            Err(e) => {
-                report.errors.push(e);
+        // 2. The tree, index order, time order and the registry, in log order.
+        let mut errors: Vec<LogError> = Vec::new();
+        let mut signer: Vec<Option<u32>> = vec![None; stored.len()];
+        for (i, (leaf, meta)) in done.into_iter().enumerate() {
+            self.frontier.push(leaf);
+            while self.wanted.last() == Some(&self.frontier.size()) {
+                self.roots
+                    .push((self.frontier.size(), self.frontier.root()));
+                self.wanted.pop();
+            }
+            let meta = match meta {
+                Ok(m) => m,
+                Err(LogError::IndexMismatch { index, claimed }) => {
+                    // Report where the shift starts, not every entry after a deletion.
+                    let offset = claimed as i128 - index as i128;
+                    if offset != self.last_offset {
+                        errors.push(LogError::IndexMismatch { index, claimed });
+                    }
+                    self.last_offset = offset;
+                    continue;
+                }
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            self.last_offset = 0;
+            let index = base + i as u64;
+            if let Some(prev) = self.last_time {
+                if meta.time < prev && self.report.warnings.len() < MAX_ERRORS {
+                    self.report.warnings.push(Warning::TimeBackwards {
+                        index,
+                        time: meta.time,
+                        previous: prev,
+                    });
+                }
+            }
+            self.last_time = Some(meta.time);
+            if !self.opts.signatures {
                 continue;
             }
-        };
-        report.checkpoints_checked += 1;
-        latest = latest.max(Some(cp.size));
-        if cp.size > report.size {
-            report.errors.push(LogError::Truncated {
-                have: report.size,
-                signed: cp.size,
-            });
-        } else if root_at(cp.size) != Some(cp.root) {
-            report
-                .errors
-                .push(LogError::CheckpointMismatch { size: cp.size });
+            let probe;
+            let entry = match &meta.entry {
+                Some(e) => e,
+                None => {
+                    probe = actor_probe(index, &meta.actor);
+                    &probe
+                }
+            };
+            match self.registry.signer(entry) {
+                Ok(k) => {
+                    let keys = &mut self.keys;
+                    let pos = keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                        keys.push(k);
+                        keys.len() - 1
+                    });
+                    signer[i] = u32::try_from(pos).ok();
+                    self.registry.apply(entry);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+
+        // 3. Entry signatures: batches in parallel, one by one only inside a failing batch.
+        if self.opts.signatures {
+            let idx: Vec<usize> = (0..stored.len()).filter(|i| signer[*i].is_some()).collect();
+            self.report.signatures_checked += idx.len() as u64;
+            let keys = &self.keys;
+            let bad: Vec<usize> = idx
+                .par_chunks(SIG_CHUNK)
+                .flat_map_iter(|chunk| bad_signatures(chunk, stored, &signer, keys))
+                .collect();
+            for i in bad {
+                let actor = split_stored(stored[i].as_ref())
+                    .ok()
+                    .and_then(|(b, _)| Entry::decode(b).ok())
+                    .map(|e| e.actor)
+                    .unwrap_or_default();
+                errors.push(LogError::BadSignature {
+                    index: base + i as u64,
+                    actor,
+                });
+            }
+            errors.sort_by_key(error_index);
+        }
+        for e in errors {
+            self.error(e);
         }
     }
-    let covered = latest.unwrap_or(0);
-    if covered < report.size {
-        report.errors.push(LogError::Unsigned {
-            from: covered,
-            to: report.size,
-        });
+
+    /// Ends the stream: roots against every checkpoint, and the report.
+    pub fn finish(mut self) -> VerifyReport {
+        let size = self.frontier.size();
+        self.report.size = size;
+        self.report.root = self.frontier.root();
+        self.roots.push((size, self.report.root));
+        let roots = std::mem::take(&mut self.roots);
+        // Pushed as the tree grew: sorted by size.
+        let root_at = |s: u64| {
+            roots
+                .binary_search_by_key(&s, |r| r.0)
+                .ok()
+                .map(|i| roots[i].1)
+        };
+        let mut latest: Option<u64> = None;
+        for e in std::mem::take(&mut self.checkpoint_errors) {
+            self.error(e);
+        }
+        self.report.checkpoints_checked =
+            self.checkpoints_opened + u64::from(matches!(self.earlier, Some(Ok(_))));
+        let stored = std::mem::take(&mut self.checkpoints).into_iter().map(Ok);
+        for cp in stored.chain(self.earlier.take().map(|c| c.map(|c| (c.size, c.root)))) {
+            let (cp_size, cp_root) = match cp {
+                Ok(cp) => cp,
+                Err(e) => {
+                    self.error(e);
+                    continue;
+                }
+            };
+            latest = latest.max(Some(cp_size));
+            if cp_size > size {
+                self.error(LogError::Truncated {
+                    have: size,
+                    signed: cp_size,
+                });
+            } else if root_at(cp_size) != Some(cp_root) {
+                self.error(LogError::CheckpointMismatch { size: cp_size });
+            }
+        }
+
+        let covered = latest.unwrap_or(0);
+        if covered < size {
+            self.error(LogError::Unsigned {
+                from: covered,
+                to: size,
+            });
+        }
+        if self.more_errors > 0 {
+            self.report.errors.push(LogError::MoreErrors {
+                count: self.more_errors,
+            });
+        }
+        self.report
     }
-    report
 }
 
 fn open(note: &str, key: &VerifierKey) -> Result<Checkpoint, LogError> {
@@ -268,9 +408,9 @@ fn actor_probe(index: u64, actor: &str) -> Entry {
 }
 
 /// Positions in `chunk` whose signature fails.
-fn bad_signatures(
+fn bad_signatures<S: AsRef<[u8]>>(
     chunk: &[usize],
-    stored: &[&[u8]],
+    stored: &[S],
     signer: &[Option<u32>],
     keys: &[VerifyingKey],
 ) -> Vec<usize> {
@@ -279,7 +419,7 @@ fn bad_signatures(
     let mut pks = Vec::with_capacity(chunk.len());
     for &i in chunk {
         // Positions in `chunk` decoded and have a signer, so these cannot fail.
-        let Ok((bytes, sig)) = split_stored(stored[i]) else {
+        let Ok((bytes, sig)) = split_stored(stored[i].as_ref()) else {
             return vec![i];
         };
         let Some(k) = signer[i].and_then(|k| keys.get(k as usize)) else {
@@ -299,25 +439,6 @@ fn bad_signatures(
         .filter(|(_, (m, (s, k)))| k.verify_strict(m, s).is_err())
         .map(|(i, _)| *i)
         .collect()
-}
-
-/// Roots of the prefixes of `leaves` at each size in `sizes` (sorted, each ≤ leaves.len()).
-pub fn prefix_roots(leaves: &[Hash], sizes: &[u64]) -> Vec<(u64, Hash)> {
-    let mut out = Vec::with_capacity(sizes.len());
-    let mut f = Frontier::default();
-    let mut want = sizes.iter().peekable();
-    while want.peek() == Some(&&0) {
-        out.push((0, f.root()));
-        want.next();
-    }
-    for l in leaves {
-        f.push(*l);
-        while want.peek() == Some(&&f.size()) {
-            out.push((f.size(), f.root()));
-            want.next();
-        }
-    }
-    out
 }
 
 /// The entry index an error is about, for sorting reports (checkpoint errors last).

@@ -15,6 +15,8 @@ use crate::tr;
 
 /// The main policy file's name.
 pub const POLICY_FILE: &str = "policy.toml";
+/// Largest policy or template file read (they are a few KiB).
+pub const MAX_POLICY_FILE: u64 = 1 << 20;
 /// The folder holding one template per file.
 pub const TEMPLATES_DIR: &str = "templates";
 
@@ -282,7 +284,8 @@ impl Policy {
     /// The policy files under `dir`: `policy.toml` and `templates/*.toml`, sorted by name.
     /// Other files (a README, backups without `.toml`) are ignored.
     pub fn read_sources(dir: &Path) -> Result<Vec<(String, String)>> {
-        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::io(p, e));
+        // Policy files are small; a wrong path (a log, an image) is refused before reading.
+        let read = |p: &Path| crate::error::read_capped_text(p, MAX_POLICY_FILE);
         let mut out = vec![(POLICY_FILE.to_string(), read(&dir.join(POLICY_FILE))?)];
         let tdir = dir.join(TEMPLATES_DIR);
         if tdir.is_dir() {
