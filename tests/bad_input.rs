@@ -450,7 +450,7 @@ fn oversized_fields_and_inputs_are_refused() {
     let f = write(&v, "big.json", big.as_bytes());
     refused(
         v.run("wang", &["client", "add", "--from", s(&f)]),
-        &["4096"],
+        &["4194304"],
     );
     // The same as an import line.
     let line = format!(
@@ -502,7 +502,7 @@ fn oversized_fields_and_inputs_are_refused() {
                 s(&f),
             ],
         ),
-        &["4096"],
+        &["4194304"],
     );
     let mut with_note: serde_json::Value = serde_json::from_str(&fields("b".into())).unwrap();
     with_note["note"] = "y".repeat(20_001).into();
