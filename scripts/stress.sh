@@ -32,14 +32,26 @@ fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 rand_sleep() { # up to $1 seconds
   sleep "$(awk -v m="$1" -v s="$RANDOM" 'BEGIN{srand(s); printf "%.3f", rand()*m}')"
 }
-# Kill the command "$@" (run in the background) at a random moment within $KILL_MAX seconds;
-# prints "killed" when it was still running.
+# Run casevault as WHO with ARGS in the background and SIGKILL it at a random moment within
+# $KILL_MAX seconds; prints "killed" when it was still running. `env` execs the binary, so the
+# signal reaches casevault itself, not a shell around it.
 kill_during() {
-  "$@" >/dev/null 2>&1 &
+  local who=$1; shift
+  env CASEVAULT_PASSPHRASE="$who pw" "$BIN" --vault "$V" --as "$who" "$@" >/dev/null 2>&1 &
   local pid=$!
   rand_sleep "$KILL_MAX"
   if kill -9 "$pid" 2>/dev/null; then echo killed; fi
   wait "$pid" 2>/dev/null
+}
+# Sets KILL_MAX to how long casevault as WHO with ARGS takes (run once, for real), so the kills
+# land inside the command rather than after it.
+measure() {
+  local who=$1; shift
+  local t0 t1
+  t0=$(date +%s.%N)
+  env CASEVAULT_PASSPHRASE="$who pw" "$BIN" --vault "$V" --as "$who" "$@" >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  KILL_MAX=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)}')
 }
 check_vault() { # the vault opens for everyone and the log verifies
   cv li log verify >/dev/null 2>&1 || fail "$1: log verify"
@@ -56,7 +68,7 @@ for s in li:supervisor wang:caseworker; do
 done
 cv wang client add --number C1 --name Zhang --birth-date 1980-01-01 >/dev/null
 cv wang case open C1 --source self >/dev/null
-REC='{"client_number":"C1","date":"2026-01-02","session_aim":"aim","narrative":"stress"}'
+echo '{"client_number":"C1","date":"2026-01-02","session_aim":"aim","narrative":"stress"}' > "$WORK/rec.json"
 
 # --- 1a. import --------------------------------------------------------------------------------
 KILL_MAX=0.6
@@ -69,26 +81,26 @@ with open(sys.argv[1], "w") as f:
 EOF
 killed=0
 for i in $(seq "$N"); do
-  [ "$(kill_during cv li import "$WORK/import.jsonl" --batch 200)" = killed ] && killed=$((killed + 1))
+  [ "$(kill_during li import "$WORK/import.jsonl" --batch 200)" = killed ] && killed=$((killed + 1))
   check_vault "import #$i"
 done
 cv li import "$WORK/import.jsonl" --batch 200 >/dev/null 2>&1 || fail "import does not complete after kills"
 got=$(cv li --json record list --case 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$got" = 20000 ] || fail "import: $got records, expected 20000"
-echo "import:       $N runs, $killed killed mid-command, records after resume: $got"
+echo "import:       $N runs (kills within ${KILL_MAX}s), $killed killed mid-command, records after resume: $got"
 
 # --- 1b. record add ----------------------------------------------------------------------------
-KILL_MAX=0.15
+measure wang record add --case 1 --kind process --fields "$WORK/rec.json"
 killed=0
-before=$got
+before=$((got + 1))
 for i in $(seq "$N"); do
-  [ "$(kill_during sh -c "echo '$REC' | CASEVAULT_PASSPHRASE='wang pw' '$BIN' --vault '$V' --as wang record add --case 1 --kind process --fields -")" = killed ] && killed=$((killed + 1))
+  [ "$(kill_during wang record add --case 1 --kind process --fields "$WORK/rec.json")" = killed ] && killed=$((killed + 1))
   check_vault "record add #$i"
 done
 after=$(cv li --json record list --case 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 last=$(cv li --json record list --case 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
 cv li record show "$last" >/dev/null 2>&1 || fail "record add: the newest record does not open"
-echo "record add:   $N runs, $killed killed mid-command, records $before -> $after (each added or not, never broken)"
+echo "record add:   $N runs (kills within ${KILL_MAX}s), $killed killed mid-command, records $before -> $after (each added or not, never broken)"
 
 # --- 1c. referral export -----------------------------------------------------------------------
 KEYS=$WORK/partner
@@ -100,11 +112,11 @@ cv wang consent add --client C1 --agency Partner --signer client --signer-name Z
   --purpose housing --kinds process --tiers 1,2 --revoke-how phone --signed 2026-01-01 \
   --expires 2030-01-01 >/dev/null || fail "consent add"
 mkdir -p "$WORK/out"
-KILL_MAX=1.5
+measure wang referral export --case 1 --to Partner --consent 1 --purpose housing --records "$last" --out "$WORK/out/first.age"
 killed=0
 for i in $(seq "$N"); do
   out="$WORK/out/p$i.age"
-  [ "$(kill_during cv wang referral export --case 1 --to Partner --consent 1 --purpose housing --records "$last" --out "$out")" = killed ] && killed=$((killed + 1))
+  [ "$(kill_during wang referral export --case 1 --to Partner --consent 1 --purpose housing --records "$last" --out "$out")" = killed ] && killed=$((killed + 1))
   check_vault "export #$i"
   if [ -e "$out" ] && [ ! -e "$out.minisig" ]; then fail "export #$i: packet without signature"; fi
 done
@@ -124,14 +136,15 @@ for id in $(cv wang --json referral list | python3 -c 'import json,sys; [print(r
 done
 entries2=$(cv li --json log show --kind referral_export | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$entries" = "$entries2" ] || fail "resend added disclosure entries ($entries -> $entries2)"
-echo "export:       $N runs, $killed killed mid-command, $rows logged referrals, all $resent re-sent without a new entry"
+echo "export:       $N runs (kills within ${KILL_MAX}s), $killed killed mid-command, $rows logged referrals, all $resent re-sent without a new entry"
 
 # --- 1d. offboarding ---------------------------------------------------------------------------
-KILL_MAX=0.4
+CASEVAULT_NEW_PASSPHRASE="y pw" cv admin staff add y --role caseworker >/dev/null 2>&1
+measure admin staff remove y
 killed=0
 for i in $(seq "$N"); do
   CASEVAULT_NEW_PASSPHRASE="x$i pw" cv admin staff add "x$i" --role caseworker >/dev/null 2>&1 || fail "staff add x$i"
-  [ "$(kill_during cv admin staff remove "x$i")" = killed ] && killed=$((killed + 1))
+  [ "$(kill_during admin staff remove "x$i")" = killed ] && killed=$((killed + 1))
   check_vault "offboarding #$i"
   age -d -i "$WORK/recovery.txt" "$V/keys/dbkey.age" >/dev/null 2>&1 \
     || age -d -i "$WORK/recovery.txt" "$V/keys/dbkey.next.age" >/dev/null 2>&1 \
@@ -141,7 +154,7 @@ cv admin staff rotate >/dev/null 2>&1 || fail "staff rotate after the kills"
 pending=$(cv admin --json staff list | python3 -c 'import json,sys; print(sum(r["rotation_pending"] for r in json.load(sys.stdin)))')
 [ "$pending" = 0 ] || fail "offboarding: $pending rotations still pending"
 cv li --json record list --case 1 >/dev/null || fail "offboarding: records"
-echo "offboarding:  $N runs, $killed killed mid-command, pending after staff rotate: $pending"
+echo "offboarding:  $N runs (kills within ${KILL_MAX}s), $killed killed mid-command, pending after staff rotate: $pending"
 
 # --- 2. writers + rekey ------------------------------------------------------------------------
 cv wang client add --number C2 --name Li --birth-date 1980-01-01 >/dev/null

@@ -153,3 +153,46 @@ fn two_processes_writing_at_once_do_not_corrupt_the_vault() {
     }
     v.run("li", &["log", "verify"]).ok();
 }
+
+/// Three processes importing the same records-only file at once: every line is imported once,
+/// never twice; the ones that meet another's progress stop with a clear message.
+#[test]
+fn the_same_file_imported_by_several_processes_at_once_is_imported_once() {
+    let v = TestVault::new();
+    v.run(
+        "wang",
+        &["client", "add", "--number", "C1", "--name", "Zhang"],
+    )
+    .ok();
+    v.run("wang", &["case", "open", "C1", "--source", "self"])
+        .ok();
+    let mut s = String::new();
+    for i in 0..3000 {
+        s.push_str(&format!(
+            "{{\"type\":\"record\",\"case\":1,\"kind\":\"process\",\"fields\":{{\"client_number\":\"C1\",\"date\":\"2026-10-01\",\"session_aim\":\"s\",\"narrative\":\"n{i}\"}}}}\n"
+        ));
+    }
+    let path = v.tmp.path().join("records.jsonl");
+    std::fs::write(&path, s).unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            let mut c = v.as_("li");
+            c.args(["import", path.to_str().unwrap(), "--batch", "100"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for ch in children {
+        let out = ch.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || err.contains("another process is importing"),
+            "{err}"
+        );
+    }
+    v.run("li", &["import", path.to_str().unwrap(), "--batch", "100"])
+        .ok();
+    let (lines, _, _, records) = held(&v);
+    assert_eq!((lines, records), (3000, 3000));
+}

@@ -132,7 +132,7 @@ impl Session {
         }
         let offset = |n: u64| if n == 0 { 0 } else { ends[n as usize - 1] };
         let prefix = |n: u64| crypto::sha256(&data[..offset(n)]);
-        let done = self.import_resume_point(&lines, &prefix)?;
+        let done = resume_point(&self.conn, lines.len(), &prefix)?;
         let total = lines.len() as u64;
         let mut report = ImportReport {
             lines: total,
@@ -169,33 +169,18 @@ impl Session {
             running.update(&data[hashed..offset(last)]);
             hashed = offset(last);
             let after: [u8; 32] = running.clone().finalize().into();
-            self.import_batch(&items, (&before, &after), last, &mut report)?;
+            let start = chunk.first().map(|c| c.0 - 1).unwrap_or(0);
+            let resume = Resume {
+                start,
+                lines: lines.len(),
+                prefix: &prefix,
+            };
+            self.import_batch(&items, (&before, &after), last, &resume, &mut report)?;
             before = after;
             report.batches += 1;
             progress(last, total);
         }
         Ok(report)
-    }
-
-    /// Lines of this file already imported: the longest earlier import whose committed prefix
-    /// is byte-identical to this file's first lines (so fixing a later bad line still resumes).
-    fn import_resume_point(
-        &self,
-        lines: &[(u64, &str)],
-        prefix: &dyn Fn(u64) -> [u8; 32],
-    ) -> Result<u64> {
-        let mut st = self
-            .conn
-            .prepare("SELECT file_sha256, lines_done FROM imports")?;
-        let rows: Vec<(Vec<u8>, u64)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows
-            .into_iter()
-            .filter(|(h, n)| *n as usize <= lines.len() && h.as_slice() == prefix(*n))
-            .map(|(_, n)| n)
-            .max()
-            .unwrap_or(0))
     }
 
     /// Imports one batch in one transaction. `prefixes` are the hashes of the file up to the
@@ -205,6 +190,7 @@ impl Session {
         items: &[(u64, Item)],
         prefixes: (&[u8; 32], &[u8; 32]),
         last_line: u64,
+        resume: &Resume,
         report: &mut ImportReport,
     ) -> Result<()> {
         let at = now();
@@ -218,6 +204,23 @@ impl Session {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Under the write lock: this batch must start exactly where the committed progress of
+        // this file ends. Another process importing the same file moves it, and then this one
+        // stops instead of importing the same lines twice.
+        let committed = if resume.start == 0 {
+            resume_point(&tx, resume.lines, resume.prefix)?
+        } else if tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM imports WHERE file_sha256 = ?1 AND lines_done = ?2)",
+            params![&prefixes.0[..], resume.start],
+            |r| r.get::<_, bool>(0),
+        )? {
+            resume.start
+        } else {
+            u64::MAX
+        };
+        if committed != resume.start {
+            return Err(Error::Invalid(tr!("vault.import_concurrent")));
+        }
 
         // 1. Clients.
         for (n, item) in items {
@@ -348,6 +351,31 @@ impl Session {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Where a batch starts, and how to recompute the file's committed progress.
+struct Resume<'a> {
+    /// Lines before the batch.
+    start: u64,
+    /// Lines in the file.
+    lines: usize,
+    /// SHA-256 of the file's first `n` lines.
+    prefix: &'a dyn Fn(u64) -> [u8; 32],
+}
+
+/// Lines of this file already imported: the longest earlier import whose committed prefix is
+/// byte-identical to this file's first lines (so fixing a later bad line still resumes).
+fn resume_point(conn: &Connection, lines: usize, prefix: &dyn Fn(u64) -> [u8; 32]) -> Result<u64> {
+    let mut st = conn.prepare("SELECT file_sha256, lines_done FROM imports")?;
+    let rows: Vec<(Vec<u8>, u64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|(h, n)| *n as usize <= lines && h.as_slice() == prefix(*n))
+        .map(|(_, n)| n)
+        .max()
+        .unwrap_or(0))
 }
 
 /// The case a record line names: an explicit case id, or the client's newest open case.
