@@ -409,37 +409,7 @@ fn export_carries_attachments_within_scope() {
         ],
     )
     .ok();
-    let c = v
-        .run(
-            "wang",
-            &[
-                "--json",
-                "consent",
-                "add",
-                "--client",
-                "C001",
-                "--agency",
-                "Partner",
-                "--signer",
-                "client",
-                "--signer-name",
-                "Zhang San",
-                "--purpose",
-                "housing support",
-                "--kinds",
-                "process",
-                "--tiers",
-                "1,2",
-                "--revoke-how",
-                "call 021-123",
-                "--signed",
-                "2025-01-01",
-                "--expires",
-                "2099-12-31",
-            ],
-        )
-        .ok()
-        .json()["id"]
+    let c = v.run("wang", common::CONSENT_C001_PARTNER).ok().json()["id"]
         .as_i64()
         .unwrap()
         .to_string();

@@ -65,38 +65,9 @@ fn same_day_revocation_after_an_export_is_not_a_violation() {
     let case = v.client_with_case("C001", "Zhang San");
     v.process_note("wang", case, "first session").ok();
     v.partner("Partner");
-    let consent = run_at(
-        &v,
-        "wang",
-        at(8),
-        &[
-            "--json",
-            "consent",
-            "add",
-            "--client",
-            "C001",
-            "--agency",
-            "Partner",
-            "--signer",
-            "client",
-            "--signer-name",
-            "Zhang San",
-            "--purpose",
-            "housing support",
-            "--kinds",
-            "process",
-            "--tiers",
-            "1,2",
-            "--revoke-how",
-            "call 021-123",
-            "--signed",
-            "2025-01-01",
-            "--expires",
-            "2099-12-31",
-        ],
-    )
-    .ok()
-    .json()["id"]
+    let consent = run_at(&v, "wang", at(8), common::CONSENT_C001_PARTNER)
+        .ok()
+        .json()["id"]
         .as_i64()
         .unwrap()
         .to_string();

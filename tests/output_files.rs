@@ -25,36 +25,7 @@ fn fixture() -> Fixture {
     let case = v.client_with_case("C001", "Zhang San");
     v.process_note("wang", case, "first session").ok();
     let keys = v.partner("Partner");
-    let r = v
-        .run(
-            "wang",
-            &[
-                "--json",
-                "consent",
-                "add",
-                "--client",
-                "C001",
-                "--agency",
-                "Partner",
-                "--signer",
-                "client",
-                "--signer-name",
-                "Zhang San",
-                "--purpose",
-                "housing support",
-                "--kinds",
-                "process",
-                "--tiers",
-                "1,2",
-                "--revoke-how",
-                "call 021-123",
-                "--signed",
-                "2025-01-01",
-                "--expires",
-                "2099-12-31",
-            ],
-        )
-        .ok();
+    let r = v.run("wang", common::CONSENT_C001_PARTNER).ok();
     let consent = r.json()["id"].as_i64().unwrap().to_string();
     let our_pub = v.tmp.path().join("our.pub");
     v.run(

@@ -41,34 +41,10 @@ fn consent_with_form(v: &TestVault, case: i64, form: &Path) -> Option<i64> {
     let r = v.run(
         "wang",
         &[
-            "--json",
-            "consent",
-            "add",
-            "--client",
-            "C001",
-            "--agency",
-            "Partner",
-            "--signer",
-            "client",
-            "--signer-name",
-            "Zhang San",
-            "--purpose",
-            "housing support",
-            "--kinds",
-            "process",
-            "--tiers",
-            "1,2",
-            "--revoke-how",
-            "call 021-123",
-            "--signed",
-            "2025-01-01",
-            "--expires",
-            "2099-12-31",
-            "--form",
-            form.to_str().unwrap(),
-            "--form-case",
-            &case,
-        ],
+            common::CONSENT_C001_PARTNER,
+            &["--form", form.to_str().unwrap(), "--form-case", &case],
+        ]
+        .concat(),
     );
     (r.code == 0).then(|| r.json()["id"].as_i64().unwrap())
 }

@@ -255,3 +255,31 @@ impl TestVault {
         )
     }
 }
+
+/// `consent add` arguments (JSON output) for the usual test consent: client C001 to the partner
+/// "Partner" for housing support, process notes of tiers 1-2, signed 2025-01-01, until 2099.
+pub const CONSENT_C001_PARTNER: &[&str] = &[
+    "--json",
+    "consent",
+    "add",
+    "--client",
+    "C001",
+    "--agency",
+    "Partner",
+    "--signer",
+    "client",
+    "--signer-name",
+    "Zhang San",
+    "--purpose",
+    "housing support",
+    "--kinds",
+    "process",
+    "--tiers",
+    "1,2",
+    "--revoke-how",
+    "call 021-123",
+    "--signed",
+    "2025-01-01",
+    "--expires",
+    "2099-12-31",
+];
