@@ -73,6 +73,8 @@ pub enum Error {
     /// A rekey found ciphertexts still under an old key epoch after re-encrypting, so it kept
     /// the old keys and changed nothing.
     RekeyIncomplete { case: i64, left: i64 },
+    /// Another running command is writing the same output file.
+    OutputBusy { path: PathBuf },
     /// A given file is larger than anything of its kind can be: refused before reading it.
     TooLarge { path: PathBuf, size: u64, max: u64 },
     /// Errors of the disclosure log.
@@ -160,6 +162,7 @@ impl fmt::Display for Error {
             Error::RekeyIncomplete { case, left } => {
                 tr!("err.rekey_incomplete", case = case, left = left)
             }
+            Error::OutputBusy { path } => tr!("err.output_busy", path = path.display()),
             Error::TooLarge { path, size, max } => tr!(
                 "err.too_large",
                 path = path.display(),

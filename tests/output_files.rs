@@ -541,3 +541,81 @@ fn a_correction_notice_that_cannot_be_written_is_resent_by_its_referral() {
     f.stock_tools_accept(&file);
     assert_eq!(f.log().len(), log_len);
 }
+
+/// Two exports to the same `--out` at once: the second is refused before it commits anything
+/// (the first holds the destination), so no disclosure is logged without its file.
+#[test]
+fn a_second_export_to_the_same_destination_is_refused_before_it_commits() {
+    let f = fixture();
+    let work = f.v.tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut c = f.export_cmd("same.age");
+    c.current_dir(&work)
+        .env("CASEVAULT_TEST_PAUSE_AT", "packet_rename")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut first = c.spawn().unwrap();
+    let sig = work.join("same.age.minisig");
+    let start = Instant::now();
+    while !sig.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "first never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logged = f.disclosures("referral_export").len();
+    let mut c = f.export_cmd("same.age");
+    c.current_dir(&work);
+    let r = run(c).fails();
+    assert!(
+        r.stderr.contains("another command is writing"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(f.disclosures("referral_export").len(), logged);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The killed first export is recovered as before; only one disclosure exists.
+    let id = f.referrals()[0]["id"].as_i64().unwrap().to_string();
+    let mut c = f.v.as_("wang");
+    c.current_dir(&work)
+        .args(["referral", "resend", &id, "--out", "same.age"]);
+    run(c).ok();
+    f.stock_tools_accept(&work.join("same.age"));
+    assert_eq!(f.referrals().len(), 1);
+    assert!(tmp_files(&work).is_empty(), "{:?}", tmp_files(&work));
+}
+
+/// A full output disk is found before the commit: nothing is logged, no file is left.
+#[test]
+fn a_full_output_disk_is_refused_before_anything_is_committed() {
+    let f = fixture();
+    let mnt = f.v.tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs as root and can mount"
+        );
+        eprintln!("skipping: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    // Fill it but for a few KiB.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1k", "count=1020"])
+        .arg(format!("of={}", mnt.join("fill").display()))
+        .stderr(Stdio::null())
+        .status();
+    let out = mnt.join("p.age");
+    let r = run(f.export_cmd(out.to_str().unwrap())).fails();
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert!(f.disclosures("referral_export").is_empty(), "{}", r.stderr);
+    assert!(f.referrals().is_empty());
+}

@@ -152,6 +152,8 @@ pub fn main() -> i32 {
 /// Flushes stdout and folds a stdout write error into the exit code: `failure` unless the
 /// command already failed.
 fn settle(code: i32, failure: i32) -> i32 {
+    // Output files claimed by checks but never written (a refused or failed command).
+    crate::vault::output::release_claims();
     match out::finish() {
         None => code,
         Some(e) => {

@@ -37,8 +37,15 @@ pub fn open(path: &Path, key: &Key32, create: bool) -> Result<Connection> {
     conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     apply_key(&conn, key)?;
     // A wrong key shows here: SQLCipher cannot read page 1.
+    // Only "not a database" means the key is wrong; a full disk or an I/O error is reported
+    // as what it is (a user told "wrong key" might restore a backup for nothing).
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-        .map_err(|_| Error::Crypto(crate::tr!("store.wrong_db_key")))?;
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => {
+                Error::Crypto(crate::tr!("store.wrong_db_key"))
+            }
+            _ => Error::Db(e),
+        })?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;

@@ -28,7 +28,7 @@ pub struct InitOptions {
 /// Creates a vault in `dir` (absent or empty). On failure, removes what it created.
 pub fn init(dir: &VaultDir, opts: InitOptions) -> Result<()> {
     if fs::read_dir(&dir.root).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(Error::VaultExists(dir.root.clone()));
+        clear_interrupted(dir, &opts)?;
     }
     // The recovery key's destination is checked before anything is created.
     super::output::OutputSet::single(&opts.recovery_out).check(false)?;
@@ -65,6 +65,57 @@ pub fn init(dir: &VaultDir, opts: InitOptions) -> Result<()> {
     result
 }
 
+/// Init's own files: what a killed `init` can leave (`VERSION` is written last, so a directory
+/// without it never was a vault).
+const INIT_FILES: &[&str] = &[
+    "vault.db",
+    "vault.db-wal",
+    "vault.db-shm",
+    "vault.db-journal",
+    "vault.lock",
+    "keys",
+    "staff",
+];
+
+/// A directory that only an interrupted `init` could have left (no `VERSION`, nothing but
+/// init's own files) is cleared so init can start again; anything else is refused. A recovery
+/// key file already at the destination is replaced only if it opens that directory's key file
+/// (it was written by the interrupted init, after the key file): never someone's real key.
+fn clear_interrupted(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
+    let exists = || Error::VaultExists(dir.root.clone());
+    if dir.version().exists() {
+        return Err(exists());
+    }
+    let entries: Vec<String> = fs::read_dir(&dir.root)
+        .map_err(|e| Error::io(&dir.root, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let ours = |n: &String| {
+        INIT_FILES.contains(&n.as_str()) || (n.starts_with('.') && n.ends_with(".tmp"))
+    };
+    if !entries.iter().all(ours) {
+        return Err(exists());
+    }
+    if opts.recovery_out.exists() {
+        let text =
+            zeroize::Zeroizing::new(fs::read_to_string(&opts.recovery_out).map_err(|_| exists())?);
+        let id = super::admin::parse_recovery_key(&text).map_err(|_| exists())?;
+        let wrapped = fs::read(dir.dbkey()).map_err(|_| exists())?;
+        if crypto::decrypt(&[&id as &dyn age::Identity], &wrapped)?.is_none() {
+            return Err(exists());
+        }
+        fs::remove_file(&opts.recovery_out).map_err(|e| Error::io(&opts.recovery_out, e))?;
+    }
+    for n in entries {
+        let p = dir.root.join(n);
+        fs::remove_dir_all(&p)
+            .or_else(|_| fs::remove_file(&p))
+            .map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
 fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     for d in [dir.root.clone(), dir.root.join("keys"), dir.staff_dir()] {
         fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
@@ -73,8 +124,6 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     let admin = StaffIdentity::generate(&opts.admin);
     let recovery = age::x25519::Identity::generate();
     let db_key = crypto::random_key32();
-
-    write_recovery(opts, &recovery)?;
 
     let conn = store::open(&dir.db(), &db_key, true)?;
     store::write(&conn, |tx| {
@@ -136,6 +185,9 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     let wrapped =
         crypto::encrypt_to_many(&[&admin.recipient(), &recovery.to_public()], &db_key[..])?;
     write_atomic(&dir.dbkey(), &wrapped)?;
+    // After the key file it opens (so a rerun after a crash can tell it is ours), before
+    // VERSION (so a vault never exists without its recovery key file).
+    write_recovery(opts, &recovery)?;
     // Written last: a directory without it is not a vault.
     write_atomic(&dir.version(), format!("{VERSION_LINE}\n").as_bytes())
 }

@@ -10,9 +10,11 @@
 //! the next run on that destination.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -94,23 +96,18 @@ impl OutputSet {
         self.companions.iter().chain(std::iter::once(&self.primary))
     }
 
-    /// Run before anything is committed: the folder exists and takes a file (probed with the
-    /// temporary name, which also clears a killed run's leftover), and no final path exists
-    /// (a companion whose primary is missing is an incomplete output and may be replaced).
+    /// Run before anything is committed: the folder exists; each temporary file is claimed
+    /// (created, locked for this process, and given [`PROBE_BYTES`] so that a full disk shows
+    /// here, not after the commit; a killed run's leftover is taken over, another live
+    /// command's claim refused); and no final path exists (a companion whose primary is
+    /// missing is an incomplete output and may be replaced).
     pub fn check(&self, replace: bool) -> Result<()> {
         for p in self.all() {
             let dir = dir_of(p);
             if !dir.is_dir() {
                 return Err(Error::OutputDir { path: dir });
             }
-            let tmp = tmp_of(p);
-            remove_leftover(&tmp)?;
-            match create_tmp(&tmp) {
-                Ok(_) => {
-                    let _ = fs::remove_file(&tmp);
-                }
-                Err(_) => return Err(Error::OutputDir { path: dir }),
-            }
+            claim(&tmp_of(p))?;
         }
         if replace {
             return Ok(());
@@ -145,17 +142,21 @@ impl OutputSet {
         let result = (|| -> Result<()> {
             for (path, bytes) in &files {
                 let tmp = tmp_of(path);
-                let mut f = create_tmp(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                claim(&tmp)?;
                 written.push(tmp.clone());
-                f.write_all(bytes)
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| Error::io(path.as_path(), e))?;
+                with_claim(&tmp, |f| {
+                    f.rewind()?;
+                    f.write_all(bytes)?;
+                    f.set_len(bytes.len() as u64)?;
+                    f.sync_all()
+                })
+                .map_err(|e| Error::io(path.as_path(), e))?;
             }
             Ok(())
         })();
         if let Err(e) = result {
             for t in &written {
-                let _ = fs::remove_file(t);
+                unclaim(t, true);
             }
             return Err(e);
         }
@@ -171,12 +172,17 @@ impl OutputSet {
             let tmp = tmp_of(path);
             if let Err(e) = fs::rename(&tmp, path) {
                 for (p, _) in &files[i..] {
-                    let _ = fs::remove_file(tmp_of(p));
+                    unclaim(&tmp_of(p), true);
                 }
                 return Err(Error::io(path.as_path(), e));
             }
         }
-        super::dir::sync_dir(&dir_of(&self.primary))
+        let synced = super::dir::sync_dir(&dir_of(&self.primary));
+        // Renamed: the locks go with the files; the claims end here.
+        for (path, _) in &files {
+            unclaim(&tmp_of(path), false);
+        }
+        synced
     }
 }
 
@@ -207,23 +213,111 @@ fn exists(p: &Path) -> bool {
     p.symlink_metadata().is_ok()
 }
 
-fn create_tmp(tmp: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)
+/// Bytes a claim writes at once, so a full disk is found before anything is committed.
+pub const PROBE_BYTES: usize = 64 << 10;
+
+/// This process's claimed temporary files: each open and locked (`flock`) until it is renamed
+/// into place or released. The lock tells a live command's file from a killed run's leftover.
+static CLAIMS: Mutex<Vec<(PathBuf, fs::File)>> = Mutex::new(Vec::new());
+
+/// Claims `tmp` for this process (a no-op if already ours). Refuses another live command's
+/// claim; takes over a leftover; fills it with [`PROBE_BYTES`] zero bytes and fsyncs.
+fn claim(tmp: &Path) -> Result<()> {
+    let mut claims = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+    if claims.iter().any(|(p, _)| p == tmp) {
+        return Ok(());
+    }
+    let dir = dir_of(tmp);
+    // Open, lock, then check the path still names the locked file: another process may have
+    // renamed its claim into place between our open and our lock.
+    let mut tries = 0;
+    let file = loop {
+        tries += 1;
+        if tries > 5 {
+            return Err(Error::OutputBusy {
+                path: tmp.to_path_buf(),
+            });
+        }
+        match tmp.symlink_metadata() {
+            Ok(m) if !m.is_file() => {
+                return Err(Error::Exists {
+                    what: "file",
+                    id: tmp.display().to_string(),
+                })
+            }
+            _ => {}
+        }
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(tmp)
+            .map_err(|_| Error::OutputDir { path: dir.clone() })?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::OutputBusy {
+                    path: tmp.to_path_buf(),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(tmp, e)),
+        }
+        let same = match (f.metadata(), tmp.symlink_metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        if same {
+            break f;
+        }
+    };
+    let probe = (|| {
+        let mut f = &file;
+        f.set_len(0)?;
+        f.write_all(&[0u8; PROBE_BYTES])?;
+        f.sync_all()
+    })();
+    if let Err(e) = probe {
+        let _ = fs::remove_file(tmp);
+        return Err(match e.raw_os_error() {
+            Some(28) => Error::io(tmp, e), // ENOSPC: say so
+            _ => Error::OutputDir { path: dir },
+        });
+    }
+    claims.push((tmp.to_path_buf(), file));
+    Ok(())
 }
 
-/// Removes a temporary file a killed run left (only ours: a regular file by our name).
-fn remove_leftover(tmp: &Path) -> Result<()> {
-    match tmp.symlink_metadata() {
-        Ok(m) if m.is_file() => fs::remove_file(tmp).map_err(|e| Error::io(tmp, e)),
-        Ok(_) => Err(Error::Exists {
-            what: "file",
-            id: tmp.display().to_string(),
-        }),
-        Err(_) => Ok(()),
+fn with_claim<T>(
+    tmp: &Path,
+    f: impl FnOnce(&mut fs::File) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let mut claims = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, file) = claims
+        .iter_mut()
+        .find(|(p, _)| p == tmp)
+        .ok_or_else(|| std::io::Error::other("output file not claimed"))?;
+    f(file)
+}
+
+/// Ends a claim; with `remove`, deletes the temporary file first (it is still ours).
+fn unclaim(tmp: &Path, remove: bool) {
+    let mut claims = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = claims.iter().position(|(p, _)| p == tmp) {
+        if remove {
+            let _ = fs::remove_file(tmp);
+        }
+        claims.remove(i);
+    }
+}
+
+/// Deletes every temporary file this process claimed and did not write (a command that was
+/// refused or failed after its checks). The CLI calls it once, at the end of every command.
+pub fn release_claims() {
+    let mut claims = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+    for (p, _) in claims.drain(..) {
+        let _ = fs::remove_file(&p);
     }
 }
 
