@@ -64,6 +64,9 @@ pub enum Error {
     Crypto(String),
     /// Stored data fails its signature or hash check.
     Tampered { what: &'static str, id: String },
+    /// The database holds schema objects the migrations did not create, or lacks or changed
+    /// some they did (someone with the database key edited it): the vault does not open.
+    SchemaDrift(Vec<crate::store::pinned::SchemaDrift>),
     /// A database key rotation holds the vault; the opener waited and gave up.
     RotationRunning,
     /// Staff were removed but the key rotation must wait until other sessions close.
@@ -154,6 +157,7 @@ impl fmt::Display for Error {
             Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
             Error::Crypto(m) => tr!("err.crypto", reason = m),
             Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::SchemaDrift(objects) => schema_drift_message(objects),
             Error::RotationRunning => tr!("err.rotation_running"),
             Error::RotationDeferred { names } => tr!("err.rotation_deferred", names = names),
             Error::RotationFailed { names, reason } => {
@@ -186,6 +190,45 @@ impl fmt::Display for Error {
         };
         f.write_str(&s)
     }
+}
+
+/// How many drifted objects a message names; the rest are counted (an insider could plant
+/// thousands).
+const DRIFT_SHOWN: usize = 5;
+
+/// Names each drifted object (type in words, name escaped and shortened: it is text chosen
+/// by whoever edited the database) and says to alert a supervisor.
+fn schema_drift_message(objects: &[crate::store::pinned::SchemaDrift]) -> String {
+    use crate::store::pinned::Drift;
+    let mut items: Vec<String> = objects
+        .iter()
+        .take(DRIFT_SHOWN)
+        .map(|o| {
+            let kind = match o.kind.as_str() {
+                "table" => tr!("store.kind_table"),
+                "index" => tr!("store.kind_index"),
+                "trigger" => tr!("store.kind_trigger"),
+                "view" => tr!("store.kind_view"),
+                other => other.escape_debug().take(16).collect(),
+            };
+            let name: String = o.name.escape_debug().take(64).collect();
+            match o.drift {
+                Drift::Extra => tr!("store.schema_extra", kind = kind, name = name),
+                Drift::Changed => tr!("store.schema_changed", kind = kind, name = name),
+                Drift::Missing => tr!("store.schema_missing", kind = kind, name = name),
+            }
+        })
+        .collect();
+    if objects.len() > DRIFT_SHOWN {
+        items.push(tr!(
+            "store.schema_more",
+            count = objects.len() - DRIFT_SHOWN
+        ));
+    }
+    tr!(
+        "err.schema_drift",
+        objects = items.join(tr!("store.schema_sep").as_str())
+    )
 }
 
 impl std::error::Error for Error {}

@@ -136,25 +136,24 @@ fn tier3_read_fails_closed_when_the_log_cannot_be_written() {
         .json()["id"]
         .as_i64()
         .unwrap();
-    // The log cannot be written (a write failure simulated by a trigger).
-    let open = || {
-        casevault::vault::Session::open(
+    // The log cannot be written (a write failure simulated by a trigger). A trigger stored in
+    // the database would refuse every open (the schema is pinned), so it is a TEMP trigger on
+    // this session's own connection, and the read runs in this process.
+    {
+        let mut s = casevault::vault::Session::open(
             &casevault::vault::VaultDir::new(&v.dir),
             "li",
             &secrecy::SecretString::from(pw("li")),
         )
-        .unwrap()
-    };
-    open()
-        .conn
-        .execute_batch("CREATE TRIGGER no_log BEFORE INSERT ON log_entries BEGIN SELECT RAISE(FAIL, 'log unavailable'); END;")
         .unwrap();
-    let r = v.run("li", &["record", "show", &id.to_string()]).fails();
-    assert!(
-        !r.stdout.contains("must-not-leak"),
-        "content released without a log entry"
-    );
-    open().conn.execute_batch("DROP TRIGGER no_log").unwrap();
+        s.conn
+            .execute_batch("CREATE TEMP TRIGGER no_log BEFORE INSERT ON main.log_entries BEGIN SELECT RAISE(FAIL, 'log unavailable'); END;")
+            .unwrap();
+        assert!(
+            s.record_show(id).is_err(),
+            "content released without a log entry"
+        );
+    }
     // The log's stored state no longer matches its last checkpoint: an alarm, no read.
     {
         let s = casevault::vault::Session::open(

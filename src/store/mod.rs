@@ -11,6 +11,7 @@ pub mod clients;
 pub mod consents;
 pub mod keys;
 pub mod meta;
+pub mod pinned;
 pub mod records;
 pub mod referrals;
 pub mod requests;
@@ -26,7 +27,8 @@ use crate::crypto::{hex, Key32};
 use crate::error::{Error, Result};
 
 /// Opens (or with `create`, creates) the database at `path` with a raw 256-bit key: no
-/// passphrase KDF runs here, the key is already random. Applies pending migrations.
+/// passphrase KDF runs here, the key is already random. Applies pending migrations; the schema
+/// must be exactly what the migrations create, before and after (`pinned::check`).
 pub fn open(path: &Path, key: &Key32, create: bool) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
@@ -36,6 +38,14 @@ pub fn open(path: &Path, key: &Key32, create: bool) -> Result<Connection> {
     // SQLCipher logs decryption failures to stderr by default; we report them ourselves.
     conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     apply_key(&conn, key)?;
+    // Before anything reads the schema: functions with side effects may not run from views,
+    // triggers or defaults stored in the file (see `pinned`). Read back, because SQLite
+    // ignores a pragma it does not know.
+    conn.execute_batch("PRAGMA trusted_schema = OFF;")?;
+    let trusted: i64 = conn.query_row("PRAGMA trusted_schema", [], |r| r.get(0))?;
+    if trusted != 0 {
+        return Err(Error::VaultVersion("trusted_schema".into()));
+    }
     // A wrong key shows here: SQLCipher cannot read page 1.
     // Only "not a database" means the key is wrong; a full disk or an I/O error is reported
     // as what it is (a user told "wrong key" might restore a backup for nothing).
@@ -145,6 +155,7 @@ pub fn export_rekeyed(conn: &Connection, dest: &Path, new_key: &Key32) -> Result
     let check = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     check.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     apply_key(&check, new_key)?;
+    check.execute_batch("PRAGMA trusted_schema = OFF;")?;
     let ok: String = check
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .map_err(|_| Error::Crypto(crate::tr!("store.wrong_db_key")))?;
@@ -173,19 +184,28 @@ pub fn checkpoint(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Applies pending migrations. The schema is checked against its version first (nothing
+/// planted may run during a migration) and again after migrating.
 fn migrate(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let all = schema::MIGRATIONS;
-    if version as usize > all.len() {
+    let Ok(version) = usize::try_from(version) else {
+        return Err(Error::VaultVersion(format!("schema {version}")));
+    };
+    if version > all.len() {
         return Err(Error::VaultVersion(format!("schema {version}")));
     }
-    for (i, sql) in all.iter().enumerate().skip(version as usize) {
+    pinned::check(conn, version)?;
+    if version == all.len() {
+        return Ok(());
+    }
+    for (i, sql) in all.iter().enumerate().skip(version) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         tx.commit()?;
     }
-    Ok(())
+    pinned::check(conn, all.len())
 }
 
 /// Runs `f` in an IMMEDIATE transaction (takes the write lock up front, so two processes
