@@ -11,7 +11,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -208,11 +207,7 @@ fn exists(p: &Path) -> bool {
 }
 
 fn create_tmp(tmp: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(tmp)
+    crate::private::create_new(tmp)
 }
 
 /// Removes a temporary file a killed run left (only ours: a regular file by our name).
