@@ -5,7 +5,7 @@
 //! `verifier-key.txt` and `README.md`. No client identities are in it: entries hold only
 //! keyed hashes of client and case ids.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
