@@ -112,7 +112,7 @@ fn a_loosened_vault_is_tightened_when_opened() {
     assert_eq!(mode(&v.dir.join("staff").join("wang.age")), 0o644);
     let r = v.run("wang", &["case", "list"]).ok();
     assert!(r.stderr.contains("now private"), "{}", r.stderr);
-    assert_private(&[v.dir.clone()]);
+    assert_private(std::slice::from_ref(&v.dir));
     // Said once: the next open finds nothing to tighten.
     let r = v.run("wang", &["case", "list"]).ok();
     assert!(!r.stderr.contains("now private"), "{}", r.stderr);
