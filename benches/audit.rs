@@ -40,7 +40,7 @@ fn size(var: &str, default: usize) -> usize {
 }
 
 fn pass(name: &str) -> SecretString {
-    SecretString::from(format!("{name} pw"))
+    SecretString::from(format!("{name} pw: velvet harbour lantern"))
 }
 
 fn build(dir: &Path, clients: usize, records: usize, log: usize) {

@@ -30,8 +30,8 @@ use zeroize::Zeroizing;
 const RECORDS: usize = 200;
 const CONTENT_BYTES: usize = 1024;
 const ATTACHMENT: usize = 5 << 20;
-const ADMIN_PW: &str = "admin pw";
-const SUP_PW: &str = "li pw";
+const ADMIN_PW: &str = "admin pw: amber kettle orbit";
+const SUP_PW: &str = "li pw: velvet harbour lantern";
 
 fn fields(j: usize) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();

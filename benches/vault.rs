@@ -34,8 +34,8 @@ const RECORDS_PER_CLIENT: usize = 10;
 const BATCH: usize = 1000;
 const CONTENT_BYTES: usize = 1024;
 const SUPERVISOR: &str = "li";
-const SUPERVISOR_PW: &str = "li pw";
-const ADMIN_PW: &str = "admin pw";
+const SUPERVISOR_PW: &str = "li pw: velvet harbour lantern";
+const ADMIN_PW: &str = "admin pw: amber kettle orbit";
 
 const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",

@@ -26,7 +26,7 @@ FAILS=0
 
 cv() { # cv WHO ARGS... : run as WHO with their passphrase from the environment
   local who=$1; shift
-  CASEVAULT_PASSPHRASE="$who pw" "$BIN" --vault "$V" --as "$who" "$@"
+  CASEVAULT_PASSPHRASE="$who-纸灯笼照河岸-stress" "$BIN" --vault "$V" --as "$who" "$@"
 }
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 rand_sleep() { # up to $1 seconds
@@ -37,7 +37,7 @@ rand_sleep() { # up to $1 seconds
 # signal reaches casevault itself, not a shell around it.
 kill_during() {
   local who=$1; shift
-  env CASEVAULT_PASSPHRASE="$who pw" "$BIN" --vault "$V" --as "$who" "$@" >/dev/null 2>&1 &
+  env CASEVAULT_PASSPHRASE="$who-纸灯笼照河岸-stress" "$BIN" --vault "$V" --as "$who" "$@" >/dev/null 2>&1 &
   local pid=$!
   rand_sleep "$KILL_MAX"
   if kill -9 "$pid" 2>/dev/null; then echo killed; fi
@@ -49,7 +49,7 @@ measure() {
   local who=$1; shift
   local t0 t1
   t0=$(date +%s.%N)
-  env CASEVAULT_PASSPHRASE="$who pw" "$BIN" --vault "$V" --as "$who" "$@" >/dev/null 2>&1
+  env CASEVAULT_PASSPHRASE="$who-纸灯笼照河岸-stress" "$BIN" --vault "$V" --as "$who" "$@" >/dev/null 2>&1
   t1=$(date +%s.%N)
   KILL_MAX=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)}')
 }
@@ -61,10 +61,10 @@ check_vault() { # the vault opens for everyone and the log verifies
 }
 
 # --- setup -------------------------------------------------------------------------------------
-CASEVAULT_NEW_PASSPHRASE="admin pw" "$BIN" --vault "$V" init --agency Stress --admin admin \
+CASEVAULT_NEW_PASSPHRASE="admin-纸灯笼照河岸-stress" "$BIN" --vault "$V" init --agency Stress --admin admin \
   --recovery-out "$WORK/recovery.txt" >/dev/null || { echo "init failed"; exit 1; }
 for s in li:supervisor wang:caseworker; do
-  CASEVAULT_NEW_PASSPHRASE="${s%%:*} pw" cv admin staff add "${s%%:*}" --role "${s##*:}" >/dev/null
+  CASEVAULT_NEW_PASSPHRASE="${s%%:*}-纸灯笼照河岸-stress" cv admin staff add "${s%%:*}" --role "${s##*:}" >/dev/null
 done
 cv wang client add --number C1 --name Zhang --birth-date 1980-01-01 >/dev/null
 cv wang case open C1 --source self >/dev/null
@@ -139,11 +139,11 @@ entries2=$(cv li --json log show --kind referral_export | python3 -c 'import jso
 echo "export:       $N runs (kills within ${KILL_MAX}s), $killed killed mid-command, $rows logged referrals, all $resent re-sent without a new entry"
 
 # --- 1d. offboarding ---------------------------------------------------------------------------
-CASEVAULT_NEW_PASSPHRASE="y pw" cv admin staff add y --role caseworker >/dev/null 2>&1
+CASEVAULT_NEW_PASSPHRASE="y-纸灯笼照河岸-stress" cv admin staff add y --role caseworker >/dev/null 2>&1
 measure admin staff remove y
 killed=0
 for i in $(seq "$N"); do
-  CASEVAULT_NEW_PASSPHRASE="x$i pw" cv admin staff add "x$i" --role caseworker >/dev/null 2>&1 || fail "staff add x$i"
+  CASEVAULT_NEW_PASSPHRASE="x$i-纸灯笼照河岸-stress" cv admin staff add "x$i" --role caseworker >/dev/null 2>&1 || fail "staff add x$i"
   [ "$(kill_during admin staff remove "x$i")" = killed ] && killed=$((killed + 1))
   check_vault "offboarding #$i"
   age -d -i "$WORK/recovery.txt" "$V/keys/dbkey.age" >/dev/null 2>&1 \

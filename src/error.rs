@@ -31,6 +31,8 @@ pub enum Error {
     IdentityCorrupt { staff: String },
     /// No passphrase could be read (no terminal, no env, no file).
     NoPassphrase,
+    /// A new passphrase is too weak to guard keys an attacker can try offline.
+    WeakPassphrase(crate::domain::passphrase::Weakness),
     /// No acting staff member was named.
     NoActor,
     /// A named staff member does not exist or has left.
@@ -128,6 +130,16 @@ impl fmt::Display for Error {
             Error::WrongPassphrase { staff } => tr!("err.wrong_passphrase", staff = staff),
             Error::IdentityCorrupt { staff } => tr!("err.identity_corrupt", staff = staff),
             Error::NoPassphrase => tr!("err.no_passphrase"),
+            Error::WeakPassphrase(w) => {
+                use crate::domain::passphrase::{Weakness, MIN_CHARS};
+                let why = match w {
+                    Weakness::TooShort { chars } => {
+                        tr!("err.passphrase_short", chars = chars, min = MIN_CHARS)
+                    }
+                    Weakness::Guessable => tr!("err.passphrase_guessable"),
+                };
+                format!("{why}{}", tr!("err.passphrase_advice"))
+            }
             Error::NoActor => tr!("err.no_actor"),
             Error::UnknownStaff(n) => tr!("err.unknown_staff", name = n),
             Error::NotPermitted { action, role } => {

@@ -21,6 +21,7 @@ pub mod i18n;
 pub mod log;
 pub mod packet;
 pub mod policy;
+pub mod private;
 pub mod store;
 pub mod vault;
 

@@ -510,10 +510,15 @@ fn a_passphrase_package_opens_with_the_passphrase() {
     .ok();
     let out = v.tmp.path().join("pkg.age");
     let mut c = v.as_("wang");
-    c.env("CASEVAULT_PACKAGE_PASSPHRASE", "tea by the river")
-        .args(["request", "fulfil", &id(&r), "--out", out.to_str().unwrap()]);
+    c.env(
+        "CASEVAULT_PACKAGE_PASSPHRASE",
+        "tea by the willow river at dusk",
+    )
+    .args(["request", "fulfil", &id(&r), "--out", out.to_str().unwrap()]);
     run(c).ok();
-    let ident = age::scrypt::Identity::new(SecretString::from("tea by the river".to_string()));
+    let ident = age::scrypt::Identity::new(SecretString::from(
+        "tea by the willow river at dusk".to_string(),
+    ));
     let (_, j, _) = open_package(&out, &ident);
     assert_eq!(j["client"]["number"], "C1");
 }

@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::packet::PartnerKeys;
 use crate::tr;
 use crate::vault::output::OutputSet;
-use std::os::unix::fs::DirBuilderExt;
 
 #[derive(Subcommand, Debug)]
 pub enum AgencyCmd {
@@ -54,13 +53,7 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
     if let AgencyCmd::Keygen { out_dir } = &cmd {
         // The keys are the partner's: nothing is stored in the vault, but only an admin makes them.
         s.require(crate::policy::Action::AgencyManage)?;
-        if !out_dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(out_dir)
-                .map_err(|e| Error::io(out_dir, e))?;
-        }
+        crate::private::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
         let k = PartnerKeys::generate();
         let files = [
             ("partner.agekey", true),

@@ -75,7 +75,11 @@ impl Context {
         let actor = self.actor()?;
         self.vault.check()?;
         let pass = self.passphrase(&actor)?;
-        Session::open(&self.vault, &actor, &pass)
+        let s = Session::open(&self.vault, &actor, &pass)?;
+        if s.tightened > 0 {
+            crate::errln!("{}", tr!("cli.modes_tightened", count = s.tightened));
+        }
+        Ok(s)
     }
 
     fn offer_rotation(&self, s: &mut Session, names: &str) {

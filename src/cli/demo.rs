@@ -25,9 +25,14 @@ pub struct DemoArgs {
     pub keep: Option<PathBuf>,
 }
 
+/// The demo's passphrases are printed for anyone to try the kept vault, so they guard
+/// nothing; they still pass the strength check that every new passphrase must pass.
 fn pass(name: &str) -> SecretString {
-    SecretString::from(format!("demo-{name}"))
+    SecretString::from(format!("demo-{name}-{DEMO_PASS_TAIL}"))
 }
+
+/// What follows `demo-<name>-` in every demo passphrase.
+const DEMO_PASS_TAIL: &str = "纸灯笼照河岸";
 
 fn fields(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     match v {
@@ -204,7 +209,7 @@ impl TempDir {
             "casevault-demo-{}",
             hex(&crate::crypto::random_bytes::<6>())
         ));
-        std::fs::create_dir(&p).map_err(|e| Error::io(&p, e))?;
+        crate::private::create_dir(&p).map_err(|e| Error::io(&p, e))?;
         Ok(TempDir(p))
     }
 }

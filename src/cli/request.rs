@@ -382,7 +382,7 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
         }
         RequestCmd::Notify { id, out_dir } => {
             let mut s = ctx.session()?;
-            std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+            crate::private::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
             let outcomes = s.request_notify(id, &out_dir)?;
             let mut lines = Vec::new();
             let mut failed = Vec::new();

@@ -4,6 +4,7 @@
 mod case;
 mod client;
 mod consent;
+pub mod passphrase;
 mod record;
 mod request;
 pub mod text;

@@ -5,7 +5,7 @@
 //! `verifier-key.txt` and `README.md`. No client identities are in it: entries hold only
 //! keyed hashes of client and case ids.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,7 @@ use super::export_readme::README;
 pub fn export(conn: &Connection, dir: &Path) -> Result<u64, LogError> {
     let (entries, notes) = load_all(conn)?;
     let key = stored_verifier_key(conn)?.unwrap_or_default();
-    fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    crate::private::create_dir_all(dir).map_err(|e| io(dir, e))?;
     write(
         dir,
         ENTRIES_FILE,
@@ -254,7 +254,7 @@ impl Iterator for Records {
 
 fn write(dir: &Path, file: &str, data: &[u8]) -> Result<(), LogError> {
     let path = dir.join(file);
-    fs::write(&path, data).map_err(|e| io(&path, e))
+    crate::private::write(&path, data).map_err(|e| io(&path, e))
 }
 
 fn io(path: &Path, source: std::io::Error) -> LogError {

@@ -33,6 +33,11 @@ pub fn open(path: &Path, key: &Key32, create: bool) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        // Made here, 0600, rather than by SQLite with the umask's mode: SQLite gives the -wal,
+        // -shm and journal files the database file's mode.
+        if !path.exists() {
+            crate::private::create_new(path).map_err(|e| Error::io(path, e))?;
+        }
     }
     let conn = Connection::open_with_flags(path, flags)?;
     // SQLCipher logs decryption failures to stderr by default; we report them ourselves.
@@ -118,14 +123,7 @@ pub fn export_rekeyed(conn: &Connection, dest: &Path, new_key: &Key32) -> Result
     let key_text = Zeroizing::new(format!("x'{}'", Zeroizing::new(hex(&new_key[..])).as_str()));
     // ATTACH opens with the main connection's flags, which do not create files: make it here,
     // empty (SQLite reads an empty file as an empty database) and private to its owner.
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(dest).map_err(|e| Error::io(dest, e))?;
+    crate::private::create_new(dest).map_err(|e| Error::io(dest, e))?;
     let dest_str = dest
         .to_str()
         .ok_or_else(|| Error::io(dest, std::io::Error::other("path is not UTF-8")))?;

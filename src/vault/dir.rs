@@ -81,8 +81,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
     ));
     let io = |e| Error::io(path, e);
+    // A killed run's leftover (ours: a regular file by our name) is replaced, and the new
+    // temporary file is 0600 from its creation, so the renamed file is too.
+    if tmp.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        fs::remove_file(&tmp).map_err(io)?;
+    }
     {
-        let mut f = fs::File::create(&tmp).map_err(io)?;
+        let mut f = crate::private::create_new(&tmp).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
     }

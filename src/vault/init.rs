@@ -43,6 +43,7 @@ pub fn init(dir: &VaultDir, opts: InitOptions) -> Result<()> {
     }
     crate::domain::text::single_line("agency", &opts.agency, crate::domain::text::NAME_MAX)?;
     Policy::from_sources(&opts.policy_sources)?;
+    check_new_passphrase(&opts.admin_passphrase, &[&opts.admin, &opts.agency])?;
     let existed = dir.root.exists();
     let result = create(dir, &opts);
     if result.is_err() {
@@ -118,8 +119,10 @@ fn clear_interrupted(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
 
 fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     for d in [dir.root.clone(), dir.root.join("keys"), dir.staff_dir()] {
-        fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        crate::private::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
     }
+    // An existing empty folder given as the vault is made private too.
+    crate::private::tighten(&dir.root);
     let at = now();
     let admin = StaffIdentity::generate(&opts.admin);
     let recovery = age::x25519::Identity::generate();
@@ -190,6 +193,12 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     write_recovery(opts, &recovery)?;
     // Written last: a directory without it is not a vault.
     write_atomic(&dir.version(), format!("{VERSION_LINE}\n").as_bytes())
+}
+
+/// Refuses a weak new passphrase (`domain::passphrase`); `context` names words it must not
+/// lean on (staff name, agency).
+pub fn check_new_passphrase(pass: &SecretString, context: &[&str]) -> Result<()> {
+    crate::domain::passphrase::check(pass, context).map_err(Error::WeakPassphrase)
 }
 
 /// Writes the recovery identity to the file the admin named, readable by its owner only.

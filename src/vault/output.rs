@@ -269,6 +269,10 @@ fn claim(tmp: &Path) -> Result<()> {
             _ => false,
         };
         if same {
+            // A leftover from an older version may be looser: outputs are private.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io(tmp, e))?;
             break f;
         }
     };

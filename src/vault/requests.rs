@@ -61,6 +61,17 @@ pub enum PackageTo {
     Passphrase(SecretString),
 }
 
+impl PackageTo {
+    /// A package passphrase is new each time and guards the client's whole file: the same
+    /// strength rule as a staff passphrase.
+    pub fn check(&self) -> Result<()> {
+        match self {
+            PackageTo::Recipient(_) => Ok(()),
+            PackageTo::Passphrase(p) => super::init::check_new_passphrase(p, &[]),
+        }
+    }
+}
+
 /// The result of fulfilling an access request.
 #[derive(Debug, Serialize)]
 pub struct AccessOutcome {
@@ -307,6 +318,7 @@ impl Session {
     /// Only a supervisor or a worker assigned to every case of the client may do this.
     pub fn request_fulfil(&mut self, id: i64, to: &PackageTo, out: &Path) -> Result<AccessOutcome> {
         self.require(Action::RecordRead)?;
+        to.check()?;
         let req = match self.request_show(id)?.kind {
             RequestKind::Partner => return Err(Error::Invalid(tr!("requests.partner_pending"))),
             RequestKind::Correction => {
@@ -496,6 +508,9 @@ impl Session {
         out: &Path,
     ) -> Result<AccessOutcome> {
         self.require(Action::RecordRead)?;
+        if let Some(to) = to {
+            to.check()?;
+        }
         let req = self.request_show(id)?;
         if req.kind != RequestKind::Access || req.status != RequestStatus::Fulfilled {
             return Err(Error::Invalid(tr!(

@@ -29,6 +29,9 @@ pub struct Session {
     /// `vault.lock`, shared (exclusive while rotating the database key). Declared after
     /// `conn` so the database closes before the lock is released.
     pub(super) lock: VaultLock,
+    /// How many modes of the vault's files and folders were too loose and were set to
+    /// 0600/0700 when it was opened (see `crate::private`); the command line says so once.
+    pub tightened: usize,
 }
 
 impl Session {
@@ -51,6 +54,8 @@ impl Session {
     pub fn with_identity(dir: &VaultDir, me: StaffIdentity) -> Result<Session> {
         let name = me.name.clone();
         let lock = VaultLock::shared(&dir.lock())?;
+        // Before SQLite opens the database, so -wal and -shm are made with the tightened mode.
+        let tightened = crate::private::tighten(&dir.root);
         let (conn, db_key) = open_db(dir, &me.age, &name)?;
         let row = store::staff::get(&conn, &name)?
             .filter(|r| r.active)
@@ -75,6 +80,7 @@ impl Session {
             db_key,
             key_cache: RefCell::new(HashMap::new()),
             lock,
+            tightened,
         })
     }
 

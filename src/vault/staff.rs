@@ -30,6 +30,8 @@ impl Session {
         if !valid_staff_name(&new.name) {
             return Err(Error::Invalid(tr!("vault.bad_staff_name", name = new.name)));
         }
+        let agency = self.agency()?;
+        super::init::check_new_passphrase(&new.passphrase, &[&new.name, &agency])?;
         if store::staff::get(&self.conn, &new.name)?.is_some() {
             return Err(Error::Exists {
                 what: "staff",
@@ -104,6 +106,8 @@ impl Session {
 
     /// Changes the acting staff member's own passphrase (keys stay the same).
     pub fn staff_passwd(&self, new_passphrase: &SecretString) -> Result<()> {
+        let agency = self.agency()?;
+        super::init::check_new_passphrase(new_passphrase, &[&self.me.name, &agency])?;
         write_atomic(
             &self.dir.identity(&self.me.name),
             &self.me.seal(new_passphrase)?,

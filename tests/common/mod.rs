@@ -6,11 +6,12 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-pub const ADMIN_PW: &str = "admin passphrase";
+/// Strong enough for the passphrase check (at least 10 characters, zxcvbn score 3).
+pub const ADMIN_PW: &str = "admin passphrase: amber kettle orbit";
 
-/// Passphrase used for each test staff member: "<name> pw".
+/// Passphrase used for each test staff member: "<name> pw: velvet harbour lantern".
 pub fn pw(name: &str) -> String {
-    format!("{name} pw")
+    format!("{name} pw: velvet harbour lantern")
 }
 
 pub struct TestVault {
