@@ -11,26 +11,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use casevault::log::{
-    self, merkle, signed_message, Checkpoint, Entry, Kind, LegalBasis, VerifyOptions,
-};
+use casevault::log::{self, merkle, Checkpoint, VerifyOptions};
 use criterion::{criterion_group, criterion_main, Criterion};
-use ed25519_dalek::{Signer, SigningKey};
 use rayon::prelude::*;
 use rusqlite::{params, Connection, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-const ORIGIN: &str = "bench.example/casevault-log";
-
-fn agency() -> SigningKey {
-    SigningKey::from_bytes(&[0xB0; 32])
-}
-fn admin() -> SigningKey {
-    SigningKey::from_bytes(&[0xB1; 32])
-}
-fn worker() -> SigningKey {
-    SigningKey::from_bytes(&[0xB2; 32])
-}
+mod log_gen;
+use log_gen::{agency, entry, vkey, worker, ORIGIN};
 
 fn entries_wanted() -> u64 {
     std::env::var("CASEVAULT_BENCH_ENTRIES")
@@ -46,42 +34,6 @@ fn cache_dir(n: u64) -> PathBuf {
     target.join(format!("log-bench-{n}"))
 }
 
-fn entry(i: u64) -> (Entry, SigningKey) {
-    let reg = |name: &str, role: &str, key: &SigningKey| Kind::StaffRegistered {
-        name: name.into(),
-        role: role.into(),
-        key: key.verifying_key().to_bytes(),
-    };
-    let (kind, actor, key) = match i {
-        0 => (
-            reg("zhang.admin", "admin", &admin()),
-            "zhang.admin",
-            admin(),
-        ),
-        1 => (
-            reg("wang.worker", "caseworker", &worker()),
-            "zhang.admin",
-            admin(),
-        ),
-        _ => (Kind::ReferralExport, "wang.worker", worker()),
-    };
-    let e = Entry {
-        index: i,
-        time: 1_750_000_000 + i as i64,
-        kind,
-        actor: actor.into(),
-        client_mac: Some(log::id_mac(&[1; 32], "client", &format!("C-{}", i % 5000))),
-        case_mac: Some(log::id_mac(&[1; 32], "case", &format!("K-{}", i % 9000))),
-        recipient: "Sunrise Youth Center".into(),
-        purpose: "housing support".into(),
-        basis: LegalBasis::Consent(format!("CON-{i}")),
-        approver: Some("li.supervisor".into()),
-        disclosed_sha256: Some(Sha256::digest(i.to_be_bytes()).into()),
-        detail: format!("referral R-{i}"),
-    };
-    (e, key)
-}
-
 /// Builds (or reuses) the export directory and returns its stored entries.
 fn build(n: u64) -> PathBuf {
     let dir = cache_dir(n);
@@ -90,42 +42,10 @@ fn build(n: u64) -> PathBuf {
     }
     eprintln!("generating a {n}-entry log in {} (once) ...", dir.display());
     let t = Instant::now();
-    std::fs::create_dir_all(&dir).unwrap();
-    let stored: Vec<Vec<u8>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let (e, key) = entry(i);
-            let mut b = e.encode().unwrap();
-            let sig = key.sign(&signed_message(&b));
-            b.extend_from_slice(&sig.to_bytes());
-            b
-        })
-        .collect();
-    let leaves: Vec<merkle::Hash> = stored.par_iter().map(|s| merkle::leaf_hash(s)).collect();
-    // The checkpoints the vault keeps: every CHECKPOINT_RETAIN_EVERY-th and the latest.
-    let mut f = merkle::Frontier::default();
-    let mut notes = Vec::new();
-    for l in &leaves {
-        f.push(*l);
-        if f.size() % log::CHECKPOINT_RETAIN_EVERY == 0 || f.size() == n {
-            let cp = Checkpoint {
-                origin: ORIGIN.into(),
-                size: f.size(),
-                root: f.root(),
-            };
-            notes.push(cp.sign(&agency()).into_bytes());
-        }
-    }
-    log::write_records(&dir, log::ENTRIES_FILE, &stored).unwrap();
-    log::write_records(&dir, log::CHECKPOINTS_FILE, &notes).unwrap();
-    std::fs::write(dir.join(log::KEY_FILE), vkey()).unwrap();
+    log_gen::write_export(&dir, n);
     std::fs::write(dir.join(log::README_FILE), "benchmark log\n").unwrap();
     eprintln!("generated in {:.1} s", t.elapsed().as_secs_f64());
     dir
-}
-
-fn vkey() -> String {
-    log::verifier_key(ORIGIN, &agency().verifying_key())
 }
 
 /// A database holding the same log, built by bulk insert (as if appended one by one).
