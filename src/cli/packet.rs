@@ -9,6 +9,7 @@ use crate::domain::NewClient;
 use crate::error::{read_capped, read_capped_text, Result};
 use crate::packet::{MAX_PACKET_BYTES, MAX_SIGNATURE_TEXT_BYTES};
 use crate::tr;
+use crate::vault::PacketView;
 
 #[derive(Subcommand, Debug)]
 pub enum PacketCmd {
@@ -47,6 +48,29 @@ fn read(file: &Path) -> Result<(Vec<u8>, String)> {
     Ok((ct, minisig))
 }
 
+/// The notice above a packet some of whose records were withheld: how many, which (ids and
+/// tiers only), and that a supervisor must open it.
+fn withheld_notice(view: &PacketView) -> String {
+    let ids: Vec<String> = view
+        .withheld
+        .iter()
+        .map(|r| format!("{} ({})", r.id, r.tier))
+        .collect();
+    let mut t = tr!(
+        "referral.packet_withheld",
+        count = view.withheld.len(),
+        records = ids.join(", ")
+    );
+    if view.withheld_attachments > 0 {
+        t.push('\n');
+        t.push_str(&tr!(
+            "referral.packet_withheld_attachments",
+            count = view.withheld_attachments
+        ));
+    }
+    t
+}
+
 pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
     let mut s = ctx.session()?;
     match cmd {
@@ -60,14 +84,23 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
         }
         PacketCmd::Open { file, from } => {
             let (ct, sig) = read(&file)?;
-            let p = s.packet_open(&from, &ct, &sig)?;
+            let view = s.packet_open(&from, &ct, &sig)?;
+            let p = &view.packet;
             let v = serde_json::json!({
                 "manifest": p.manifest,
                 "records": p.records,
                 "packet_sha256": p.packet_sha256,
+                "withheld": view.withheld,
+                "withheld_attachments": view.withheld_attachments,
+                "log_index": view.logged,
             });
             ctx.emit(&v, || {
-                let mut t = String::from_utf8_lossy(&p.manifest.to_bytes()).into_owned();
+                let mut t = String::new();
+                if !view.withheld.is_empty() {
+                    t.push_str(&withheld_notice(&view));
+                    t.push_str("\n\n");
+                }
+                t.push_str(&String::from_utf8_lossy(&p.manifest.to_bytes()));
                 t.push('\n');
                 t.push_str(&p.document);
                 t
@@ -97,13 +130,18 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
             };
             let r = s.packet_import(&from, &ct, &sig, client)?;
             ctx.emit(&r, || {
-                tr!(
+                let mut t = tr!(
                     "referral.imported",
                     packet = r.packet_id,
                     number = r.client_number,
                     case = r.case_id,
                     count = r.records.len()
-                )
+                );
+                if r.withheld > 0 {
+                    t.push('\n');
+                    t.push_str(&tr!("referral.import_withheld", count = r.withheld));
+                }
+                t
             });
         }
     }

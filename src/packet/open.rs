@@ -7,7 +7,7 @@ use age::x25519::Identity;
 use zeroize::Zeroizing;
 
 use super::bundle::parse_bundle;
-use super::manifest::{decode_records, Manifest, PacketRecord};
+use super::manifest::{decode_records, Manifest, PacketRecord, RecordRef};
 use super::minisign::{verify_detached, PublicKey};
 use super::time::parse_utc;
 use super::{sha256_hex, PacketError, Part, MAX_BUNDLE_BYTES, MAX_PACKET_BYTES};
@@ -28,6 +28,49 @@ pub struct OpenedPacket {
     pub packet_sha256: String,
     /// The verified trusted comment of the signature.
     pub trusted_comment: String,
+}
+
+impl OpenedPacket {
+    /// This packet as a reader who may not see some of its records gets it: the records
+    /// `withhold` picks are removed from `records` and from the manifest's record list; an
+    /// attachment stays only if its name starts with `<kept record id>-` and with no
+    /// `<withheld record id>-` (casevault's naming, §3; anything else may belong to a
+    /// withheld record, so it goes too); `records.md`, which holds every record's content,
+    /// is rendered again from what is left. Returns the packet, the withheld records'
+    /// manifest entries (id, kind, tier, hash: no content) and how many attachments went.
+    /// With nothing withheld the packet is returned unchanged.
+    pub fn withhold(
+        mut self,
+        withhold: impl Fn(&PacketRecord) -> bool,
+    ) -> (OpenedPacket, Vec<RecordRef>, usize) {
+        let picked: Vec<bool> = self.records.iter().map(&withhold).collect();
+        if !picked.contains(&true) {
+            return (self, Vec::new(), 0);
+        }
+        let entries = std::mem::take(&mut self.manifest.records);
+        let records = std::mem::take(&mut self.records);
+        let (mut kept_ids, mut gone_ids, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+        for ((r, e), out) in records.into_iter().zip(entries).zip(&picked) {
+            if *out {
+                gone_ids.push(format!("{}-", e.id));
+                gone.push(e);
+            } else {
+                kept_ids.push(format!("{}-", e.id));
+                self.manifest.records.push(e);
+                self.records.push(r);
+            }
+        }
+        let keep = |name: &str| {
+            kept_ids.iter().any(|p| name.starts_with(p.as_str()))
+                && !gone_ids.iter().any(|p| name.starts_with(p.as_str()))
+        };
+        let before = self.attachments.len();
+        self.attachments.retain(|a| keep(&a.name));
+        self.manifest.attachments.retain(|a| keep(&a.name));
+        let dropped = before - self.attachments.len();
+        self.document = Zeroizing::new(super::render::render(&self.manifest, &self.records));
+        (self, gone, dropped)
+    }
 }
 
 /// An attachment's bytes, in memory only.

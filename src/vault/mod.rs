@@ -30,7 +30,7 @@ pub use dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
 pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
 pub use records::{describe_attachments, NewAttachment, NewRecord, OpenedRecord};
-pub use referrals::{ExportRequest, ImportedPacket, STATUSES};
+pub use referrals::{ExportRequest, ImportedPacket, PacketView, STATUSES};
 pub use rekey::RekeyReport;
 pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
 pub use rotation::pending_rotation;

@@ -13,6 +13,7 @@ use crate::domain::time::{format_time, now, today};
 use crate::domain::{ConsentBar, NewClient, RecordContent, RecordMeta, SignerRole, Source};
 use crate::error::{Error, Result};
 use crate::log::{Kind, LegalBasis};
+use crate::packet::manifest::RecordRef;
 use crate::packet::{
     self, BuiltPacket, ConsentScope, ConsentSigner, ConsentSummary, Expiry, OpenedPacket,
     PacketError, PacketInput, PacketRecord, PublicKey,
@@ -51,6 +52,22 @@ pub struct ImportedPacket {
     pub client_number: String,
     pub case_id: i64,
     pub records: Vec<i64>,
+    /// How many of them the importer's role may not read (imported encrypted to their tier;
+    /// a supervisor opens them).
+    pub withheld: usize,
+}
+
+/// A received packet as one staff member may see it.
+#[derive(Debug)]
+pub struct PacketView {
+    /// Without the withheld records, their attachments, and a `records.md` without them.
+    pub packet: OpenedPacket,
+    /// The manifest entries (id, kind, tier, hash) of records withheld from this reader.
+    pub withheld: Vec<RecordRef>,
+    /// Attachments withheld with them.
+    pub withheld_attachments: usize,
+    /// The log entry written because the packet holds supervisor-only records.
+    pub logged: Option<u64>,
 }
 
 /// Wipes a packet input's attachment plaintext when dropped (the export's end, or an error).
@@ -559,21 +576,115 @@ impl Session {
         )?)
     }
 
-    /// Verifies and decrypts a packet from a partner agency (in memory only).
+    /// Verifies and decrypts a packet from a partner agency (in memory only), as this staff
+    /// member may see it: records of a tier their role may not read are withheld (see
+    /// [`OpenedPacket::withhold`]). Opening a packet that holds supervisor-only records is
+    /// logged first (fail closed: no entry, nothing shown), whether they are shown or withheld.
     pub fn packet_open(
         &self,
         agency: &str,
         ciphertext: &[u8],
         minisig: &str,
+    ) -> Result<PacketView> {
+        let a = self.agency_show(agency)?;
+        let opened = self.packet_decrypt(&a, ciphertext, minisig)?;
+        let supervisor_only = self.supervisor_only_count(&opened.records);
+        let (packet, withheld, withheld_attachments) =
+            opened.withhold(|r| !self.may_read_packet_tier(&r.tier));
+        let mut logged = None;
+        if supervisor_only > 0 {
+            let tx = store::immediate(&self.conn)?;
+            let e = self.packet_log_entry(
+                &packet,
+                &a,
+                None,
+                "packet open",
+                supervisor_only,
+                !withheld.is_empty(),
+            )?;
+            logged = Some(self.log_append(&tx, &e)?.index);
+            tx.commit()?;
+        }
+        Ok(PacketView {
+            packet,
+            withheld,
+            withheld_attachments,
+            logged,
+        })
+    }
+
+    /// Signature, decryption and every hash, with no access decision yet (the caller withholds).
+    fn packet_decrypt(
+        &self,
+        a: &AgencyRow,
+        ciphertext: &[u8],
+        minisig: &str,
     ) -> Result<OpenedPacket> {
         self.require(Action::RecordRead)?;
-        let a = self.agency_show(agency)?;
         Ok(packet::open(
             ciphertext,
             minisig,
-            &self.partner_key(&a)?,
+            &self.partner_key(a)?,
             &self.inbound_identity()?,
         )?)
+    }
+
+    /// Whether this role may read records of a packet tier (a partner's tier name, looked up
+    /// in our policy). A name our policy does not know is treated as the top tier: only a
+    /// role that reads every tier sees it.
+    fn may_read_packet_tier(&self, tier: &str) -> bool {
+        let readable = self.policy.readable_tiers(self.role);
+        match self.policy.tier_by_name(tier) {
+            Some(t) => readable.contains(&t.level),
+            None => self
+                .policy
+                .tiers
+                .iter()
+                .all(|t| readable.contains(&t.level)),
+        }
+    }
+
+    /// How many records are of a supervisor-only tier (or of a tier our policy does not know).
+    fn supervisor_only_count(&self, records: &[PacketRecord]) -> usize {
+        records
+            .iter()
+            .filter(|r| {
+                self.policy
+                    .tier_by_name(&r.tier)
+                    .is_none_or(|t| t.supervisor_only)
+            })
+            .count()
+    }
+
+    /// The log entry for opening or importing a packet with supervisor-only records: ids and
+    /// counts only, the packet's SHA-256 as what was disclosed to the vault.
+    fn packet_log_entry(
+        &self,
+        p: &OpenedPacket,
+        a: &AgencyRow,
+        case_id: Option<i64>,
+        purpose: &str,
+        supervisor_only: usize,
+        withheld: bool,
+    ) -> Result<crate::log::NewEntry> {
+        let mut e = self.log_entry(Kind::Tier3Read, case_id)?;
+        e.basis = LegalBasis::InternalDuty;
+        e.purpose = purpose.into();
+        e.detail = format!(
+            "packet {} from agency {}: {} supervisor-only record(s) {}",
+            p.manifest.packet_id,
+            a.id,
+            supervisor_only,
+            if withheld { "withheld" } else { "shown" }
+        );
+        e.disclosed_sha256 = crypto::unhex(&p.packet_sha256);
+        if e.disclosed_sha256.is_none() {
+            return Err(Error::Tampered {
+                what: "packet",
+                id: p.manifest.packet_id.clone(),
+            });
+        }
+        Ok(e)
     }
 
     /// Imports a partner's packet: a new client and case, its records as new records authored
@@ -590,7 +701,13 @@ impl Session {
             self.require(a)?;
         }
         let a = self.agency_show(agency)?;
-        let opened = self.packet_open(agency, ciphertext, minisig)?;
+        let opened = self.packet_decrypt(&a, ciphertext, minisig)?;
+        let supervisor_only = self.supervisor_only_count(&opened.records);
+        let withheld = opened
+            .records
+            .iter()
+            .filter(|r| !self.may_read_packet_tier(&r.tier))
+            .count();
         let pid = opened.manifest.packet_id.clone();
         if store::referrals::imported(&self.conn, &pid, &opened.packet_sha256)? {
             return Err(PacketError::Replayed { packet_id: pid }.into());
@@ -668,6 +785,17 @@ impl Session {
                 ids.push(meta.id);
             }
             store::referrals::note_import(tx, &pid, &sha, a.id, case_id, at, &me)?;
+            if supervisor_only > 0 {
+                let e = self.packet_log_entry(
+                    &opened,
+                    &a,
+                    Some(case_id),
+                    "packet import",
+                    supervisor_only,
+                    withheld > 0,
+                )?;
+                self.log_append(tx, &e)?;
+            }
             Ok((client_id, case_id, ids))
         })?;
         Ok(ImportedPacket {
@@ -676,6 +804,7 @@ impl Session {
             client_number: new_client.number,
             case_id,
             records: ids,
+            withheld,
         })
     }
 }
