@@ -3,6 +3,7 @@
 //! holds them is logged. A second vault acts as the partner that sends the packet.
 
 mod common;
+mod packet_common;
 
 use std::path::{Path, PathBuf};
 
@@ -412,4 +413,63 @@ fn packets_without_supervisor_only_records_work_unchanged() {
     assert_eq!(r.json()["withheld"], 0);
     // Nothing supervisor-only, nothing logged.
     assert!(tier3_entries(&b).is_empty());
+}
+
+/// The library rule: withheld records leave the records, the manifest and `records.md`; an
+/// attachment stays only if it is named after a shown record and after no withheld one.
+#[test]
+fn withhold_removes_records_their_attachments_and_their_text() {
+    use casevault::packet::{self, Attachment, PublicKey};
+    let id = age::x25519::Identity::generate();
+    let mut inp = packet_common::input(3, 0);
+    inp.records[0].id = "R-1".into();
+    inp.records[1].id = "R-1-2".into();
+    inp.records[1].tier = "restricted".into();
+    inp.records[1].content = serde_json::json!({ "topic": SECRET });
+    inp.consent.scope.tiers.push("restricted".into());
+    inp.consent.separate_consent = true;
+    for name in ["R-1-a.txt", "R-1-2-b.txt", "other.txt"] {
+        inp.attachments.push(Attachment {
+            name: name.into(),
+            bytes: name.as_bytes().to_vec(),
+        });
+    }
+    let key = packet_common::sender_key();
+    let built = packet::build(&inp, &key, &id.to_public()).unwrap();
+    let opened = packet::open(
+        &built.ciphertext,
+        &built.minisig,
+        &PublicKey::from_signing_key(&key),
+        &id,
+    )
+    .unwrap();
+    assert!(opened.document.contains(SECRET));
+    let (p, gone, dropped) = opened.withhold(|r| r.tier == "restricted");
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].id, "R-1-2");
+    assert_eq!(p.records.len(), 2);
+    assert_eq!(p.manifest.records.len(), 2);
+    assert_eq!(dropped, 2);
+    let names: Vec<&str> = p.attachments.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["R-1-a.txt"]);
+    assert_eq!(p.manifest.attachments.len(), 1);
+    assert!(!p.document.contains(SECRET) && !p.document.contains("R-1-2"));
+    assert!(
+        p.document.contains("## 记录 Records (2)"),
+        "{}",
+        &*p.document
+    );
+    // Nothing withheld: the packet comes back as it was.
+    let opened = packet::open(
+        &built.ciphertext,
+        &built.minisig,
+        &PublicKey::from_signing_key(&key),
+        &id,
+    )
+    .unwrap();
+    let doc = opened.document.clone();
+    let (p, gone, dropped) = opened.withhold(|_| false);
+    assert!(gone.is_empty() && dropped == 0);
+    assert_eq!(p.document, doc);
+    assert_eq!(p.attachments.len(), 3);
 }
