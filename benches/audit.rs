@@ -16,7 +16,7 @@ use casevault::audit::{self, report::Format};
 use casevault::log::{Kind, LegalBasis, NewEntry};
 use casevault::policy::{Policy, Role};
 use casevault::store;
-use casevault::vault::{disclosure, init, InitOptions, NewStaff, Session, VaultDir};
+use casevault::vault::{disclosure, init, InitOptions, Session, VaultDir};
 use rusqlite::params;
 use secrecy::SecretString;
 
@@ -67,12 +67,10 @@ fn build(dir: &Path, clients: usize, records: usize, log: usize) {
     ];
     staff.extend((0..WORKERS).map(|i| (format!("worker{i:02}"), Role::Caseworker)));
     for (name, role) in &staff {
-        s.staff_add(&NewStaff {
-            name: name.clone(),
-            role: *role,
-            passphrase: pass(name),
-        })
-        .unwrap();
+        // Enrolment as people do it: invite, the member's own keys, approval.
+        let inv = s.staff_invite(name, *role).unwrap();
+        let e = casevault::vault::enrol(&s.dir.clone(), &inv.token(), &pass(name)).unwrap();
+        s.staff_approve(name, &e.fingerprint).unwrap();
     }
     let base: i64 = 1_735_689_600; // 2025-01-01
     let tx = store::immediate(&s.conn).unwrap();

@@ -21,8 +21,7 @@ use casevault::domain::{ConsentTerms, NewClient, SignerRole, Source};
 use casevault::packet::PartnerKeys;
 use casevault::policy::{Policy, Role};
 use casevault::vault::{
-    self, write_atomic, ExportRequest, InitOptions, NewAttachment, NewRecord, NewStaff, Session,
-    VaultDir,
+    self, write_atomic, ExportRequest, InitOptions, NewAttachment, NewRecord, Session, VaultDir,
 };
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -74,13 +73,17 @@ fn setup(root: &Path) -> (VaultDir, PartnerKeys, i64, i64) {
     let partner = PartnerKeys::generate();
     {
         let mut admin = Session::open(&dir, "admin", &SecretString::from(ADMIN_PW)).unwrap();
-        admin
-            .staff_add(&NewStaff {
-                name: "li".into(),
-                role: Role::Supervisor,
-                passphrase: SecretString::from(SUP_PW),
-            })
+        {
+            // Enrolment as people do it: invite, the member's own keys, approval.
+            let inv = admin.staff_invite("li", Role::Supervisor).unwrap();
+            let e = casevault::vault::enrol(
+                &admin.dir.clone(),
+                &inv.token(),
+                &SecretString::from(SUP_PW),
+            )
             .unwrap();
+            admin.staff_approve("li", &e.fingerprint).unwrap();
+        }
         admin
             .agency_add(
                 "Partner",

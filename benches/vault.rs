@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use casevault::crypto::StaffIdentity;
 use casevault::policy::{Policy, Role};
-use casevault::vault::{self, InitOptions, NewStaff, Session, VaultDir, VERSION_LINE};
+use casevault::vault::{self, InitOptions, Session, VaultDir, VERSION_LINE};
 use rayon::prelude::*;
 use rusqlite::{params, Connection};
 use secrecy::SecretString;
@@ -204,13 +204,17 @@ fn new_vault(root: &Path) -> VaultDir {
     )
     .unwrap();
     let mut admin = Session::open(&dir, "admin", &SecretString::from(ADMIN_PW)).unwrap();
-    admin
-        .staff_add(&NewStaff {
-            name: SUPERVISOR.into(),
-            role: Role::Supervisor,
-            passphrase: SecretString::from(SUPERVISOR_PW),
-        })
+    {
+        // Enrolment as people do it: invite, the member's own keys, approval.
+        let inv = admin.staff_invite(SUPERVISOR, Role::Supervisor).unwrap();
+        let e = casevault::vault::enrol(
+            &admin.dir.clone(),
+            &inv.token(),
+            &SecretString::from(SUPERVISOR_PW),
+        )
         .unwrap();
+        admin.staff_approve(SUPERVISOR, &e.fingerprint).unwrap();
+    }
     dir
 }
 

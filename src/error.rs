@@ -66,6 +66,15 @@ pub enum Error {
     Crypto(String),
     /// Stored data fails its signature or hash check.
     Tampered { what: &'static str, id: String },
+    /// The identity file's pinned vault root is not this vault's (its log was replaced, or
+    /// the file belongs to another vault).
+    RootMismatch { staff: String },
+    /// The identity file holds keys the registry no longer lists for this member (they were
+    /// rotated): a kept copy of an old identity file.
+    IdentitySuperseded { staff: String },
+    /// The identity opens but holds no key to this vault's database: the member was removed,
+    /// or this is an old copy of an identity whose keys were rotated.
+    KeyNotHeld { staff: String },
     /// The database holds schema objects the migrations did not create, or lacks or changed
     /// some they did (someone with the database key edited it): the vault does not open.
     SchemaDrift(Vec<crate::store::pinned::SchemaDrift>),
@@ -169,6 +178,9 @@ impl fmt::Display for Error {
             Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
             Error::Crypto(m) => tr!("err.crypto", reason = m),
             Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::RootMismatch { staff } => tr!("err.root_mismatch", staff = staff),
+            Error::IdentitySuperseded { staff } => tr!("err.identity_superseded", staff = staff),
+            Error::KeyNotHeld { staff } => tr!("err.key_not_held", staff = staff),
             Error::SchemaDrift(objects) => schema_drift_message(objects),
             Error::RotationRunning => tr!("err.rotation_running"),
             Error::RotationDeferred { names } => tr!("err.rotation_deferred", names = names),

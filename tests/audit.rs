@@ -268,7 +268,7 @@ fn tampered_log_is_found_naming_the_entry() {
         let s = open_as(&v, "admin");
         let mut stored: Vec<u8> = s
             .conn
-            .query_row("SELECT stored FROM log_entries WHERE idx = 2", [], |r| {
+            .query_row("SELECT stored FROM log_entries WHERE idx = 1", [], |r| {
                 r.get(0)
             })
             .unwrap();
@@ -276,7 +276,7 @@ fn tampered_log_is_found_naming_the_entry() {
         stored[n - 1] ^= 0x01; // inside the signature: still decodes
         s.conn
             .execute(
-                "UPDATE log_entries SET stored = ?1 WHERE idx = 2",
+                "UPDATE log_entries SET stored = ?1 WHERE idx = 1",
                 [&stored],
             )
             .unwrap();
@@ -292,7 +292,7 @@ fn tampered_log_is_found_naming_the_entry() {
     assert!(!bad.is_empty(), "{:#}", j["findings"]);
     assert!(bad.iter().all(|f| f["severity"] == "critical"));
     assert!(
-        bad.iter().any(|f| location(f).contains("log entry 2")),
+        bad.iter().any(|f| location(f).contains("log entry 1")),
         "{:#?}",
         bad
     );

@@ -136,6 +136,10 @@ fn tier3_read_fails_closed_when_the_log_cannot_be_written() {
         .json()["id"]
         .as_i64()
         .unwrap();
+    // Written while the log still works (every write signs a commitment into the log).
+    let t2 = v.process_note("wang", case, "ordinary").ok().json()["id"]
+        .as_i64()
+        .unwrap();
     // The log cannot be written (a write failure simulated by a trigger). A trigger stored in
     // the database would refuse every open (the schema is pinned), so it is a TEMP trigger on
     // this session's own connection, and the read runs in this process.
@@ -171,11 +175,9 @@ fn tier3_read_fails_closed_when_the_log_cannot_be_written() {
         !r.stdout.contains("must-not-leak"),
         "content released without a log entry"
     );
-    // A tier-2 read does not need the log and still works.
-    let t2 = v.process_note("wang", case, "ordinary").ok().json()["id"]
-        .as_i64()
-        .unwrap();
+    // A tier-2 read does not need the log and still works; a write does and is refused.
     v.run("li", &["record", "show", &t2.to_string()]).ok();
+    v.process_note("wang", case, "refused").fails();
     // And verification reports the damage.
     v.run("li", &["log", "verify"]).fails();
 }

@@ -156,7 +156,7 @@ fn weak_passphrases_are_refused_at_init_and_nothing_is_created() {
 }
 
 #[test]
-fn weak_passphrases_are_refused_by_staff_passwd_and_staff_add() {
+fn weak_passphrases_are_refused_by_staff_passwd_and_staff_enrol() {
     let v = TestVault::new();
     let id = v.dir.join("staff").join("wang.age");
     let before = std::fs::read(&id).unwrap();
@@ -171,13 +171,20 @@ fn weak_passphrases_are_refused_by_staff_passwd_and_staff_add() {
     // The old passphrase still opens the identity.
     v.run("wang", &["case", "list"]).ok();
 
-    let mut c = v.as_("admin");
+    // Enrolling with a weak passphrase is refused before any key is written.
+    let inv = v
+        .run(
+            "admin",
+            &["--json", "staff", "add", "zhao", "--role", "caseworker"],
+        )
+        .ok()
+        .json();
+    let mut c = cmd(&v.dir);
     c.env("CASEVAULT_NEW_PASSPHRASE", "password").args([
         "staff",
-        "add",
-        "zhao",
-        "--role",
-        "caseworker",
+        "enrol",
+        "--invite",
+        inv["invitation"].as_str().unwrap(),
     ]);
     let r = run(c).fails();
     assert!(r.stderr.contains("too weak"), "{}", r.stderr);

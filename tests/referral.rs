@@ -413,6 +413,9 @@ fn export_refusals() {
             "wang",
         )
         .unwrap();
+        std::env::set_var("CASEVAULT_TEST_MODE", "1");
+        s.attest_consent_unchecked(a).unwrap();
+        s.attest_consent_unchecked(b).unwrap();
         (a.to_string(), b.to_string())
     };
     let r = export(&v, "wang", minor_case, "Partner", &minor_consent, &out, &[]).fails();

@@ -19,6 +19,8 @@ fn where_(e: &LogError) -> Vec<String> {
         | LogError::UnknownSigner { index, .. }
         | LogError::RevokedSigner { index, .. }
         | LogError::NotAdmin { index, .. }
+        | LogError::NotEndorsed { index, .. }
+        | LogError::NotSupervisor { index, .. }
         | LogError::WeakStaffKey { index } => vec![tr!("audit.loc.entry", index = index)],
         LogError::BadFounding => vec![tr!("audit.loc.entry", index = 0)],
         LogError::CheckpointMismatch { size } => {

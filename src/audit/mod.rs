@@ -9,6 +9,7 @@
 //! Output for people (Markdown, HTML) and machines (JSON) is in [`report`].
 
 mod access;
+mod authority;
 mod disclosures;
 mod files;
 mod keys;
@@ -201,6 +202,7 @@ pub struct Options {
 
 /// Everything the checks share: the connection, policy, the decoded log, the clock.
 pub(crate) struct Ctx<'a> {
+    pub session: &'a Session,
     pub conn: &'a Connection,
     pub policy: &'a Policy,
     pub dir: &'a crate::vault::VaultDir,
@@ -266,6 +268,7 @@ fn checks() -> Vec<(&'static str, String, CheckFn)> {
     vec![
         ("log", tr!("audit.check.log"), logcheck::verify as CheckFn),
         ("log.staff", tr!("audit.check.log_staff"), logcheck::staff),
+        ("authority", tr!("audit.check.authority"), authority::check),
         ("keys", tr!("audit.check.keys"), keys::check),
         ("files", tr!("audit.check.files"), files::check),
         ("retention", tr!("audit.check.retention"), retention::check),
@@ -365,6 +368,7 @@ pub fn run(session: &Session, opts: &Options) -> Result<Report> {
     session.require(Action::AuditRun)?;
     let conn = &session.conn;
     let ctx = Ctx {
+        session,
         conn,
         policy: &session.policy,
         dir: &session.dir,

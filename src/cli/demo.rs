@@ -13,7 +13,7 @@ use crate::crypto::hex;
 use crate::error::{Error, Result};
 use crate::policy::{Policy, Role};
 use crate::tr;
-use crate::vault::{self, InitOptions, NewRecord, NewStaff, Session, VaultDir};
+use crate::vault::{self, InitOptions, NewRecord, Session, VaultDir};
 
 /// The demo's fictional clients, cases and records (JSON Lines, as `casevault import` reads).
 const DATA: &str = include_str!("demo_data.jsonl");
@@ -84,11 +84,11 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
         ("chenchen", Role::Caseworker),
         ("auditor1", Role::Auditor),
     ] {
-        admin.staff_add(&NewStaff {
-            name: name.into(),
-            role,
-            passphrase: pass(name),
-        })?;
+        // Each member enrols themself: the admin invites, the member makes their own keys,
+        // the admin approves the fingerprint the member reads out.
+        let inv = admin.staff_invite(name, role)?;
+        let enrolled = vault::enrol(&dir, &inv.token(), &pass(name))?;
+        admin.staff_approve(name, &enrolled.fingerprint)?;
         say(tr!("demo.step_staff", name = name, role = role.label()));
     }
 

@@ -10,19 +10,41 @@ use crate::domain::time::format_time;
 use crate::error::{Error, Result};
 use crate::policy::Role;
 use crate::tr;
-use crate::vault::NewStaff;
 
 #[derive(Subcommand, Debug)]
 pub enum StaffCmd {
-    /// Add a staff member (admin). Their first passphrase comes from
-    /// --new-passphrase-file, $CASEVAULT_NEW_PASSPHRASE or a prompt.
+    /// Invite a staff member (admin): prints the invitation the member enrols with.
+    #[command(visible_alias = "invite")]
     Add {
         name: String,
         /// caseworker, supervisor, admin or auditor.
         #[arg(long)]
         role: String,
+    },
+    /// Enrol yourself with an invitation (no --as needed): makes your own keys, sealed with
+    /// your new passphrase (--new-passphrase-file, $CASEVAULT_NEW_PASSPHRASE or a prompt), and
+    /// prints the fingerprint to read out to the admin (and, for supervisors, a supervisor).
+    Enrol {
+        /// The invitation token from `staff add`.
+        #[arg(long)]
+        invite: String,
+        /// File holding your new passphrase.
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
+    },
+    /// Vouch for a new supervisor after comparing their fingerprint (supervisor).
+    Endorse {
+        name: String,
+        /// The fingerprint the new member read out to you.
+        #[arg(long)]
+        fingerprint: String,
+    },
+    /// Register an enrolled member after comparing their fingerprint (admin).
+    Approve {
+        name: String,
+        /// The fingerprint the new member read out to you.
+        #[arg(long)]
+        fingerprint: String,
     },
     /// List staff.
     List,
@@ -30,10 +52,16 @@ pub enum StaffCmd {
     Remove { name: String },
     /// Rotate the database key now, finishing any removal whose rotation is pending (admin).
     Rotate,
-    /// Change your own passphrase.
+    /// Change your own passphrase (--new-passphrase-file, $CASEVAULT_NEW_PASSPHRASE or a
+    /// prompt); with --rotate-keys also make new keys, so old copies of your identity file
+    /// open nothing.
     Passwd {
+        /// File holding your new passphrase.
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
+        /// Also replace your keys (recommended after any doubt about who saw your file).
+        #[arg(long)]
+        rotate_keys: bool,
     },
     /// Give a new supervisor the keys of every existing case (run by a supervisor).
     Grant { name: String },
@@ -56,6 +84,20 @@ struct ListedStaff {
 }
 
 pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
+    // The member enrolling has no place in the vault yet: no session.
+    if let StaffCmd::Enrol {
+        invite,
+        new_passphrase_file,
+    } = &cmd
+    {
+        let inv = crate::vault::Invitation::parse(invite)?;
+        let p = ctx.new_passphrase(new_passphrase_file.as_deref(), &inv.name)?;
+        let e = crate::vault::enrol(&ctx.vault, invite, &p)?;
+        ctx.emit(&e, || {
+            tr!("cli.enrolled", name = e.name, fingerprint = e.fingerprint)
+        });
+        return Ok(());
+    }
     // These two rotate anyway: no need to offer it first.
     let mut s = if matches!(cmd, StaffCmd::Remove { .. } | StaffCmd::Rotate) {
         ctx.session_quiet()?
@@ -63,19 +105,33 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
         ctx.session()?
     };
     match cmd {
-        StaffCmd::Add {
-            name,
-            role,
-            new_passphrase_file,
-        } => {
+        StaffCmd::Enrol { .. } => unreachable!("handled above"),
+        StaffCmd::Add { name, role } => {
             let role = Role::parse(&role)
                 .ok_or_else(|| Error::Invalid(tr!("cli.bad_role", role = role)))?;
-            let passphrase = ctx.new_passphrase(new_passphrase_file.as_deref(), &name)?;
-            let row = s.staff_add(&NewStaff {
-                name,
-                role,
-                passphrase,
-            })?;
+            let inv = s.staff_invite(&name, role)?;
+            let token = inv.token();
+            ctx.emit(
+                &serde_json::json!({"name": name, "role": role.as_str(), "invitation": token}),
+                || {
+                    tr!(
+                        "cli.invited",
+                        name = name,
+                        role = role.label(),
+                        token = token
+                    )
+                },
+            );
+        }
+        StaffCmd::Endorse { name, fingerprint } => {
+            let fp = s.staff_endorse(&name, &fingerprint)?;
+            ctx.emit(
+                &serde_json::json!({"endorsed": name, "fingerprint": fp}),
+                || tr!("cli.endorsed", name = name),
+            );
+        }
+        StaffCmd::Approve { name, fingerprint } => {
+            let row = s.staff_approve(&name, &fingerprint)?;
             ctx.emit(&row, || {
                 let mut t = tr!("cli.staff_added", name = row.name, role = row.role.label());
                 if row.role == Role::Supervisor {
@@ -149,13 +205,21 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
         }
         StaffCmd::Passwd {
             new_passphrase_file,
+            rotate_keys,
         } => {
             let who = s.me.name.clone();
             let p = ctx.new_passphrase(new_passphrase_file.as_deref(), &who)?;
-            s.staff_passwd(&p)?;
-            ctx.emit(&serde_json::json!({"changed": who}), || {
-                tr!("cli.passwd_done")
-            });
+            s.staff_passwd(&p, rotate_keys)?;
+            ctx.emit(
+                &serde_json::json!({"changed": who, "keys_rotated": rotate_keys}),
+                || {
+                    if rotate_keys {
+                        tr!("cli.passwd_rotated")
+                    } else {
+                        tr!("cli.passwd_done")
+                    }
+                },
+            );
         }
         StaffCmd::RecoverGrant { name, recovery_key } => {
             let text = zeroize::Zeroizing::new(crate::error::read_capped_text(

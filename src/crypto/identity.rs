@@ -6,6 +6,7 @@
 //! ```text
 //! # casevault-identity: v1
 //! # staff: <name>
+//! # vault-root: <hex of the founding admin's Ed25519 key> <log verifier key>
 //! # ed25519-secret: <base64 of the 32-byte seed>
 //! AGE-SECRET-KEY-1…
 //! ```
@@ -29,6 +30,39 @@ pub struct StaffIdentity {
     pub name: String,
     pub age: age::x25519::Identity,
     pub signing: SigningKey,
+    /// The vault's root of trust as this member first learnt it. Sealed with their passphrase,
+    /// so nobody who can only write the database can change it. `None` only between
+    /// generating keys and sealing them for a vault.
+    pub root: Option<RootPin>,
+}
+
+/// What a member's identity file pins about their vault, checked on every open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootPin {
+    /// The founding admin's Ed25519 key: log entry 0 must register exactly this key.
+    pub founder: [u8; 32],
+    /// The log's checkpoint verifier key (`origin+keyid+base64`).
+    pub log_verifier: String,
+}
+
+impl RootPin {
+    /// The `# vault-root:` line's value.
+    pub fn encode(&self) -> String {
+        format!("{} {}", super::hex(&self.founder), self.log_verifier)
+    }
+
+    /// Parses [`encode`](Self::encode)'s form; `None` if malformed.
+    pub fn parse(s: &str) -> Option<RootPin> {
+        let (founder, verifier) = s.trim().split_once(' ')?;
+        let founder: [u8; 32] = super::unhex(founder)?;
+        if verifier.is_empty() || verifier.contains(char::is_whitespace) {
+            return None;
+        }
+        Some(RootPin {
+            founder,
+            log_verifier: verifier.to_string(),
+        })
+    }
 }
 
 /// What others may know of a staff member's keys.
@@ -46,6 +80,7 @@ impl StaffIdentity {
             name: name.to_string(),
             age: age::x25519::Identity::generate(),
             signing: SigningKey::from_bytes(&seed),
+            root: None,
         }
     }
 
@@ -63,23 +98,29 @@ impl StaffIdentity {
     }
 
     /// The identity file's plaintext (a wiping buffer).
-    fn to_text(&self) -> Zeroizing<String> {
+    fn to_text(&self, root: &RootPin) -> Zeroizing<String> {
         let seed = Zeroizing::new(B64.encode(self.signing.to_bytes()));
         Zeroizing::new(format!(
-            "{HEADER}\n# staff: {}\n# ed25519-secret: {}\n{}\n",
+            "{HEADER}\n# staff: {}\n# vault-root: {}\n# ed25519-secret: {}\n{}\n",
             self.name,
+            root.encode(),
             seed.as_str(),
             self.age.to_string().expose_secret()
         ))
     }
 
-    /// Encrypts the identity with `passphrase` (age scrypt recipient).
+    /// Encrypts the identity with `passphrase` (age scrypt recipient). The root must be
+    /// pinned first.
     pub fn seal(&self, passphrase: &SecretString) -> Result<Vec<u8>> {
+        let root = self
+            .root
+            .as_ref()
+            .ok_or_else(|| Error::Crypto("identity without a vault root".into()))?;
         let mut r = age::scrypt::Recipient::new(passphrase.clone());
         if let Some(n) = scrypt_work_factor()? {
             r.set_work_factor(n);
         }
-        age_io::encrypt(&r, self.to_text().as_bytes())
+        age_io::encrypt(&r, self.to_text(root).as_bytes())
     }
 
     /// Opens an identity file with `passphrase`; `staff` names it in errors.
@@ -112,6 +153,7 @@ impl StaffIdentity {
             return None;
         }
         let name = lines.next()?.strip_prefix("# staff: ")?.to_string();
+        let root = RootPin::parse(lines.next()?.strip_prefix("# vault-root: ")?)?;
         let seed_b64 = lines.next()?.strip_prefix("# ed25519-secret: ")?;
         let seed = Zeroizing::new(B64.decode(seed_b64).ok()?);
         let seed: Zeroizing<[u8; 32]> = Zeroizing::new(seed.as_slice().try_into().ok()?);
@@ -123,6 +165,7 @@ impl StaffIdentity {
             name,
             age,
             signing: SigningKey::from_bytes(&seed),
+            root: Some(root),
         })
     }
 }
@@ -148,12 +191,17 @@ mod tests {
     fn seal_and_open_round_trip() {
         std::env::set_var("CASEVAULT_SCRYPT_LOG_N", "4");
         std::env::set_var("CASEVAULT_TEST_MODE", "1");
-        let id = StaffIdentity::generate("王芳");
+        let mut id = StaffIdentity::generate("王芳");
+        id.root = Some(RootPin {
+            founder: [7; 32],
+            log_verifier: "example.org/log+01020304+AQ==".into(),
+        });
         let pass = SecretString::from("correct horse");
         let file = id.seal(&pass).unwrap();
         let back = StaffIdentity::open(&file, &pass, "王芳").unwrap();
         assert_eq!(back.public(), id.public());
         assert_eq!(back.name, "王芳");
+        assert_eq!(back.root, id.root);
         let wrong = StaffIdentity::open(&file, &SecretString::from("nope"), "王芳");
         assert!(matches!(wrong, Err(Error::WrongPassphrase { .. })));
         let mut bad = file.clone();

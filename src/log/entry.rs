@@ -62,11 +62,17 @@ pub enum KindCode {
     AccessPackage = 8,
     PartnerResponse = 9,
     CorrectionNotice = 10,
+    StaffEndorsed = 11,
+    CaseKeys = 12,
+    Assignment = 13,
+    ConsentRecorded = 14,
+    ConsentRevoked = 15,
+    RecordsCommitted = 16,
 }
 
 impl KindCode {
     /// Every kind, in code order.
-    pub const ALL: [KindCode; 10] = [
+    pub const ALL: [KindCode; 16] = [
         KindCode::StaffRegistered,
         KindCode::StaffRevoked,
         KindCode::Tier3Read,
@@ -77,6 +83,12 @@ impl KindCode {
         KindCode::AccessPackage,
         KindCode::PartnerResponse,
         KindCode::CorrectionNotice,
+        KindCode::StaffEndorsed,
+        KindCode::CaseKeys,
+        KindCode::Assignment,
+        KindCode::ConsentRecorded,
+        KindCode::ConsentRevoked,
+        KindCode::RecordsCommitted,
     ];
 
     /// The kind for a wire code.
@@ -97,7 +109,21 @@ impl KindCode {
             KindCode::AccessPackage => "access_package",
             KindCode::PartnerResponse => "partner_response",
             KindCode::CorrectionNotice => "correction_notice",
+            KindCode::StaffEndorsed => "staff_endorsed",
+            KindCode::CaseKeys => "case_keys",
+            KindCode::Assignment => "assignment",
+            KindCode::ConsentRecorded => "consent_recorded",
+            KindCode::ConsentRevoked => "consent_revoked",
+            KindCode::RecordsCommitted => "records_committed",
         }
+    }
+
+    /// Kinds that change the staff registry (the registry pass must see them in full).
+    pub fn is_registry(self) -> bool {
+        matches!(
+            self,
+            KindCode::StaffRegistered | KindCode::StaffRevoked | KindCode::StaffEndorsed
+        )
     }
 
     /// The kind with this [`name`](Self::name).
@@ -127,6 +153,20 @@ pub enum Kind {
     AccessPackage,
     PartnerResponse,
     CorrectionNotice,
+    /// A supervisor vouches that `name` with `key` may be registered in `role` (the second
+    /// person behind every supervisor registration).
+    StaffEndorsed {
+        name: String,
+        role: String,
+        key: [u8; 32],
+    },
+    /// Attestations: `disclosed_sha256` is the SHA-256 of a security statement kept in the
+    /// database (`vault::authority`), signed here by the person entitled to make it.
+    CaseKeys,
+    Assignment,
+    ConsentRecorded,
+    ConsentRevoked,
+    RecordsCommitted,
 }
 
 impl Kind {
@@ -143,6 +183,12 @@ impl Kind {
             Kind::AccessPackage => KindCode::AccessPackage,
             Kind::PartnerResponse => KindCode::PartnerResponse,
             Kind::CorrectionNotice => KindCode::CorrectionNotice,
+            Kind::StaffEndorsed { .. } => KindCode::StaffEndorsed,
+            Kind::CaseKeys => KindCode::CaseKeys,
+            Kind::Assignment => KindCode::Assignment,
+            Kind::ConsentRecorded => KindCode::ConsentRecorded,
+            Kind::ConsentRevoked => KindCode::ConsentRevoked,
+            Kind::RecordsCommitted => KindCode::RecordsCommitted,
         }
     }
 }
@@ -197,7 +243,7 @@ impl Entry {
         w.extend_from_slice(&self.time.to_be_bytes());
         w.push(self.kind.code() as u8);
         match &self.kind {
-            Kind::StaffRegistered { name, role, key } => {
+            Kind::StaffRegistered { name, role, key } | Kind::StaffEndorsed { name, role, key } => {
                 put_text(&mut w, "staff_name", name, false)?;
                 put_text(&mut w, "staff_role", role, false)?;
                 w.extend_from_slice(key);
@@ -266,6 +312,16 @@ impl Entry {
             KindCode::AccessPackage => Kind::AccessPackage,
             KindCode::PartnerResponse => Kind::PartnerResponse,
             KindCode::CorrectionNotice => Kind::CorrectionNotice,
+            KindCode::StaffEndorsed => Kind::StaffEndorsed {
+                name: r.text("staff_name", false)?,
+                role: r.text("staff_role", false)?,
+                key: r.array("staff_key")?,
+            },
+            KindCode::CaseKeys => Kind::CaseKeys,
+            KindCode::Assignment => Kind::Assignment,
+            KindCode::ConsentRecorded => Kind::ConsentRecorded,
+            KindCode::ConsentRevoked => Kind::ConsentRevoked,
+            KindCode::RecordsCommitted => Kind::RecordsCommitted,
         };
         let actor = r.text("actor", false)?;
         let client_mac = r.opt32("client_mac")?;

@@ -116,6 +116,10 @@ pub enum LogError {
     },
     /// A staff registration or revocation not signed by an admin.
     NotAdmin { index: u64, actor: String },
+    /// A supervisor registration without an active supervisor's earlier endorsement.
+    NotEndorsed { index: u64, name: String },
+    /// An endorsement not signed by a supervisor.
+    NotSupervisor { index: u64, actor: String },
     /// Entry 0 is not the founding admin's self-registration.
     BadFounding,
     /// A registration carries a key that is not a usable Ed25519 public key.
@@ -216,6 +220,12 @@ impl fmt::Display for LogError {
             ),
             LogError::NotAdmin { index, actor } => {
                 tr!("log.err.not_admin", index = index, actor = actor)
+            }
+            LogError::NotEndorsed { index, name } => {
+                tr!("log.err.not_endorsed", index = index, name = name)
+            }
+            LogError::NotSupervisor { index, actor } => {
+                tr!("log.err.not_supervisor", index = index, actor = actor)
             }
             LogError::BadFounding => tr!("log.err.founding"),
             LogError::WeakStaffKey { index } => tr!("log.err.weak_key", index = index),

@@ -1,7 +1,7 @@
 //! The log inside the vault's SQLite/SQLCipher database: schema, the one append path, and
 //! reads for verification and display.
 
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::entry::{signed_message, split_stored, Entry, Kind, KindCode, LegalBasis, SIG_LEN};
@@ -256,24 +256,133 @@ fn load_frontier(conn: &Connection) -> Result<Vec<(u32, Hash)>, LogError> {
     Ok(out)
 }
 
-/// The registry as of the end of the log, from the staff entries only.
-fn load_registry(conn: &Connection) -> Result<Registry, LogError> {
-    let mut stmt =
-        conn.prepare("SELECT idx, stored FROM log_entries WHERE kind IN (?1, ?2) ORDER BY idx")?;
+/// The stored staff entries (and entry 0), in index order: O(staff entries), not O(log).
+fn registry_rows(conn: &Connection) -> Result<Vec<(i64, Vec<u8>)>, LogError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, stored FROM log_entries WHERE kind IN (?1, ?2, ?3) OR idx = 0 ORDER BY idx",
+    )?;
     let rows = stmt.query_map(
         [
             KindCode::StaffRegistered as u8,
             KindCode::StaffRevoked as u8,
+            KindCode::StaffEndorsed as u8,
         ],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
     )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The registry as of the end of the log, unverified (the append path checks the new entry's
+/// signer against it; sessions use [`verified_registry`]).
+fn load_registry(conn: &Connection) -> Result<Registry, LogError> {
     let mut reg = Registry::default();
-    for row in rows {
-        let (idx, stored) = row?;
+    for (idx, stored) in registry_rows(conn)? {
         let entry = decode_stored(idx as u64, &stored)?.0;
         reg.apply(&entry);
     }
     Ok(reg)
+}
+
+/// The registry from the staff entries only (O(staff entries), not O(log)), with every
+/// entry's signature and registry rule checked, entry 0 first: what a session trusts about
+/// staff. Signatures are checked in one batch; on failure each is checked to name the entry.
+pub fn verified_registry(conn: &Connection) -> Result<Registry, LogError> {
+    let rows = registry_rows(conn)?;
+    let mut reg = Registry::default();
+    let mut checks: Vec<(u64, String, Vec<u8>, ed25519_dalek::Signature, VerifyingKey)> =
+        Vec::new();
+    let mut first = true;
+    for (idx, stored) in rows {
+        let idx = idx as u64;
+        if first && idx != 0 {
+            return Err(LogError::BadFounding);
+        }
+        first = false;
+        let (entry, sig) = decode_stored(idx, &stored)?;
+        if entry.index != idx {
+            return Err(LogError::IndexMismatch {
+                index: idx,
+                claimed: entry.index,
+            });
+        }
+        if !entry.kind.code().is_registry() {
+            return Err(LogError::Malformed {
+                index: idx,
+                reason: super::error::DecodeError::UnknownKind(entry.kind.code() as u8),
+            });
+        }
+        let key = reg.signer(&entry)?;
+        let (bytes, _) =
+            split_stored(&stored).map_err(|reason| LogError::Malformed { index: idx, reason })?;
+        checks.push((
+            idx,
+            entry.actor.clone(),
+            signed_message(bytes),
+            ed25519_dalek::Signature::from_bytes(&sig),
+            key,
+        ));
+        reg.apply(&entry);
+    }
+    if first {
+        return Err(LogError::BadFounding);
+    }
+    let msgs: Vec<&[u8]> = checks.iter().map(|c| c.2.as_slice()).collect();
+    let sigs: Vec<_> = checks.iter().map(|c| c.3).collect();
+    let keys: Vec<_> = checks.iter().map(|c| c.4).collect();
+    if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
+        for (idx, actor, msg, sig, key) in &checks {
+            if key.verify_strict(msg, sig).is_err() {
+                return Err(LogError::BadSignature {
+                    index: *idx,
+                    actor: actor.clone(),
+                });
+            }
+        }
+    }
+    Ok(reg)
+}
+
+/// The stored bytes of entry `index` and the entry, decoded (unverified: the caller checks
+/// the signature against the registry), or `None` past the end. O(1).
+pub fn stored_at(conn: &Connection, index: u64) -> Result<Option<(Entry, Vec<u8>)>, LogError> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT stored FROM log_entries WHERE idx = ?1",
+            [to_sql(index)?],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match stored {
+        Some(s) => {
+            let (e, _) = decode_stored(index, &s)?;
+            if e.index != index {
+                return Err(LogError::IndexMismatch {
+                    index,
+                    claimed: e.index,
+                });
+            }
+            Ok(Some((e, s)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Whether the log holds a `consent_revoked` entry for consent `id` (its legal basis names the
+/// consent). Reads the revocations only (the kind index), not the whole log.
+pub fn revocation_logged(conn: &Connection, id: i64) -> Result<bool, LogError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT idx, stored FROM log_entries WHERE kind = ?1 ORDER BY idx")?;
+    let rows = stmt.query_map([KindCode::ConsentRevoked as u8], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let want = LegalBasis::Consent(id.to_string());
+    for row in rows {
+        let (idx, stored) = row?;
+        if decode_stored(idx as u64, &stored)?.0.basis == want {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 pub(crate) fn decode_stored(index: u64, stored: &[u8]) -> Result<(Entry, [u8; SIG_LEN]), LogError> {

@@ -378,10 +378,7 @@ fn decode_meta(position: u64, stored: &[u8]) -> Result<Meta, LogError> {
             claimed: e.index,
         });
     }
-    let staff = matches!(
-        e.kind,
-        super::entry::Kind::StaffRegistered { .. } | super::entry::Kind::StaffRevoked { .. }
-    );
+    let staff = e.kind.code().is_registry();
     Ok(Meta {
         time: e.time,
         actor: e.actor.clone(),
@@ -450,6 +447,8 @@ fn error_index(e: &LogError) -> u64 {
         | LogError::UnknownSigner { index, .. }
         | LogError::RevokedSigner { index, .. }
         | LogError::NotAdmin { index, .. }
+        | LogError::NotEndorsed { index, .. }
+        | LogError::NotSupervisor { index, .. }
         | LogError::WeakStaffKey { index } => *index,
         LogError::BadFounding => 0,
         _ => u64::MAX,

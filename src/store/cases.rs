@@ -111,3 +111,22 @@ pub fn set_stage(conn: &Connection, case_id: i64, stage: Stage, at: i64) -> Resu
     )?;
     Ok(())
 }
+
+/// Every case id (for the audit).
+pub fn all_ids(conn: &Connection) -> Result<Vec<i64>> {
+    let mut st = conn.prepare("SELECT id FROM cases ORDER BY id")?;
+    let v = st
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// The cases `staff` is assigned to.
+pub fn cases_of(conn: &Connection, staff: &str) -> Result<Vec<i64>> {
+    let mut st =
+        conn.prepare("SELECT case_id FROM assignments WHERE staff = ?1 ORDER BY case_id")?;
+    let v = st
+        .query_map([staff], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}

@@ -167,3 +167,31 @@ pub fn all_cases(conn: &Connection) -> Result<Vec<i64>> {
         .collect::<rusqlite::Result<_>>()?;
     Ok(v)
 }
+
+/// One case epoch's public key rows: (case, epoch, [(tier, recipient)]).
+pub type EpochPublics = (i64, i64, Vec<(u8, String)>);
+
+/// Every case epoch's public key rows (for the audit).
+pub fn all_publics(conn: &Connection) -> Result<Vec<EpochPublics>> {
+    let mut st = conn.prepare(
+        "SELECT case_id, epoch, tier, recipient FROM case_keys ORDER BY case_id, epoch, tier",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, u8>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out: Vec<EpochPublics> = Vec::new();
+    for (c, e, t, r) in rows {
+        match out.last_mut() {
+            Some(last) if last.0 == c && last.1 == e => last.2.push((t, r)),
+            _ => out.push((c, e, vec![(t, r)])),
+        }
+    }
+    Ok(out)
+}

@@ -6,6 +6,7 @@
 
 pub mod agencies;
 pub mod attachments;
+pub mod authority;
 pub mod cases;
 pub mod clients;
 pub mod consents;

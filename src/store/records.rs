@@ -122,3 +122,32 @@ pub fn note_read(
     .execute(params![at, staff, m.id, m.case_id, assigned])?;
     Ok(())
 }
+
+/// Every record id (for the audit).
+pub fn all_ids(conn: &Connection) -> Result<Vec<i64>> {
+    let mut st = conn.prepare("SELECT id FROM records ORDER BY id")?;
+    let v = st
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// Marks records `first..=last` as committed by log entry `index`.
+pub fn set_commit_index(conn: &Connection, first: i64, last: i64, index: u64) -> Result<()> {
+    conn.execute(
+        "UPDATE records SET commit_index = ?1 WHERE id BETWEEN ?2 AND ?3",
+        params![index as i64, first, last],
+    )?;
+    Ok(())
+}
+
+/// Each record's (metadata, signature) for ids in `first..=last` (a committed batch).
+pub fn batch(conn: &Connection, first: i64, last: i64) -> Result<Vec<(RecordMeta, Vec<u8>)>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META}, signature FROM records WHERE id BETWEEN ?1 AND ?2 ORDER BY id"
+    ))?;
+    let v = st
+        .query_map(params![first, last], |r| Ok((meta(r)?, r.get(8)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}

@@ -228,9 +228,29 @@ CREATE TABLE access_packages (
 );
 "#;
 
+/// Migration 8: the signed authority behind security rows (`vault::authority`). Each row is a
+/// statement (canonical JSON) whose SHA-256 a log entry at `log_index` carries, signed by the
+/// person entitled to make it; `subject` names what it is about (`epoch/<case>/<n>`,
+/// `assign/<case>/<staff>`, `consent/<id>`, `revoked/<id>`). `records.commit_index` names the
+/// log entry committing the batch a record was written in.
+const V8_AUTHORITY: &str = r#"
+CREATE TABLE authority (
+    subject   TEXT PRIMARY KEY,
+    log_index INTEGER NOT NULL,
+    statement BLOB NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE records ADD COLUMN commit_index INTEGER;
+CREATE TABLE invitations (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
+"#;
+
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
 /// 4: requests; 5: record attachments; 6: consent revocation moment; 7: inputs for resending
-/// a disclosure.
+/// a disclosure; 8: signed authority, invitations.
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::log::SCHEMA,
@@ -239,4 +259,5 @@ pub const MIGRATIONS: &[&str] = &[
     V5_ATTACHMENTS,
     V6_REVOKED_AT,
     V7_RESEND,
+    V8_AUTHORITY,
 ];

@@ -118,3 +118,12 @@ pub fn deactivate(conn: &Connection, name: &str, at: i64) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Replaces a member's public keys (after they rotated them; the registry entry is the authority).
+pub fn set_keys(conn: &Connection, name: &str, public: &StaffPublic) -> Result<()> {
+    conn.execute(
+        "UPDATE staff SET age_recipient = ?2, verify_key = ?3 WHERE name = ?1",
+        params![name, public.age_recipient, &public.verify_key[..]],
+    )?;
+    Ok(())
+}

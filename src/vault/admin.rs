@@ -61,7 +61,7 @@ impl Session {
         if recovery.to_public().to_string() != expected {
             return Err(Error::Crypto(tr!("vault.not_the_recovery_key")));
         }
-        let holder = keys::supervisor_holder(&self.conn, &self.policy, name)?;
+        let holder = keys::supervisor_holder(&self.registry(), &self.policy, name)?;
         let wraps = store::keys::list_wraps(&self.conn, Some(RECOVERY))?;
         let tx = store::immediate(&self.conn)?;
         let mut cases = std::collections::BTreeSet::new();

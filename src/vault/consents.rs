@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use super::keys;
+use super::authority::Claim;
 use super::Session;
 use crate::crypto;
 use crate::domain::text::{single_line, ADDRESS_MAX, NAME_MAX, PHRASE_MAX};
@@ -51,7 +51,7 @@ impl Session {
         let k = PublicKey::parse(minisign_pubkey)?;
         let me = self.me.name.clone();
         let id = store::write(&self.conn, |tx| {
-            store::agencies::insert(
+            let id = store::agencies::insert(
                 tx,
                 name.trim(),
                 &r.to_string(),
@@ -59,7 +59,15 @@ impl Session {
                 contact,
                 now(),
                 &me,
-            )
+            )?;
+            let claim = Claim::Agency {
+                id,
+                name: name.trim().to_string(),
+                age_recipient: r.to_string(),
+                minisign_pubkey: k.to_base64(),
+            };
+            self.attest(tx, &claim, None)?;
+            Ok(id)
         })?;
         Ok(store::agencies::get(&self.conn, id)?.expect("just inserted"))
     }
@@ -175,7 +183,7 @@ impl Session {
                             what: "case key",
                             id: case_id.to_string(),
                         })?;
-                    let r = keys::tier_recipient(tx, case_id, epoch, FORM_TIER)?;
+                    let r = self.tier_recipient(tx, case_id, epoch, FORM_TIER)?;
                     Some(store::consents::StoredForm {
                         case_id,
                         epoch,
@@ -185,9 +193,41 @@ impl Session {
                 }
                 None => None,
             };
-            store::consents::insert(tx, c.id, a.id, terms, stored_form.as_ref(), now(), &me)
+            let id =
+                store::consents::insert(tx, c.id, a.id, terms, stored_form.as_ref(), now(), &me)?;
+            let claim = Claim::Consent {
+                id,
+                client: c.id,
+                agency: a.id,
+                terms: serde_json::to_string(terms).map_err(|e| Error::Invalid(e.to_string()))?,
+            };
+            self.attest(tx, &claim, None)?;
+            Ok(id)
         })?;
         self.consent_show(id)
+    }
+
+    /// Tests only (`CASEVAULT_TEST_MODE=1`): signs the consent row `id` as it stands, so a test
+    /// can build a consent the domain rules would refuse and show that an export refuses it too.
+    #[doc(hidden)]
+    pub fn attest_consent_unchecked(&self, id: i64) -> Result<()> {
+        if std::env::var("CASEVAULT_TEST_MODE").ok().as_deref() != Some("1") {
+            return Err(Error::NotPermitted {
+                action: "test.attest".into(),
+                role: self.role.as_str().into(),
+            });
+        }
+        let c = store::consents::get(&self.conn, id)?.ok_or_else(|| Error::NotFound {
+            what: "consent",
+            id: id.to_string(),
+        })?;
+        let claim = Claim::Consent {
+            id,
+            client: c.client_id,
+            agency: c.agency_id,
+            terms: serde_json::to_string(&c.terms).map_err(|e| Error::Invalid(e.to_string()))?,
+        };
+        store::write(&self.conn, |tx| self.attest(tx, &claim, None).map(|_| ()))
     }
 
     /// A consent, if the actor may see its client.
@@ -247,7 +287,15 @@ impl Session {
         }
         let at = if on == today { t } else { on.to_unix() };
         store::write(&self.conn, |tx| {
-            store::consents::revoke(tx, id, on, at, via)
+            store::consents::revoke(tx, id, on, at, via)?;
+            let claim = Claim::ConsentRevoked {
+                id,
+                on: on.to_string(),
+                at,
+                via: via.to_string(),
+            };
+            self.attest(tx, &claim, None)?;
+            Ok(())
         })?;
         self.consent_show(id)
     }

@@ -74,6 +74,13 @@ impl VaultDir {
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of
 /// the directory. Callers pass ciphertext or public data only.
+/// Where a key rotation writes a member's new identity file before its commit.
+pub fn identity_next(identity: &Path) -> PathBuf {
+    let mut s = identity.as_os_str().to_owned();
+    s.push(".next");
+    PathBuf::from(s)
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(

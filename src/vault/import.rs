@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::keys;
+use super::authority::Claim;
 use super::records::{resolve_tier, seal_record};
 use super::Session;
 use crate::crypto;
@@ -201,9 +201,7 @@ impl Session {
         let may_assign = self.policy.allows(role, Action::CaseAssign);
         let all_cases = self.policy.all_cases(role);
         let policy = &self.policy;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = store::immediate(&self.conn)?;
         // Under the write lock: this batch must start exactly where the committed progress of
         // this file ends. Another process importing the same file moves it, and then this one
         // stops instead of importing the same lines twice.
@@ -245,21 +243,48 @@ impl Session {
                     return Err(line_err(*n, tr!("vault.import_assign_needs_supervisor")));
                 }
                 let id = store::cases::insert(&tx, c.id, *source, at, &me)?;
-                if role == Role::Caseworker {
-                    store::cases::assign(&tx, id, &me, at)?;
-                }
                 for w in workers {
-                    store::staff::get(&tx, w)?
-                        .filter(|s| {
-                            s.active && matches!(s.role, Role::Caseworker | Role::Supervisor)
-                        })
-                        .ok_or_else(|| line_err(*n, Error::UnknownStaff(w.clone())))?;
+                    let ok = self.registry().member(w).is_some_and(|m| {
+                        m.active
+                            && (m.role == Role::Caseworker.as_str()
+                                || m.role == Role::Supervisor.as_str())
+                    });
+                    if !ok {
+                        return Err(line_err(*n, Error::UnknownStaff(w.clone())));
+                    }
                     store::cases::assign(&tx, id, w, at)?;
+                    let claim = Claim::Assignment {
+                        case: id,
+                        staff: w.clone(),
+                        opened: false,
+                    };
+                    self.attest(&tx, &claim, Some(id))?;
                 }
                 new_cases.push(id);
             }
         }
-        keys::new_epochs(&tx, policy, &new_cases, at)?;
+        // A caseworker importing opens the cases: they hold the first epochs they make, and
+        // their own assignments are signed after them.
+        let mut extra = Vec::new();
+        if role == Role::Caseworker {
+            let m = self
+                .registry()
+                .member(&me)
+                .ok_or_else(|| Error::UnknownStaff(me.clone()))?;
+            extra.push(super::keys::member_holder(&self.policy, &m)?);
+        }
+        self.new_epochs_with(&tx, &new_cases, at, &extra)?;
+        if role == Role::Caseworker {
+            for &id in &new_cases {
+                store::cases::assign(&tx, id, &me, at)?;
+                let claim = Claim::Assignment {
+                    case: id,
+                    staff: me.clone(),
+                    opened: true,
+                };
+                self.attest(&tx, &claim, Some(id))?;
+            }
+        }
         report.cases += new_cases.len() as u64;
 
         // 3. Records: resolve and check sequentially, seal in parallel, insert in order.
@@ -307,7 +332,7 @@ impl Session {
             let recipient = match recipients.get(&(case_id, epoch, tier)) {
                 Some(r) => r.clone(),
                 None => {
-                    let r = keys::tier_recipient(&tx, case_id, epoch, tier)?;
+                    let r = self.tier_recipient(&tx, case_id, epoch, tier)?;
                     recipients.insert((case_id, epoch, tier), r.clone());
                     r
                 }
@@ -338,6 +363,12 @@ impl Session {
         for ((_, meta, _, _), (body, sig)) in jobs.iter().zip(&sealed) {
             store::records::insert(&tx, meta, body, sig)?;
         }
+        let batch: Vec<(&RecordMeta, &[u8])> = jobs
+            .iter()
+            .zip(&sealed)
+            .map(|((_, m, _, _), (_, sig))| (m, sig.as_slice()))
+            .collect();
+        self.commit_records(&tx, &batch)?;
         report.records += jobs.len() as u64;
 
         tx.execute(

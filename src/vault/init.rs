@@ -124,7 +124,7 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     // An existing empty folder given as the vault is made private too.
     crate::private::tighten(&dir.root);
     let at = now();
-    let admin = StaffIdentity::generate(&opts.admin);
+    let mut admin = StaffIdentity::generate(&opts.admin);
     let recovery = age::x25519::Identity::generate();
     let db_key = crypto::random_key32();
 
@@ -165,7 +165,7 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
         )?;
         // The log's first entry: the founding admin registers their own key (anchored by
         // the agency checkpoint key); the second records the policy in force.
-        let reg = NewEntry::new(
+        let mut reg = NewEntry::new(
             Kind::StaffRegistered {
                 name: opts.admin.clone(),
                 role: Role::Admin.as_str().into(),
@@ -173,11 +173,22 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
             },
             &opts.admin,
         );
+        reg.detail = format!(
+            "age={} recovery={}",
+            admin.public().age_recipient,
+            recovery.to_public()
+        );
         disclosure::append_as(tx, &reg, &admin.signing, at)?;
         let mut pol = NewEntry::new(Kind::PolicyChange, &opts.admin);
         pol.detail = format!("policy {}", hex(&Policy::digest(&opts.policy_sources)));
         disclosure::append_as(tx, &pol, &admin.signing, at)?;
-        Ok(())
+        disclosure::verifier_key(tx)
+    })
+    .map(|verifier| {
+        admin.root = Some(crypto::RootPin {
+            founder: admin.public().verify_key,
+            log_verifier: verifier,
+        })
     })?;
     drop(conn);
 

@@ -11,11 +11,16 @@ use std::str::FromStr;
 use rayon::prelude::*;
 use rusqlite::Connection;
 
+use rusqlite::Transaction;
+
+use super::authority::Claim;
 use super::Session;
 use crate::crypto::CaseKeySet;
 use crate::error::{Error, Result};
+use crate::log::registry::Member;
+use crate::log::Registry;
 use crate::policy::{Policy, Role};
-use crate::store::{self, keys::RECOVERY, staff::StaffRow};
+use crate::store::{self, keys::RECOVERY};
 
 /// Someone who should hold (some tiers of) a case's keys.
 pub struct Holder {
@@ -32,66 +37,56 @@ pub struct PreparedEpoch {
     pub wraps: Vec<(String, Vec<u8>, Vec<u8>)>,
 }
 
-fn parse_recipient(s: &str) -> Result<age::x25519::Recipient> {
+/// An age recipient string, parsed.
+pub fn parse_recipient(s: &str) -> Result<age::x25519::Recipient> {
     age::x25519::Recipient::from_str(s).map_err(|e| Error::Crypto(e.to_string()))
 }
 
-/// A staff member as a holder of the tiers their role may hold.
-pub fn staff_holder(policy: &Policy, s: &StaffRow) -> Result<Holder> {
+/// A registered member as a holder of the tiers their role may hold (their recipient as the
+/// registry signed it).
+pub fn member_holder(policy: &Policy, m: &Member) -> Result<Holder> {
+    let role = Role::parse(&m.role).ok_or_else(|| Error::Tampered {
+        what: "staff",
+        id: m.name.clone(),
+    })?;
+    let recipient = m.recipient.as_deref().ok_or_else(|| Error::Tampered {
+        what: "staff",
+        id: m.name.clone(),
+    })?;
     Ok(Holder {
-        name: s.name.clone(),
-        recipient: parse_recipient(&s.age_recipient)?,
-        tiers: policy.readable_tiers(s.role),
+        name: m.name.clone(),
+        recipient: parse_recipient(recipient)?,
+        tiers: policy.readable_tiers(role),
     })
 }
 
 /// An active supervisor named `name`, as a holder (for grants).
-pub fn supervisor_holder(conn: &Connection, policy: &Policy, name: &str) -> Result<Holder> {
-    let s = store::staff::get(conn, name)?
-        .filter(|s| s.active && s.role == Role::Supervisor)
+pub fn supervisor_holder(registry: &Registry, policy: &Policy, name: &str) -> Result<Holder> {
+    let m = registry
+        .member(name)
+        .filter(|m| m.active && m.role == Role::Supervisor.as_str())
         .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
-    staff_holder(policy, &s)
+    member_holder(policy, &m)
 }
 
-/// The holders every case has: the recovery key and active supervisors.
-pub fn standing_holders(conn: &Connection, policy: &Policy) -> Result<Vec<Holder>> {
+/// The recovery key's recipient, as the founding log entry set it.
+pub fn recovery_recipient(registry: &Registry) -> Result<age::x25519::Recipient> {
+    parse_recipient(registry.recovery().ok_or_else(|| Error::Tampered {
+        what: "log",
+        id: "0".into(),
+    })?)
+}
+
+/// The holders every case has: the recovery key and active supervisors (from the registry).
+pub fn standing_holders(registry: &Registry, policy: &Policy) -> Result<Vec<Holder>> {
     let all: Vec<u8> = policy.tiers.iter().map(|t| t.level).collect();
     let mut v = vec![Holder {
         name: RECOVERY.to_string(),
-        recipient: parse_recipient(&store::meta::require_text(conn, "recovery_recipient")?)?,
+        recipient: recovery_recipient(registry)?,
         tiers: all,
     }];
-    for s in store::staff::active_with_role(conn, Role::Supervisor)? {
-        v.push(staff_holder(policy, &s)?);
-    }
-    Ok(v)
-}
-
-/// Holders of one case: the standing holders plus its assigned, active non-supervisors.
-pub fn case_holders(
-    conn: &Connection,
-    policy: &Policy,
-    standing: &[Holder],
-    case_id: i64,
-) -> Result<Vec<Holder>> {
-    let mut v: Vec<Holder> = standing
-        .iter()
-        .map(|h| Holder {
-            name: h.name.clone(),
-            recipient: h.recipient.clone(),
-            tiers: h.tiers.clone(),
-        })
-        .collect();
-    for w in store::cases::workers(conn, case_id)? {
-        if v.iter().any(|h| h.name == w) {
-            continue;
-        }
-        if let Some(s) = store::staff::get(conn, &w)?.filter(|s| s.active) {
-            let h = staff_holder(policy, &s)?;
-            if !h.tiers.is_empty() {
-                v.push(h);
-            }
-        }
+    for m in registry.active_with_role(Role::Supervisor.as_str()) {
+        v.push(member_holder(policy, &m)?);
     }
     Ok(v)
 }
@@ -123,8 +118,8 @@ pub fn prepare_epoch(
     })
 }
 
-/// Stores a prepared epoch.
-pub fn store_epoch(conn: &Connection, p: &PreparedEpoch, at: i64) -> Result<()> {
+/// Stores a prepared epoch's cache rows (the signed statement is stored by `attest`).
+fn store_epoch(conn: &Connection, p: &PreparedEpoch, at: i64) -> Result<()> {
     for (tier, recipient) in &p.publics {
         store::keys::insert_public(conn, p.case_id, p.epoch, *tier, recipient, at)?;
     }
@@ -134,25 +129,122 @@ pub fn store_epoch(conn: &Connection, p: &PreparedEpoch, at: i64) -> Result<()> 
     Ok(())
 }
 
-/// Starts a new key epoch for each case (new records use it), in parallel.
-pub fn new_epochs(conn: &Connection, policy: &Policy, cases: &[i64], at: i64) -> Result<()> {
-    let standing = standing_holders(conn, policy)?;
-    let mut jobs = Vec::with_capacity(cases.len());
-    for &c in cases {
-        let epoch = store::keys::current_epoch(conn, c)?.unwrap_or(0) + 1;
-        jobs.push((c, epoch, case_holders(conn, policy, &standing, c)?));
-    }
-    let prepared: Vec<PreparedEpoch> = jobs
-        .par_iter()
-        .map(|(c, e, h)| prepare_epoch(policy, *c, *e, h))
-        .collect::<Result<_>>()?;
-    for p in &prepared {
-        store_epoch(conn, p, at)?;
-    }
-    Ok(())
-}
-
 impl Session {
+    /// Holders of one case: the standing holders plus its assigned, active non-supervisors
+    /// whose assignment is attested (an unattested assignment row is a tamper alarm).
+    pub(super) fn case_holders(
+        &self,
+        conn: &Connection,
+        standing: &[Holder],
+        case_id: i64,
+    ) -> Result<Vec<Holder>> {
+        let mut v: Vec<Holder> = standing
+            .iter()
+            .map(|h| Holder {
+                name: h.name.clone(),
+                recipient: h.recipient.clone(),
+                tiers: h.tiers.clone(),
+            })
+            .collect();
+        for w in store::cases::workers(conn, case_id)? {
+            if v.iter().any(|h| h.name == w) {
+                continue;
+            }
+            let member = self.registry().member(&w).filter(|m| m.active);
+            if let Some(m) = member {
+                if !self.verified_assignment(conn, case_id, &w)? {
+                    return Err(Error::Tampered {
+                        what: "assignment",
+                        id: format!("{case_id}/{w}"),
+                    });
+                }
+                let h = member_holder(&self.policy, &m)?;
+                if !h.tiers.is_empty() {
+                    v.push(h);
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// Starts a new key epoch for each case (new records use it), in parallel, each signed into
+    /// the log by this session's member. Holders come from the registry as it stands in `conn`.
+    pub(super) fn new_epochs(&self, conn: &Transaction, cases: &[i64], at: i64) -> Result<()> {
+        self.new_epochs_with(conn, cases, at, &[])
+    }
+
+    /// [`new_epochs`](Self::new_epochs) with `extra` holders the caller vouches for (the
+    /// caseworker opening a case, whose assignment is signed after the epoch).
+    pub(super) fn new_epochs_with(
+        &self,
+        conn: &Transaction,
+        cases: &[i64],
+        at: i64,
+        extra: &[Holder],
+    ) -> Result<()> {
+        self.reload_registry(conn)?;
+        let standing = standing_holders(&self.registry(), &self.policy)?;
+        let mut jobs = Vec::with_capacity(cases.len());
+        for &c in cases {
+            let epoch = store::keys::current_epoch(conn, c)?.unwrap_or(0) + 1;
+            let mut holders = self.case_holders(conn, &standing, c)?;
+            for h in extra {
+                if !holders.iter().any(|x| x.name == h.name) {
+                    holders.push(Holder {
+                        name: h.name.clone(),
+                        recipient: h.recipient.clone(),
+                        tiers: h.tiers.clone(),
+                    });
+                }
+            }
+            jobs.push((c, epoch, holders));
+        }
+        let policy = &self.policy;
+        let prepared: Vec<PreparedEpoch> = jobs
+            .par_iter()
+            .map(|(c, e, h)| prepare_epoch(policy, *c, *e, h))
+            .collect::<Result<_>>()?;
+        for p in &prepared {
+            store_epoch(conn, p, at)?;
+            let claim = Claim::CaseKeys {
+                case: p.case_id,
+                epoch: p.epoch,
+                tiers: p.publics.clone(),
+                holders: p
+                    .wraps
+                    .iter()
+                    .map(|(h, t, _)| (h.clone(), t.clone()))
+                    .collect(),
+            };
+            self.attest(conn, &claim, Some(p.case_id))?;
+        }
+        Ok(())
+    }
+
+    /// The age recipient of a case tier at an epoch (records are encrypted to it), from the
+    /// epoch's signed statement, never from the `case_keys` rows.
+    pub fn tier_recipient(
+        &self,
+        conn: &Connection,
+        case_id: i64,
+        epoch: i64,
+        tier: u8,
+    ) -> Result<age::x25519::Recipient> {
+        let tampered = || Error::Tampered {
+            what: "case key",
+            id: format!("{case_id}/{epoch}/{tier}"),
+        };
+        let Claim::CaseKeys { tiers, .. } = self.verified_epoch(conn, case_id, epoch)? else {
+            return Err(tampered());
+        };
+        let s = tiers
+            .iter()
+            .find(|(t, _)| *t == tier)
+            .map(|(_, r)| r.clone())
+            .ok_or_else(tampered)?;
+        parse_recipient(&s)
+    }
+
     /// The case keys this session's identity holds for a case epoch. `NotAssigned` when it
     /// holds none: that is the enforcement, whatever the role checks said.
     pub fn case_keys(&self, case_id: i64, epoch: i64) -> Result<Rc<CaseKeySet>> {
@@ -187,18 +279,4 @@ impl Session {
         }
         Ok(())
     }
-}
-
-/// The age recipient of a case tier at an epoch (records are encrypted to it).
-pub fn tier_recipient(
-    conn: &Connection,
-    case_id: i64,
-    epoch: i64,
-    tier: u8,
-) -> Result<age::x25519::Recipient> {
-    let s = store::keys::public(conn, case_id, epoch, tier)?.ok_or(Error::Tampered {
-        what: "case key",
-        id: format!("{case_id}/{epoch}/{tier}"),
-    })?;
-    parse_recipient(&s)
 }

@@ -7,9 +7,12 @@
 
 mod access_package;
 mod admin;
+pub mod authority;
+pub mod commit;
 mod consents;
 mod dir;
 pub mod disclosure;
+mod enrol;
 mod import;
 mod init;
 mod keys;
@@ -27,6 +30,7 @@ mod staff;
 pub use admin::parse_recovery_key;
 pub use consents::FORM_TIER;
 pub use dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
+pub use enrol::{enrol, fingerprint, Enrolled, Invitation};
 pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
 pub use records::{describe_attachments, NewAttachment, NewRecord, OpenedRecord};
@@ -35,4 +39,3 @@ pub use rekey::RekeyReport;
 pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
 pub use rotation::pending_rotation;
 pub use session::Session;
-pub use staff::NewStaff;

@@ -1,10 +1,12 @@
 //! Clients and cases.
 
+use super::authority::Claim;
 use super::keys;
 use super::Session;
 use crate::domain::time::{now, today};
 use crate::domain::{Case, Client, NewClient, Source, Stage};
 use crate::error::{Error, Result};
+use crate::log::registry::Member;
 use crate::log::Kind;
 use crate::policy::{Action, Role};
 use crate::store;
@@ -24,14 +26,39 @@ impl Session {
         if self.policy.all_cases(self.role) || c.created_by == self.me.name {
             return Ok(true);
         }
-        Ok(!store::cases::list(&self.conn, Some(c.id), Some(&self.me.name))?.is_empty())
+        match store::cases::list(&self.conn, Some(c.id), Some(&self.me.name))?.first() {
+            Some(case) => {
+                self.require_assignment(case.id)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The actor's assignment to `case` (a row says so) must be signed: a row nobody signed is
+    /// a tamper alarm naming it.
+    pub(super) fn require_assignment(&self, case: i64) -> Result<()> {
+        if self.verified_assignment(&self.conn, case, &self.me.name)? {
+            Ok(())
+        } else {
+            Err(Error::Tampered {
+                what: "assignment",
+                id: format!("{case}/{}", self.me.name),
+            })
+        }
     }
 
     /// Clients this actor may see: all for supervisors; for others, their cases' clients.
     pub fn client_list(&self) -> Result<Vec<Client>> {
         self.require(Action::ClientRead)?;
         let worker = (!self.policy.all_cases(self.role)).then_some(self.me.name.as_str());
-        store::clients::list(&self.conn, worker)
+        let clients = store::clients::list(&self.conn, worker)?;
+        if worker.is_some() {
+            for case in store::cases::list(&self.conn, None, worker)? {
+                self.require_assignment(case.id)?;
+            }
+        }
+        Ok(clients)
     }
 
     /// A client by id or agency number.
@@ -71,18 +98,19 @@ impl Session {
         }
         let at = now();
         let me = self.me.name.clone();
-        let role = self.role;
-        let policy = &self.policy;
         let id = store::write(&self.conn, |tx| {
             let id = store::cases::insert(tx, c.id, source, at, &me)?;
-            if role == Role::Caseworker {
-                store::cases::assign(tx, id, &me, at)?;
-            }
             for w in workers {
-                check_worker(tx, w)?;
+                self.check_worker(w)?;
                 store::cases::assign(tx, id, w, at)?;
+                let claim = Claim::Assignment {
+                    case: id,
+                    staff: w.clone(),
+                    opened: false,
+                };
+                self.attest(tx, &claim, Some(id))?;
             }
-            keys::new_epochs(tx, policy, &[id], at)?;
+            self.start_case(tx, id, at)?;
             Ok(id)
         })?;
         self.case_access(id)
@@ -96,7 +124,13 @@ impl Session {
             None => None,
         };
         let worker = (!self.policy.all_cases(self.role)).then_some(self.me.name.as_str());
-        store::cases::list(&self.conn, client_id, worker)
+        let cases = store::cases::list(&self.conn, client_id, worker)?;
+        if worker.is_some() {
+            for c in &cases {
+                self.require_assignment(c.id)?;
+            }
+        }
+        Ok(cases)
     }
 
     /// A case the actor may work on.
@@ -109,16 +143,22 @@ impl Session {
     pub fn case_assign(&mut self, case_id: i64, worker: &str) -> Result<Case> {
         self.require(Action::CaseAssign)?;
         self.case_access(case_id)?;
-        let s = check_worker(&self.conn, worker)?;
-        let holder = keys::staff_holder(&self.policy, &s)?;
+        let (m, role) = self.check_worker(worker)?;
+        let holder = keys::member_holder(&self.policy, &m)?;
         let tx = store::immediate(&self.conn)?;
         store::cases::assign(&tx, case_id, worker, now())?;
-        if s.role != Role::Supervisor {
+        if role != Role::Supervisor {
             self.share_case_keys(&tx, case_id, &holder)?;
         }
-        let mut e = self.log_entry(Kind::KeyChange, Some(case_id))?;
-        e.detail = format!("assign {worker} case {case_id}");
-        self.log_append(&tx, &e)?;
+        self.attest(
+            &tx,
+            &Claim::Assignment {
+                case: case_id,
+                staff: worker.to_string(),
+                opened: false,
+            },
+            Some(case_id),
+        )?;
         tx.commit()?;
         self.case_access(case_id)
     }
@@ -135,18 +175,20 @@ impl Session {
             });
         }
         let at = now();
-        let policy = &self.policy;
-        let supervisor = store::staff::get(&self.conn, worker)?
-            .is_some_and(|s| s.role == Role::Supervisor && s.active);
-        let mut e = self.log_entry(Kind::KeyChange, Some(case_id))?;
-        e.detail = format!("unassign {worker} case {case_id}: new key epoch");
+        let supervisor = self
+            .registry()
+            .member(worker)
+            .is_some_and(|m| m.active && m.role == Role::Supervisor.as_str());
+        let mut e = self.log_entry(Kind::Assignment, Some(case_id))?;
+        e.detail = format!("unassign {worker}");
         let tx = store::immediate(&self.conn)?;
         store::cases::unassign(&tx, case_id, worker)?;
+        store::authority::delete(&tx, &super::authority::assign_subject(case_id, worker))?;
+        self.log_append(&tx, &e)?;
         if !supervisor {
             store::keys::delete_wraps(&tx, worker, Some(case_id))?;
-            keys::new_epochs(&tx, policy, &[case_id], at)?;
+            self.new_epochs(&tx, &[case_id], at)?;
         }
-        self.log_append(&tx, &e)?;
         tx.commit()?;
         self.key_cache
             .borrow_mut()
@@ -191,17 +233,45 @@ impl Session {
     }
 }
 
-/// An active caseworker or supervisor who can be assigned.
-fn check_worker(conn: &rusqlite::Connection, name: &str) -> Result<store::staff::StaffRow> {
-    let s = store::staff::get(conn, name)?
-        .filter(|s| s.active)
-        .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
-    if !matches!(s.role, Role::Caseworker | Role::Supervisor) {
-        return Err(Error::Invalid(tr!(
-            "vault.not_a_worker",
-            name = name,
-            role = s.role
-        )));
+impl Session {
+    /// A new case's first key epoch, inside the transaction that inserted it. A caseworker
+    /// opening it holds the epoch they make, and their own assignment is signed after it
+    /// (valid because they made epoch 1).
+    pub(super) fn start_case(&self, tx: &rusqlite::Transaction, case: i64, at: i64) -> Result<()> {
+        let mut extra = Vec::new();
+        let me = self.me.name.clone();
+        if self.role == Role::Caseworker {
+            let m = self.check_worker(&me)?.0;
+            extra.push(keys::member_holder(&self.policy, &m)?);
+        }
+        self.new_epochs_with(tx, &[case], at, &extra)?;
+        if self.role == Role::Caseworker {
+            store::cases::assign(tx, case, &me, at)?;
+            let claim = Claim::Assignment {
+                case,
+                staff: me,
+                opened: true,
+            };
+            self.attest(tx, &claim, Some(case))?;
+        }
+        Ok(())
     }
-    Ok(s)
+
+    /// An active caseworker or supervisor (by the registry) who can be assigned.
+    fn check_worker(&self, name: &str) -> Result<(Member, Role)> {
+        let m = self
+            .registry()
+            .member(name)
+            .filter(|m| m.active)
+            .ok_or_else(|| Error::UnknownStaff(name.to_string()))?;
+        let role = Role::parse(&m.role).unwrap_or(Role::Auditor);
+        if !matches!(role, Role::Caseworker | Role::Supervisor) {
+            return Err(Error::Invalid(tr!(
+                "vault.not_a_worker",
+                name = name,
+                role = role
+            )));
+        }
+        Ok((m, role))
+    }
 }

@@ -5,7 +5,6 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use super::keys;
 use super::records::seal_record;
 use super::Session;
 use crate::crypto;
@@ -18,7 +17,7 @@ use crate::packet::{
     self, BuiltPacket, ConsentScope, ConsentSigner, ConsentSummary, Expiry, OpenedPacket,
     PacketError, PacketInput, PacketRecord, PublicKey,
 };
-use crate::policy::{Action, Role};
+use crate::policy::Action;
 use crate::store;
 use crate::store::agencies::AgencyRow;
 use crate::store::referrals::{NewReferral, ReferralRow};
@@ -98,6 +97,7 @@ impl Session {
         let case = self.case_access(case_id)?;
         let consent = store::consents::get(&self.conn, consent_id)?
             .ok_or_else(|| refuse(tr!("referral.no_consent", id = consent_id)))?;
+        self.verified_consent(&consent)?;
         if consent.client_id != case.client_id {
             return Err(refuse(tr!(
                 "referral.consent_other_client",
@@ -141,6 +141,7 @@ impl Session {
         })?;
         let consent = store::consents::get(&self.conn, req.consent_id)?
             .ok_or_else(|| refuse(tr!("referral.no_consent", id = req.consent_id)))?;
+        self.verified_consent(&consent)?;
         if consent.client_id != case.client_id {
             return Err(refuse(tr!(
                 "referral.consent_other_client",
@@ -354,6 +355,8 @@ impl Session {
         purpose: &str,
         created_unix: u64,
     ) -> Result<(PacketInput, age::x25519::Recipient)> {
+        // The key the packet is encrypted to must be the one the admin signed.
+        self.verified_agency(agency)?;
         let recipient = age::x25519::Recipient::from_str(&agency.age_recipient).map_err(|_| {
             Error::Tampered {
                 what: "agency",
@@ -456,6 +459,7 @@ impl Session {
             id: id.to_string(),
         };
         let consent = store::consents::get(&self.conn, row.consent_id)?.ok_or_else(tampered)?;
+        self.verified_consent(&consent)?;
         if let Some(d) = consent.revoked_on {
             return Err(refuse(tr!(
                 "referral.consent_revoked",
@@ -563,6 +567,7 @@ impl Session {
     }
 
     fn partner_key(&self, agency: &AgencyRow) -> Result<PublicKey> {
+        self.verified_agency(agency)?;
         Ok(PublicKey::parse(&agency.minisign_pubkey)?)
     }
 
@@ -754,20 +759,17 @@ impl Session {
             items.push((r.kind.clone(), tier, fields));
         }
         let me = self.me.name.clone();
-        let role = self.role;
         let signer = self.me.signing.clone();
         let at = now();
-        let policy = self.policy.clone();
+
         let sha = opened.packet_sha256.clone();
         let (client_id, case_id, ids) = store::write(&self.conn, |tx| {
             let client_id = store::clients::insert(tx, &new_client, at, &me)?;
             let case_id = store::cases::insert(tx, client_id, Source::Referral, at, &me)?;
-            if role == Role::Caseworker {
-                store::cases::assign(tx, case_id, &me, at)?;
-            }
-            keys::new_epochs(tx, &policy, &[case_id], at)?;
+            self.start_case(tx, case_id, at)?;
             let epoch = store::keys::current_epoch(tx, case_id)?.unwrap_or(1);
             let mut ids = Vec::new();
+            let mut sealed = Vec::new();
             for (kind, tier, fields) in &items {
                 let meta = RecordMeta {
                     id: store::records::next_id(tx)?,
@@ -779,11 +781,15 @@ impl Session {
                     amends: None,
                     epoch,
                 };
-                let recipient = keys::tier_recipient(tx, case_id, epoch, *tier)?;
+                let recipient = self.tier_recipient(tx, case_id, epoch, *tier)?;
                 let (body, sig) = seal_record(&meta, fields, &[], &recipient, &signer)?;
                 store::records::insert(tx, &meta, &body, &sig)?;
                 ids.push(meta.id);
+                sealed.push((meta, sig));
             }
+            let batch: Vec<(&RecordMeta, &[u8])> =
+                sealed.iter().map(|(m, s)| (m, s.as_slice())).collect();
+            self.commit_records(tx, &batch)?;
             store::referrals::note_import(tx, &pid, &sha, a.id, case_id, at, &me)?;
             if supervisor_only > 0 {
                 let e = self.packet_log_entry(

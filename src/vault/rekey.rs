@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use zeroize::Zeroizing;
 
-use super::keys;
 use super::Session;
 use crate::crypto;
 use crate::domain::time::now;
@@ -68,11 +67,11 @@ impl Session {
         let at = now();
         let policy = &self.policy;
         let tx = store::immediate(&self.conn)?;
-        keys::new_epochs(&tx, policy, &[case_id], at)?;
+        self.new_epochs(&tx, &[case_id], at)?;
         let epoch = store::keys::current_epoch(&tx, case_id)?.unwrap_or(1);
         let mut recipients = HashMap::new();
         for t in &policy.tiers {
-            recipients.insert(t.level, keys::tier_recipient(&tx, case_id, epoch, t.level)?);
+            recipients.insert(t.level, self.tier_recipient(&tx, case_id, epoch, t.level)?);
         }
         let recipient = |tier: u8| {
             recipients.get(&tier).ok_or(Error::Tampered {

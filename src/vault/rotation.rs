@@ -17,7 +17,6 @@
 //! `dbkey.next.age` (a crash between 4 and 5) finishes step 5; nothing else ever deletes a key.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use super::dir::{sync_dir, write_atomic, VaultDir};
 use super::session::open_db;
@@ -249,15 +248,15 @@ impl Session {
     }
 }
 
-/// `key` wrapped to the active staff listed in `conn` and the recovery key.
+/// `key` wrapped to the active staff in the signed registry (read from `conn`) and the
+/// recovery key it names: never to a recipient a database row names.
 fn wrap_db_key(conn: &rusqlite::Connection, key: &Key32) -> Result<Vec<u8>> {
-    let mut recipients = vec![age::x25519::Recipient::from_str(&store::meta::require_text(
-        conn,
-        "recovery_recipient",
-    )?)
-    .map_err(|e| Error::Crypto(e.to_string()))?];
-    for s in store::staff::list(conn)?.into_iter().filter(|s| s.active) {
-        recipients.push(s.public().recipient()?);
+    let registry = super::authority::load_registry(conn)?;
+    let mut recipients = vec![super::keys::recovery_recipient(&registry)?];
+    for m in registry.members().into_iter().filter(|m| m.active) {
+        if let Some(r) = &m.recipient {
+            recipients.push(super::keys::parse_recipient(r)?);
+        }
     }
     let refs: Vec<&dyn age::Recipient> = recipients
         .iter()

@@ -1,7 +1,7 @@
 //! Opening a vault as a staff member.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use rusqlite::Connection;
@@ -29,6 +29,10 @@ pub struct Session {
     /// `vault.lock`, shared (exclusive while rotating the database key). Declared after
     /// `conn` so the database closes before the lock is released.
     pub(super) lock: VaultLock,
+    /// The staff registry from the log, verified at open (`authority`).
+    pub(super) registry: RefCell<crate::log::Registry>,
+    /// Attestations already checked in this session: (log index, statement digest).
+    pub(super) attested: RefCell<HashSet<(u64, [u8; 32])>>,
     /// How many modes of the vault's files and folders were too loose and were set to
     /// 0600/0700 when it was opened (see `crate::private`); the command line says so once.
     pub tightened: usize,
@@ -46,8 +50,23 @@ impl Session {
             }
             Err(e) => return Err(Error::io(path, e)),
         };
-        let me = StaffIdentity::open(&file, passphrase, name)?;
-        Self::with_identity(dir, me)
+        let next = super::dir::identity_next(&path);
+        let first = StaffIdentity::open(&file, passphrase, name)
+            .and_then(|me| Self::with_identity(dir, me));
+        match first {
+            // A key rotation committed but was cut off before renaming the new identity file
+            // into place: the new file opens the vault, and this finishes the rename.
+            Err(Error::WrongPassphrase { .. } | Error::IdentitySuperseded { .. })
+                if next.exists() =>
+            {
+                let bytes = std::fs::read(&next).map_err(|e| Error::io(&next, e))?;
+                let s = Self::with_identity(dir, StaffIdentity::open(&bytes, passphrase, name)?)?;
+                std::fs::rename(&next, &path).map_err(|e| Error::io(&path, e))?;
+                super::dir::sync_dir(&dir.staff_dir())?;
+                Ok(s)
+            }
+            other => other,
+        }
     }
 
     /// Opens the database with an already unlocked identity.
@@ -57,12 +76,9 @@ impl Session {
         // Before SQLite opens the database, so -wal and -shm are made with the tightened mode.
         let tightened = crate::private::tighten(&dir.root);
         let (conn, db_key) = open_db(dir, &me.age, &name)?;
-        let row = store::staff::get(&conn, &name)?
-            .filter(|r| r.active)
-            .ok_or_else(|| Error::UnknownStaff(name.clone()))?;
-        if row.public() != me.public() {
-            return Err(Error::UnknownStaff(name));
-        }
+        // Role, keys and standing come from the signed registry, never from the staff row.
+        let registry = super::authority::load_registry(&conn)?;
+        let role = super::authority::check_root(&conn, &registry, &me)?;
         let sources: Vec<(String, String)> =
             serde_json::from_slice(&store::meta::require(&conn, "policy_sources")?).map_err(
                 |_| Error::Tampered {
@@ -75,8 +91,10 @@ impl Session {
             dir: dir.clone(),
             conn,
             me,
-            role: row.role,
+            role,
             policy,
+            registry: RefCell::new(registry),
+            attested: RefCell::new(HashSet::new()),
             db_key,
             key_cache: RefCell::new(HashMap::new()),
             lock,
@@ -107,13 +125,17 @@ impl Session {
             what: "case",
             id: case_id.to_string(),
         })?;
-        if self.policy.all_cases(self.role) || case.workers.iter().any(|w| w == &self.me.name) {
-            Ok(case)
-        } else {
-            Err(Error::NotAssigned {
-                case: case_id.to_string(),
-            })
+        if self.policy.all_cases(self.role) {
+            return Ok(case);
         }
+        if !case.workers.iter().any(|w| w == &self.me.name) {
+            return Err(Error::NotAssigned {
+                case: case_id.to_string(),
+            });
+        }
+        // The assignment row is only an index: its signed statement decides.
+        self.require_assignment(case_id)?;
+        Ok(case)
     }
 }
 
@@ -134,7 +156,9 @@ pub(super) fn open_db(
             Err(e) => return Err(Error::io(path, e)),
         };
         let Some(plain) = crypto::decrypt(&[identity], &wrapped)? else {
-            last_err.get_or_insert(Error::UnknownStaff(name.to_string()));
+            last_err.get_or_insert(Error::KeyNotHeld {
+                staff: name.to_string(),
+            });
             continue;
         };
         let key: Key32 =

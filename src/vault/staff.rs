@@ -2,11 +2,10 @@
 
 use secrecy::SecretString;
 
-use super::dir::{valid_staff_name, write_atomic};
+use super::dir::write_atomic;
 use super::disclosure;
 use super::keys;
 use super::Session;
-use crate::crypto::StaffIdentity;
 use crate::domain::time::now;
 use crate::error::{Error, Result};
 use crate::log::{Kind, NewEntry};
@@ -14,51 +13,7 @@ use crate::policy::{Action, Role};
 use crate::store::{self, staff::StaffRow};
 use crate::tr;
 
-/// A person to add.
-pub struct NewStaff {
-    pub name: String,
-    pub role: Role,
-    /// Their first passphrase; they change it with `staff passwd`.
-    pub passphrase: SecretString,
-}
-
 impl Session {
-    /// Adds a staff member: identity file, database row, database key rewrapped to include them.
-    /// A new supervisor holds new cases' keys at once; existing cases need `grant` by a supervisor.
-    pub fn staff_add(&mut self, new: &NewStaff) -> Result<StaffRow> {
-        self.require(Action::StaffManage)?;
-        if !valid_staff_name(&new.name) {
-            return Err(Error::Invalid(tr!("vault.bad_staff_name", name = new.name)));
-        }
-        let agency = self.agency()?;
-        super::init::check_new_passphrase(&new.passphrase, &[&new.name, &agency])?;
-        if store::staff::get(&self.conn, &new.name)?.is_some() {
-            return Err(Error::Exists {
-                what: "staff",
-                id: new.name.clone(),
-            });
-        }
-        let id = StaffIdentity::generate(&new.name);
-        write_atomic(&self.dir.identity(&new.name), &id.seal(&new.passphrase)?)?;
-        let at = now();
-        let tx = store::immediate(&self.conn)?;
-        store::staff::insert(&tx, &new.name, new.role, &id.public(), at, &self.me.name)?;
-        let reg = NewEntry::new(
-            Kind::StaffRegistered {
-                name: new.name.clone(),
-                role: new.role.as_str().into(),
-                key: id.public().verify_key,
-            },
-            &self.me.name,
-        );
-        self.log_append(&tx, &reg)?;
-        // Rewrapped while the write lock is held, from the list that includes the new member,
-        // so two concurrent additions cannot leave one of them out of the key file.
-        self.rewrap_db_key(&tx)?;
-        tx.commit()?;
-        Ok(store::staff::get(&self.conn, &new.name)?.expect("just inserted"))
-    }
-
     /// Everyone who has worked here.
     pub fn staff_list(&self) -> Result<Vec<StaffRow>> {
         store::staff::list(&self.conn)
@@ -85,15 +40,17 @@ impl Session {
             &self.me.name,
         );
         let signer = self.me.signing.clone();
-        let policy = &self.policy;
         // Already inactive: an earlier removal whose key rotation did not finish; finish it.
         let cases = if row.active {
             store::write(&self.conn, |tx| {
                 store::staff::deactivate(tx, name, at)?;
                 disclosure::append_as(tx, &revoke, &signer, at)?;
                 let cases = store::keys::delete_wraps(tx, name, None)?;
-                tx.execute("DELETE FROM assignments WHERE staff = ?1", [name])?;
-                keys::new_epochs(tx, policy, &cases, at)?;
+                for case in store::cases::cases_of(tx, name)? {
+                    store::cases::unassign(tx, case, name)?;
+                    store::authority::delete(tx, &super::authority::assign_subject(case, name))?;
+                }
+                self.new_epochs(tx, &cases, at)?;
                 super::rotation::mark_pending(tx, name)?;
                 Ok(cases)
             })?
@@ -104,14 +61,74 @@ impl Session {
         Ok(cases)
     }
 
-    /// Changes the acting staff member's own passphrase (keys stay the same).
-    pub fn staff_passwd(&self, new_passphrase: &SecretString) -> Result<()> {
+    /// Changes the acting staff member's own passphrase. With `rotate_keys`, also makes new
+    /// keys: the registry entry (signed with the old key) names them, every case key wrapping
+    /// and the database key file are rewrapped to them, so a copy of the old identity file
+    /// (one an admin kept, say) opens nothing from then on.
+    ///
+    /// Crash safety: the new identity is written to `staff/<name>.age.next` before the commit
+    /// and renamed into place after it; an opener that finds the main file superseded uses the
+    /// `.next` file (see [`Session::open`]).
+    pub fn staff_passwd(&mut self, new_passphrase: &SecretString, rotate_keys: bool) -> Result<()> {
         let agency = self.agency()?;
         super::init::check_new_passphrase(new_passphrase, &[&self.me.name, &agency])?;
-        write_atomic(
-            &self.dir.identity(&self.me.name),
-            &self.me.seal(new_passphrase)?,
-        )
+        let path = self.dir.identity(&self.me.name);
+        if !rotate_keys {
+            return write_atomic(&path, &self.me.seal(new_passphrase)?);
+        }
+        let mut new = crate::crypto::StaffIdentity::generate(&self.me.name);
+        new.root = self.me.root.clone();
+        let public = new.public();
+        let next = super::dir::identity_next(&path);
+        write_atomic(&next, &new.seal(new_passphrase)?)?;
+        let mut reg = NewEntry::new(
+            Kind::StaffRegistered {
+                name: self.me.name.clone(),
+                role: self.role.as_str().into(),
+                key: public.verify_key,
+            },
+            &self.me.name,
+        );
+        reg.detail = format!("age={}", public.age_recipient);
+        let result = (|| {
+            let tx = store::immediate(&self.conn)?;
+            self.log_append(&tx, &reg)?;
+            store::staff::set_keys(&tx, &self.me.name, &public)?;
+            for w in store::keys::list_wraps(&tx, Some(&self.me.name))? {
+                let wrapped = store::keys::get_wrap(&tx, w.case_id, w.epoch, &self.me.name)?
+                    .ok_or_else(|| Error::NotAssigned {
+                        case: w.case_id.to_string(),
+                    })?;
+                let set =
+                    crate::crypto::CaseKeySet::unwrap(&wrapped, &self.me.age, w.case_id, w.epoch)?
+                        .ok_or_else(|| Error::Tampered {
+                            what: "case key",
+                            id: format!("{}/{}", w.case_id, w.epoch),
+                        })?;
+                let rewrapped = set.wrap(&w.tiers, &new.recipient())?;
+                store::keys::put_wrap(
+                    &tx,
+                    w.case_id,
+                    w.epoch,
+                    &self.me.name,
+                    &w.tiers,
+                    &rewrapped,
+                )?;
+            }
+            self.rewrap_db_key(&tx)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&next);
+            return Err(e);
+        }
+        std::fs::rename(&next, &path).map_err(|e| Error::io(&path, e))?;
+        super::dir::sync_dir(&self.dir.staff_dir())?;
+        self.key_cache.borrow_mut().clear();
+        self.me = new;
+        self.reload_registry(&self.conn)?;
+        Ok(())
     }
 
     /// Gives a supervisor the keys of every existing case (a supervisor must do it: only a
@@ -123,7 +140,7 @@ impl Session {
                 role: self.role.as_str().into(),
             });
         }
-        let holder = keys::supervisor_holder(&self.conn, &self.policy, name)?;
+        let holder = keys::supervisor_holder(&self.registry(), &self.policy, name)?;
         let cases = store::keys::all_cases(&self.conn)?;
         let tx = store::immediate(&self.conn)?;
         for &c in &cases {

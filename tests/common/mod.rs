@@ -107,11 +107,27 @@ impl TestVault {
         self.tmp.path().join("recovery.txt")
     }
 
+    /// Adds a member the way people do: the admin invites, the member enrols with their own
+    /// passphrase, a serving supervisor (`li`) endorses a new supervisor, the admin approves.
     pub fn add_staff(&self, name: &str, role: &str) {
-        let mut c = self.as_("admin");
+        let inv = self
+            .run("admin", &["--json", "staff", "add", name, "--role", role])
+            .ok()
+            .json();
+        let token = inv["invitation"].as_str().unwrap().to_string();
+        let mut c = cmd(&self.dir);
         c.env("CASEVAULT_NEW_PASSPHRASE", pw(name))
-            .args(["staff", "add", name, "--role", role]);
-        run(c).ok();
+            .args(["--json", "staff", "enrol", "--invite", &token]);
+        let fp = run(c).ok().json()["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if role == "supervisor" && name != "li" {
+            self.run("li", &["staff", "endorse", name, "--fingerprint", &fp])
+                .ok();
+        }
+        self.run("admin", &["staff", "approve", name, "--fingerprint", &fp])
+            .ok();
     }
 
     /// A command acting as `who` with their passphrase in the environment.
@@ -284,3 +300,29 @@ pub const CONSENT_C001_PARTNER: &[&str] = &[
     "--expires",
     "2099-12-31",
 ];
+
+impl TestVault {
+    /// Opens `vault.db` the way a curious insider would (issue 10's test helper): `who`'s own
+    /// identity file and passphrase unwrap `keys/dbkey.age`, and any SQLCipher client takes
+    /// the raw key. Everything written through it bypasses casevault.
+    pub fn insider_db(&self, who: &str) -> rusqlite::Connection {
+        let id_file = std::fs::read(self.dir.join(format!("staff/{who}.age"))).unwrap();
+        let me = casevault::crypto::StaffIdentity::open(
+            &id_file,
+            &secrecy::SecretString::from(Self::passphrase(who)),
+            who,
+        )
+        .unwrap();
+        let wrapped = std::fs::read(self.dir.join("keys/dbkey.age")).unwrap();
+        let key = casevault::crypto::decrypt(&[&me.age], &wrapped)
+            .unwrap()
+            .unwrap();
+        let conn = rusqlite::Connection::open(self.dir.join("vault.db")).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA key = \"x'{}'\"; PRAGMA busy_timeout = 5000;",
+            casevault::crypto::hex(&key)
+        ))
+        .unwrap();
+        conn
+    }
+}

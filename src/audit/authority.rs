@@ -1,0 +1,237 @@
+//! The database against the authority (issue 10): every security row must match a statement
+//! signed by someone entitled to make it, and every signed statement must still be reflected in
+//! the database. Each mismatch is a finding naming the row.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{capped, Ctx, Finding, Outcome, Severity};
+use crate::error::Result;
+use crate::log::{Kind, KindCode};
+use crate::store;
+use crate::tr;
+use crate::vault::commit;
+
+fn finding(check: &'static str, what: String, location: Vec<String>) -> Finding {
+    Finding::new(
+        check,
+        Severity::Critical,
+        what,
+        location,
+        tr!("audit.fix.authority"),
+    )
+}
+
+/// Runs every cross-check.
+pub fn check(ctx: &Ctx) -> Result<Outcome> {
+    let mut out = Vec::new();
+    assignments(ctx, &mut out)?;
+    case_keys(ctx, &mut out)?;
+    consents(ctx, &mut out)?;
+    agencies(ctx, &mut out)?;
+    records(ctx, &mut out)?;
+    Ok(Outcome::Ran(out))
+}
+
+/// Each assignment row has a valid signed statement; the log's last word on each (case,
+/// staff) is the one the database shows.
+fn assignments(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+    let s = ctx.session;
+    let mut rows: Vec<(i64, String)> = Vec::new();
+    for case in store::cases::all_ids(ctx.conn)? {
+        for w in store::cases::workers(ctx.conn, case)? {
+            rows.push((case, w));
+        }
+    }
+    for (case, w) in &rows {
+        if !matches!(s.verified_assignment(ctx.conn, *case, w), Ok(true)) {
+            out.push(finding(
+                "authority.assignment",
+                tr!("audit.authority.assignment", case = case, staff = w),
+                vec![
+                    tr!("audit.loc.case", id = case),
+                    tr!("audit.loc.staff", name = w),
+                ],
+            ));
+        }
+    }
+    // The last assignment entry per (case, staff) in the log.
+    let macs: HashMap<[u8; 32], i64> = store::cases::all_ids(ctx.conn)?
+        .into_iter()
+        .filter_map(|c| {
+            crate::vault::disclosure::id_mac(ctx.conn, "case", c)
+                .ok()
+                .map(|m| (m, c))
+        })
+        .collect();
+    let mut last: BTreeMap<(i64, String), (bool, u64)> = BTreeMap::new();
+    for e in ctx
+        .entries
+        .iter()
+        .filter(|e| e.kind.code() == KindCode::Assignment)
+    {
+        let Some(case) = e.case_mac.and_then(|m| macs.get(&m)) else {
+            continue;
+        };
+        let (assigned, staff) = if let Some(w) = e.detail.strip_prefix("assign ") {
+            (true, w)
+        } else if let Some(w) = e.detail.strip_prefix("unassign ") {
+            (false, w)
+        } else {
+            continue;
+        };
+        last.insert((*case, staff.to_string()), (assigned, e.index));
+    }
+    let registry = s.registry();
+    for ((case, staff), (assigned, index)) in last {
+        // Offboarding ends every assignment of the person revoked.
+        let active = registry.member(&staff).is_some_and(|m| m.active);
+        let present = rows.iter().any(|(c, w)| *c == case && *w == staff);
+        if !active && !present {
+            continue;
+        }
+        if assigned != present {
+            out.push(finding(
+                "authority.assignment",
+                if present {
+                    tr!(
+                        "audit.authority.unassigned_back",
+                        case = case,
+                        staff = staff
+                    )
+                } else {
+                    tr!(
+                        "audit.authority.assignment_missing",
+                        case = case,
+                        staff = staff
+                    )
+                },
+                vec![
+                    tr!("audit.loc.case", id = case),
+                    tr!("audit.loc.staff", name = staff),
+                    tr!("audit.loc.entry", index = index),
+                ],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each case key epoch's public key rows match its signed statement.
+fn case_keys(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+    for (case, epoch, tiers) in store::keys::all_publics(ctx.conn)? {
+        let ok = match ctx.session.verified_epoch(ctx.conn, case, epoch) {
+            Ok(crate::vault::authority::Claim::CaseKeys { tiers: signed, .. }) => {
+                let mut signed = signed;
+                signed.sort();
+                let mut rows = tiers.clone();
+                rows.sort();
+                signed == rows
+            }
+            _ => false,
+        };
+        if !ok {
+            out.push(finding(
+                "authority.case_keys",
+                tr!("audit.authority.case_keys", case = case, epoch = epoch),
+                vec![tr!("audit.loc.case", id = case)],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each consent row matches what its worker signed, revocations included.
+fn consents(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+    if !ctx.has_table("consents")? {
+        return Ok(());
+    }
+    for c in store::consents::list(ctx.conn, None)? {
+        if ctx.session.verified_consent(&c).is_err() {
+            out.push(finding(
+                "authority.consent",
+                tr!("audit.authority.consent", id = c.id),
+                vec![tr!("audit.loc.consent", id = c.id)],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each partner agency's keys are the ones an admin signed.
+fn agencies(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+    if !ctx.has_table("agencies")? {
+        return Ok(());
+    }
+    for a in store::agencies::list(ctx.conn)? {
+        if ctx.session.verified_agency(&a).is_err() {
+            out.push(finding(
+                "authority.agency",
+                tr!("audit.authority.agency", name = a.name),
+                vec![a.name.clone()],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every record is covered by a signed commitment, and every commitment's records are all
+/// there, unchanged.
+fn records(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+    let mut committed: HashMap<i64, u64> = HashMap::new();
+    for e in ctx
+        .entries
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::RecordsCommitted))
+    {
+        let Some((first, last)) = commit::parse_detail(&e.detail) else {
+            continue;
+        };
+        let rows = commit::stored_batch(ctx.conn, first, last)?;
+        let mut missing = Vec::new();
+        for id in first..=last {
+            committed.insert(id, e.index);
+            if !rows.iter().any(|r| r.0 == id) {
+                missing.push(id);
+            }
+        }
+        if !missing.is_empty() {
+            out.push(finding(
+                "authority.record_missing",
+                tr!("audit.authority.record_missing", count = missing.len()),
+                capped(
+                    missing
+                        .iter()
+                        .map(|id| tr!("audit.loc.record", id = id))
+                        .chain([tr!("audit.loc.entry", index = e.index)])
+                        .collect(),
+                    20,
+                ),
+            ));
+            continue;
+        }
+        let hashes = rows;
+        if Some(commit::batch_digest(&hashes)) != e.disclosed_sha256 {
+            out.push(finding(
+                "authority.record_changed",
+                tr!("audit.authority.record_changed", first = first, last = last),
+                vec![tr!("audit.loc.entry", index = e.index)],
+            ));
+        }
+    }
+    let uncommitted: Vec<String> = store::records::all_ids(ctx.conn)?
+        .into_iter()
+        .filter(|id| !committed.contains_key(id))
+        .map(|id| tr!("audit.loc.record", id = id))
+        .collect();
+    if !uncommitted.is_empty() {
+        out.push(finding(
+            "authority.record_uncommitted",
+            tr!(
+                "audit.authority.record_uncommitted",
+                count = uncommitted.len()
+            ),
+            capped(uncommitted, 20),
+        ));
+    }
+    Ok(())
+}
