@@ -439,3 +439,39 @@ fn the_audit_names_an_inserted_assignment_and_a_swapped_case_key_row() {
     assert!(r.stdout.contains("authority.assignment"), "{}", r.stdout);
     assert!(r.stdout.contains("authority.case_keys"), "{}", r.stdout);
 }
+
+#[test]
+fn offboarding_leaves_the_fresh_epoch_to_the_next_writer_never_the_admin() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang");
+    v.run("li", &["case", "assign", &case.to_string(), "chen"])
+        .ok();
+    v.run("admin", &["staff", "remove", "chen"]).ok();
+    let epochs = |v: &TestVault| -> i64 {
+        v.insider_db("wang")
+            .query_row(
+                "SELECT max(epoch) FROM case_keys WHERE case_id = ?1",
+                [case],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let before = epochs(&v);
+    v.process_note("wang", case, "after she left").ok();
+    assert_eq!(epochs(&v), before + 1, "the writer started a fresh epoch");
+    let db = v.insider_db("wang");
+    let chen: i64 = db
+        .query_row(
+            "SELECT count(*) FROM key_wraps WHERE holder = 'chen'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(chen, 0);
+    // No case key statement in the whole log is signed by the admin.
+    let log = v.run("audit", &["--json", "log", "show", "--kind", "case_keys"]).ok();
+    let entries: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
+    let list = entries.as_array().unwrap();
+    assert!(!list.is_empty());
+    assert!(list.iter().all(|e| e["actor"] != "admin"), "{log:?}", log = log.stdout);
+}

@@ -251,6 +251,12 @@ impl Registry {
         self.founder
     }
 
+    /// The index of the latest revocation of anyone, if any (an epoch older than it may be
+    /// held by someone who left).
+    pub fn last_revocation(&self) -> Option<u64> {
+        self.staff.values().filter_map(|s| s.revoked_at).max()
+    }
+
     /// The recovery key's age recipient, as the founding entry set it.
     pub fn recovery(&self) -> Option<&str> {
         self.recovery.as_deref()

@@ -379,9 +379,10 @@ impl Session {
     }
 }
 
-/// Who may make a case key epoch: a supervisor; an admin (offboarding starts new epochs); a
-/// caseworker who is among its holders and either opens the case (epoch 1) or is assigned to
-/// it. An unassigned worker's epoch is refused, so nobody can slip their own key into a case.
+/// Who may make a case key epoch: a supervisor, or a caseworker who is among its holders and
+/// either opens the case (epoch 1) or is assigned to it. An unassigned worker's epoch is
+/// refused, so nobody can slip their own key into a case; an admin's is refused, so no admin
+/// ever makes (and could keep) case keys.
 fn epoch_entitled(
     s: &Session,
     conn: &Connection,
@@ -398,7 +399,7 @@ fn epoch_entitled(
     else {
         return Ok(false);
     };
-    if has_role(reg, Role::Supervisor) || has_role(reg, Role::Admin) {
+    if has_role(reg, Role::Supervisor) {
         return Ok(true);
     }
     if !has_role(reg, Role::Caseworker) || !holders.iter().any(|(h, _)| *h == entry.actor) {

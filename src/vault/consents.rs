@@ -179,10 +179,7 @@ impl Session {
             let stored_form = match form_case {
                 Some((case_id, bytes)) => {
                     let epoch =
-                        store::keys::current_epoch(tx, case_id)?.ok_or(Error::Tampered {
-                            what: "case key",
-                            id: case_id.to_string(),
-                        })?;
+                        self.epoch_for_write(tx, case_id)?;
                     let r = self.tier_recipient(tx, case_id, epoch, FORM_TIER)?;
                     Some(store::consents::StoredForm {
                         case_id,

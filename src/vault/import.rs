@@ -290,6 +290,7 @@ impl Session {
         // 3. Records: resolve and check sequentially, seal in parallel, insert in order.
         let mut next_id = store::records::next_id(&tx)?;
         let mut recipients: HashMap<(i64, i64, u8), age::x25519::Recipient> = HashMap::new();
+        let mut epochs: HashMap<i64, i64> = HashMap::new();
         #[allow(clippy::type_complexity)]
         let mut jobs: Vec<(u64, RecordMeta, &Map<String, Value>, age::x25519::Recipient)> =
             Vec::new();
@@ -318,7 +319,7 @@ impl Session {
                 },
                 (client, case) => resolve_case(&tx, *n, client, case)?,
             };
-            if !all_cases && !store::cases::is_assigned(&tx, case_id, &me)? {
+            if !all_cases && !self.verified_assignment(&tx, case_id, &me)? {
                 return Err(line_err(
                     *n,
                     Error::NotAssigned {
@@ -328,7 +329,14 @@ impl Session {
             }
             let tier = resolve_tier(policy, kind, *tier, may_lower).map_err(|e| line_err(*n, e))?;
             // Content is checked against the template in the parallel step below.
-            let epoch = store::keys::current_epoch(&tx, case_id)?.unwrap_or(0);
+            let epoch = match epochs.get(&case_id) {
+                Some(e) => *e,
+                None => {
+                    let e = self.epoch_for_write(&tx, case_id)?;
+                    epochs.insert(case_id, e);
+                    e
+                }
+            };
             let recipient = match recipients.get(&(case_id, epoch, tier)) {
                 Some(r) => r.clone(),
                 None => {

@@ -221,6 +221,51 @@ impl Session {
         Ok(())
     }
 
+    /// The epoch new ciphertext of a case goes under, inside the writer's transaction. If
+    /// anyone was revoked after the current epoch was signed (they may hold it: assignments
+    /// after its creation wrap it to more people than its statement names), or its signed
+    /// holders include someone no longer entitled (a caseworker without a signed assignment),
+    /// a fresh epoch is made first, by this writer: offboarding leaves that to the next
+    /// writer, so that no admin ever makes (and could keep) case keys.
+    pub(super) fn epoch_for_write(&self, tx: &Transaction, case: i64) -> Result<i64> {
+        let tampered = || Error::Tampered {
+            what: "case key",
+            id: case.to_string(),
+        };
+        let epoch = store::keys::current_epoch(tx, case)?.ok_or_else(tampered)?;
+        let Claim::CaseKeys { holders, .. } = self.verified_epoch(tx, case, epoch)? else {
+            return Err(tampered());
+        };
+        let signed_at = store::authority::get(tx, &super::authority::epoch_subject(case, epoch))?
+            .map(|(i, _)| i as u64)
+            .ok_or_else(tampered)?;
+        let mut stale = self
+            .registry()
+            .last_revocation()
+            .is_some_and(|r| r > signed_at);
+        for (name, _) in holders.iter().filter(|_| !stale) {
+            if name == RECOVERY {
+                continue;
+            }
+            let member = self.registry().member(name).filter(|m| m.active);
+            let entitled = match member {
+                None => false,
+                Some(m) if m.role == Role::Supervisor.as_str() => true,
+                Some(_) => self.verified_assignment(tx, case, name)?,
+            };
+            if !entitled {
+                stale = true;
+                break;
+            }
+        }
+        if !stale {
+            return Ok(epoch);
+        }
+        self.new_epochs(tx, &[case], crate::domain::time::now())?;
+        self.key_cache.borrow_mut().retain(|(c, _), _| *c != case);
+        store::keys::current_epoch(tx, case)?.ok_or_else(tampered)
+    }
+
     /// The age recipient of a case tier at an epoch (records are encrypted to it), from the
     /// epoch's signed statement, never from the `case_keys` rows.
     pub fn tier_recipient(

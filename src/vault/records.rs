@@ -255,10 +255,7 @@ impl Session {
         attachments: &[NewAttachment],
     ) -> Result<RecordMeta> {
         let described = describe_attachments(attachments)?;
-        let epoch = store::keys::current_epoch(tx, new.case_id)?.ok_or(Error::Tampered {
-            what: "case key",
-            id: new.case_id.to_string(),
-        })?;
+        let epoch = self.epoch_for_write(tx, new.case_id)?;
         let meta = RecordMeta {
             id: store::records::next_id(tx)?,
             case_id: new.case_id,

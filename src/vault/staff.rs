@@ -19,9 +19,9 @@ impl Session {
         store::staff::list(&self.conn)
     }
 
-    /// Offboards a staff member: deactivates them, removes their wrappings and assignments,
-    /// starts new key epochs for every case they held (new records are out of their reach) and
-    /// marks a database key rotation pending, in one transaction; then rotates the database key
+    /// Offboards a staff member: deactivates them, removes their wrappings and assignments and
+    /// marks a database key rotation pending, in one transaction (each case they held gets a
+    /// fresh epoch from its next writer, so new records are out of their reach); then rotates the database key
     /// and deletes their identity file (see `rotation.rs`). If the rotation cannot run now (others
     /// have the vault open, a full disk) the removal stands, the rotation stays pending and
     /// visible, and `staff rotate` finishes it. Old records keep their keys until `rekey`.
@@ -45,12 +45,14 @@ impl Session {
             store::write(&self.conn, |tx| {
                 store::staff::deactivate(tx, name, at)?;
                 disclosure::append_as(tx, &revoke, &signer, at)?;
+                // No new epochs here: an admin must never make case keys. The next writer
+                // of each case sees a revoked holder and starts a fresh epoch first
+                // (`epoch_for_write`).
                 let cases = store::keys::delete_wraps(tx, name, None)?;
                 for case in store::cases::cases_of(tx, name)? {
                     store::cases::unassign(tx, case, name)?;
                     store::authority::delete(tx, &super::authority::assign_subject(case, name))?;
                 }
-                self.new_epochs(tx, &cases, at)?;
                 super::rotation::mark_pending(tx, name)?;
                 Ok(cases)
             })?
