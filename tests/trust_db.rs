@@ -469,9 +469,98 @@ fn offboarding_leaves_the_fresh_epoch_to_the_next_writer_never_the_admin() {
         .unwrap();
     assert_eq!(chen, 0);
     // No case key statement in the whole log is signed by the admin.
-    let log = v.run("audit", &["--json", "log", "show", "--kind", "case_keys"]).ok();
+    let log = v
+        .run("audit", &["--json", "log", "show", "--kind", "case_keys"])
+        .ok();
     let entries: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
     let list = entries.as_array().unwrap();
     assert!(!list.is_empty());
-    assert!(list.iter().all(|e| e["actor"] != "admin"), "{log:?}", log = log.stdout);
+    assert!(
+        list.iter().all(|e| e["actor"] != "admin"),
+        "{log:?}",
+        log = log.stdout
+    );
+}
+
+/// Appends a case-keys statement signed by `who` through the library (what an insider with
+/// her own signing key and the database key can do), replacing the epoch's authority row.
+fn forge_epoch(v: &TestVault, who: &str, case: i64, epoch: i64) {
+    let s = v.session(who);
+    let mine = own_key().to_public().to_string();
+    let claim = serde_json::json!({
+        "claim": "case_keys", "case": case, "epoch": epoch,
+        "tiers": [[1, mine], [2, mine], [3, mine]],
+        "holders": [[who, [1, 2]]],
+    });
+    let bytes = serde_json::to_vec(&claim).unwrap();
+    let mut e = casevault::log::NewEntry::new(casevault::log::Kind::CaseKeys, who);
+    e.case_mac = Some(casevault::vault::disclosure::id_mac(&s.conn, "case", case).unwrap());
+    e.disclosed_sha256 = Some(casevault::vault::authority::digest(&bytes));
+    e.detail = format!("epoch {epoch}");
+    let tx = casevault::store::immediate(&s.conn).unwrap();
+    let r = casevault::vault::disclosure::append_as(&tx, &e, &s.me.signing, 1_800_000_000).unwrap();
+    casevault::store::authority::put(&tx, &format!("epoch/{case}/{epoch}"), r.index, &bytes)
+        .unwrap();
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_caseworker_re_making_another_workers_first_epoch_is_refused_and_audited() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang");
+    v.process_note("wang", case, "first").ok();
+    forge_epoch(&v, "chen", case, 1);
+    assert_tamper(v.supervision_note("li", case, "secret"), "case key");
+    let r = v.run("audit", &["--json", "audit", "run"]);
+    assert!(
+        r.stdout.contains("authority.case_keys_conflict"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn an_admin_cannot_change_a_serving_members_key() {
+    let v = TestVault::new();
+    let s = v.session("admin");
+    let evil = casevault::crypto::StaffIdentity::generate("li");
+    let mut e = casevault::log::NewEntry::new(
+        casevault::log::Kind::StaffRegistered {
+            name: "li".into(),
+            role: "supervisor".into(),
+            key: evil.public().verify_key,
+        },
+        "admin",
+    );
+    e.detail = format!("age={}", evil.public().age_recipient);
+    let tx = casevault::store::immediate(&s.conn).unwrap();
+    let r = casevault::vault::disclosure::append_as(&tx, &e, &s.me.signing, 1_800_000_000);
+    let msg = format!("{}", r.expect_err("refused"));
+    assert!(
+        msg.contains("not signed by them") || msg.contains("不是由本人签署"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_edited_kind_column_is_reported_by_log_verify_and_the_audit() {
+    let v = TestVault::new();
+    v.add_staff("zhao", "caseworker");
+    v.run("admin", &["staff", "remove", "zhao"]).ok();
+    // Hide the revocation from the registry's index lookup.
+    v.insider_db("wang")
+        .execute(
+            "UPDATE log_entries SET kind = 3 WHERE idx = (SELECT max(idx) FROM log_entries WHERE kind = 2)",
+            [],
+        )
+        .unwrap();
+    let r = v.run("audit", &["log", "verify"]).fails();
+    assert!(
+        r.stdout.contains("index columns") || r.stderr.contains("index columns"),
+        "{} {}",
+        r.stdout,
+        r.stderr
+    );
+    let r = v.run("audit", &["--json", "audit", "run"]);
+    assert!(r.stdout.contains("index columns"), "{}", r.stdout);
 }

@@ -24,12 +24,78 @@ fn finding(check: &'static str, what: String, location: Vec<String>) -> Finding 
 /// Runs every cross-check.
 pub fn check(ctx: &Ctx) -> Result<Outcome> {
     let mut out = Vec::new();
+    staff(ctx, &mut out)?;
     assignments(ctx, &mut out)?;
     case_keys(ctx, &mut out)?;
+    conflicting_statements(ctx, &mut out)?;
     consents(ctx, &mut out)?;
     agencies(ctx, &mut out)?;
     records(ctx, &mut out)?;
     Ok(Outcome::Ran(out))
+}
+
+/// Each staff row's keys, role and standing are the registry's.
+fn staff(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+    let registry = ctx.session.registry();
+    for row in store::staff::list(ctx.conn)? {
+        let ok = registry.member(&row.name).is_some_and(|m| {
+            m.key.to_bytes() == row.verify_key
+                && m.recipient.as_deref() == Some(row.age_recipient.as_str())
+                && m.role == row.role.as_str()
+                && m.active == row.active
+        });
+        if !ok {
+            out.push(finding(
+                "authority.staff",
+                tr!("audit.authority.staff", name = row.name),
+                vec![tr!("audit.loc.staff", name = row.name)],
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Two signed statements for one case epoch: someone re-made a case's keys.
+fn conflicting_statements(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+    let macs = case_macs(ctx)?;
+    let mut seen: BTreeMap<(i64, String), Vec<u64>> = BTreeMap::new();
+    for e in ctx
+        .entries
+        .iter()
+        .filter(|e| e.kind.code() == KindCode::CaseKeys)
+    {
+        if let Some(case) = e.case_mac.and_then(|m| macs.get(&m)) {
+            seen.entry((*case, e.detail.clone()))
+                .or_default()
+                .push(e.index);
+        }
+    }
+    for ((case, detail), idx) in seen.into_iter().filter(|(_, v)| v.len() > 1) {
+        let mut loc = vec![tr!("audit.loc.case", id = case)];
+        loc.extend(idx.iter().map(|i| tr!("audit.loc.entry", index = i)));
+        out.push(finding(
+            "authority.case_keys_conflict",
+            tr!(
+                "audit.authority.case_keys_conflict",
+                case = case,
+                what = detail
+            ),
+            loc,
+        ));
+    }
+    Ok(())
+}
+
+/// Each case's keyed id as the log stores it, mapped back to the case.
+fn case_macs(ctx: &Ctx) -> Result<HashMap<[u8; 32], i64>> {
+    Ok(store::cases::all_ids(ctx.conn)?
+        .into_iter()
+        .filter_map(|c| {
+            crate::vault::disclosure::id_mac(ctx.conn, "case", c)
+                .ok()
+                .map(|m| (m, c))
+        })
+        .collect())
 }
 
 /// Each assignment row has a valid signed statement; the log's last word on each (case,
@@ -55,14 +121,7 @@ fn assignments(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
         }
     }
     // The last assignment entry per (case, staff) in the log.
-    let macs: HashMap<[u8; 32], i64> = store::cases::all_ids(ctx.conn)?
-        .into_iter()
-        .filter_map(|c| {
-            crate::vault::disclosure::id_mac(ctx.conn, "case", c)
-                .ok()
-                .map(|m| (m, c))
-        })
-        .collect();
+    let macs = case_macs(ctx)?;
     let mut last: BTreeMap<(i64, String), (bool, u64)> = BTreeMap::new();
     for e in ctx
         .entries
@@ -218,11 +277,13 @@ fn records(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
             ));
         }
     }
-    let uncommitted: Vec<String> = store::records::all_ids(ctx.conn)?
-        .into_iter()
-        .filter(|id| !committed.contains_key(id))
-        .map(|id| tr!("audit.loc.record", id = id))
-        .collect();
+    let mut uncommitted = Vec::new();
+    for (id, index) in store::records::commit_indexes(ctx.conn)? {
+        // The row must name the entry that commits it (it is what readers trust).
+        if index.is_none() || committed.get(&id).map(|i| *i as i64) != index {
+            uncommitted.push(tr!("audit.loc.record", id = id));
+        }
+    }
     if !uncommitted.is_empty() {
         out.push(finding(
             "authority.record_uncommitted",

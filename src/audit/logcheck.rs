@@ -20,6 +20,8 @@ fn where_(e: &LogError) -> Vec<String> {
         | LogError::RevokedSigner { index, .. }
         | LogError::NotAdmin { index, .. }
         | LogError::NotEndorsed { index, .. }
+        | LogError::KeyChangeNotSelf { index, .. }
+        | LogError::IndexColumn { index }
         | LogError::NotSupervisor { index, .. }
         | LogError::WeakStaffKey { index } => vec![tr!("audit.loc.entry", index = index)],
         LogError::BadFounding => vec![tr!("audit.loc.entry", index = 0)],

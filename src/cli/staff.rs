@@ -209,15 +209,21 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
         } => {
             let who = s.me.name.clone();
             let p = ctx.new_passphrase(new_passphrase_file.as_deref(), &who)?;
-            s.staff_passwd(&p, rotate_keys)?;
+            let db_rotated = s.staff_passwd(&p, rotate_keys)?;
             ctx.emit(
-                &serde_json::json!({"changed": who, "keys_rotated": rotate_keys}),
+                &serde_json::json!({"changed": who, "keys_rotated": rotate_keys,
+                    "database_key_rotated": rotate_keys && db_rotated}),
                 || {
-                    if rotate_keys {
+                    let mut t = if rotate_keys {
                         tr!("cli.passwd_rotated")
                     } else {
                         tr!("cli.passwd_done")
+                    };
+                    if !db_rotated {
+                        t.push('\n');
+                        t.push_str(&tr!("cli.passwd_db_deferred"));
                     }
+                    t
                 },
             );
         }

@@ -118,6 +118,10 @@ pub enum LogError {
     NotAdmin { index: u64, actor: String },
     /// A supervisor registration without an active supervisor's earlier endorsement.
     NotEndorsed { index: u64, name: String },
+    /// The `kind` or `time` column of stored entry `index` disagrees with its signed bytes.
+    IndexColumn { index: u64 },
+    /// A serving member's key changed by someone other than the member.
+    KeyChangeNotSelf { index: u64, name: String },
     /// An endorsement not signed by a supervisor.
     NotSupervisor { index: u64, actor: String },
     /// Entry 0 is not the founding admin's self-registration.
@@ -223,6 +227,10 @@ impl fmt::Display for LogError {
             }
             LogError::NotEndorsed { index, name } => {
                 tr!("log.err.not_endorsed", index = index, name = name)
+            }
+            LogError::IndexColumn { index } => tr!("log.err.index_column", index = index),
+            LogError::KeyChangeNotSelf { index, name } => {
+                tr!("log.err.key_change_not_self", index = index, name = name)
             }
             LogError::NotSupervisor { index, actor } => {
                 tr!("log.err.not_supervisor", index = index, actor = actor)

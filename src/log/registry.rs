@@ -122,10 +122,18 @@ impl Registry {
                         actor: actor(),
                     });
                 }
-                let already = self
-                    .staff
-                    .get(name)
-                    .is_some_and(|s| s.revoked_at.is_none() && s.current().role == *role);
+                // A serving member's key changes only by their own signature: an admin who
+                // re-registered someone under a key of the admin's making would become them.
+                let serving = self.staff.get(name).filter(|s| s.revoked_at.is_none());
+                if let Some(s) = serving {
+                    if *name != entry.actor && s.current().key.to_bytes() != *key {
+                        return Err(LogError::KeyChangeNotSelf {
+                            index: entry.index,
+                            name: name.clone(),
+                        });
+                    }
+                }
+                let already = serving.is_some_and(|s| s.current().role == *role);
                 if role == SUPERVISOR_ROLE
                     && !already
                     && self.had_supervisor

@@ -431,7 +431,30 @@ pub fn verify_db(conn: &Connection, verifier_key: &str) -> Result<VerifyReport, 
         .map_err(|reason| LogError::Checkpoint { size: None, reason })?;
     let (entries, notes) = load_all(conn)?;
     let refs: Vec<&[u8]> = entries.iter().map(|e| e.as_slice()).collect();
-    Ok(verify(&refs, &notes, &key, None, VerifyOptions::default()))
+    let mut report = verify(&refs, &notes, &key, None, VerifyOptions::default());
+    // The `kind` and `time` columns are copies the vault looks entries up by (the staff
+    // registry, consent revocations): a copy that disagrees with the signed bytes hides an
+    // entry from those lookups.
+    let mut stmt = conn.prepare("SELECT idx, kind, time, stored FROM log_entries ORDER BY idx")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Vec<u8>>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (idx, kind, time, stored) = row?;
+        if let Ok((e, _)) = decode_stored(idx as u64, &stored) {
+            if e.kind.code() as i64 != kind || e.time != time {
+                report
+                    .errors
+                    .push(LogError::IndexColumn { index: idx as u64 });
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// The verifier key recorded when the log was founded (for export; verification takes the

@@ -448,6 +448,8 @@ fn error_index(e: &LogError) -> u64 {
         | LogError::RevokedSigner { index, .. }
         | LogError::NotAdmin { index, .. }
         | LogError::NotEndorsed { index, .. }
+        | LogError::KeyChangeNotSelf { index, .. }
+        | LogError::IndexColumn { index }
         | LogError::NotSupervisor { index, .. }
         | LogError::WeakStaffKey { index } => *index,
         LogError::BadFounding => 0,

@@ -123,11 +123,11 @@ pub fn note_read(
     Ok(())
 }
 
-/// Every record id (for the audit).
-pub fn all_ids(conn: &Connection) -> Result<Vec<i64>> {
-    let mut st = conn.prepare("SELECT id FROM records ORDER BY id")?;
+/// Every record's id and the log index it names as its commitment (for the audit).
+pub fn commit_indexes(conn: &Connection) -> Result<Vec<(i64, Option<i64>)>> {
+    let mut st = conn.prepare("SELECT id, commit_index FROM records ORDER BY id")?;
     let v = st
-        .query_map([], |r| r.get(0))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(v)
 }
@@ -150,4 +150,11 @@ pub fn batch(conn: &Connection, first: i64, last: i64) -> Result<Vec<(RecordMeta
         .query_map(params![first, last], |r| Ok((meta(r)?, r.get(8)?)))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(v)
+}
+
+/// The log index of the earliest record commitment of a case, if it has records.
+pub fn first_commit(conn: &Connection, case_id: i64) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT min(commit_index) FROM records WHERE case_id = ?1")?
+        .query_row([case_id], |r| r.get(0))?)
 }

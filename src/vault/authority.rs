@@ -405,7 +405,13 @@ fn epoch_entitled(
     if !has_role(reg, Role::Caseworker) || !holders.iter().any(|(h, _)| *h == entry.actor) {
         return Ok(false);
     }
-    Ok(*epoch == 1 || s.verified_assignment(conn, *case, &entry.actor)?)
+    if *epoch == 1 {
+        // A case's first epoch comes before any of its records: one signed after records of
+        // the case were committed is someone re-making another worker's case keys.
+        let first_record = store::records::first_commit(conn, *case)?;
+        return Ok(first_record.is_none_or(|c| c > entry.index as i64));
+    }
+    s.verified_assignment(conn, *case, &entry.actor)
 }
 
 /// Who may assign: a supervisor; or the caseworker who opened the case, for themself, if they

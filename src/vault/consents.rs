@@ -178,8 +178,7 @@ impl Session {
         let id = store::write(&self.conn, |tx| {
             let stored_form = match form_case {
                 Some((case_id, bytes)) => {
-                    let epoch =
-                        self.epoch_for_write(tx, case_id)?;
+                    let epoch = self.epoch_for_write(tx, case_id)?;
                     let r = self.tier_recipient(tx, case_id, epoch, FORM_TIER)?;
                     Some(store::consents::StoredForm {
                         case_id,

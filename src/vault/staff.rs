@@ -71,12 +71,21 @@ impl Session {
     /// Crash safety: the new identity is written to `staff/<name>.age.next` before the commit
     /// and renamed into place after it; an opener that finds the main file superseded uses the
     /// `.next` file (see [`Session::open`]).
-    pub fn staff_passwd(&mut self, new_passphrase: &SecretString, rotate_keys: bool) -> Result<()> {
+    ///
+    /// After a key rotation the database key is rotated too (an old identity file with an old
+    /// copy of `keys/dbkey.age` must not open the current database); returns false when that
+    /// had to wait because others have the vault open (`staff rotate` finishes it).
+    pub fn staff_passwd(
+        &mut self,
+        new_passphrase: &SecretString,
+        rotate_keys: bool,
+    ) -> Result<bool> {
         let agency = self.agency()?;
         super::init::check_new_passphrase(new_passphrase, &[&self.me.name, &agency])?;
         let path = self.dir.identity(&self.me.name);
         if !rotate_keys {
-            return write_atomic(&path, &self.me.seal(new_passphrase)?);
+            write_atomic(&path, &self.me.seal(new_passphrase)?)?;
+            return Ok(true);
         }
         let mut new = crate::crypto::StaffIdentity::generate(&self.me.name);
         new.root = self.me.root.clone();
@@ -130,7 +139,11 @@ impl Session {
         self.key_cache.borrow_mut().clear();
         self.me = new;
         self.reload_registry(&self.conn)?;
-        Ok(())
+        match self.rotate_db_key() {
+            Ok(_) => Ok(true),
+            Err(Error::RotationDeferred { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Gives a supervisor the keys of every existing case (a supervisor must do it: only a
