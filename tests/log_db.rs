@@ -211,3 +211,44 @@ impl WithActor for NewEntry {
         self
     }
 }
+
+#[test]
+fn append_many_is_one_head_check_and_verifies_like_single_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = open(&dir.path().join("vault.db"));
+    populated(&mut conn, 1000);
+    let before: i64 = conn
+        .query_row("SELECT max(idx) + 1 FROM log_entries", [], |r| r.get(0))
+        .unwrap();
+    let batch: Vec<NewEntry> = (0..1100).map(disclosure).collect();
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let idx = log::append_many(&tx, &batch, &worker(), &agency(), ORIGIN, T0 + 5000).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(idx.len(), 1100);
+    assert_eq!(idx[0] as i64, before);
+    let report = log::verify_db(&conn, &vkey()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.errors);
+    assert_eq!(report.size as i64, before + 1100);
+    // The retained checkpoint the batch passed (1024 and 2048) is kept, the previous head's is not.
+    let sizes: Vec<i64> = conn
+        .prepare("SELECT size FROM log_checkpoints ORDER BY size")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(sizes.contains(&1024) && sizes.contains(&2048), "{sizes:?}");
+    assert_eq!(*sizes.last().unwrap(), before + 1100);
+    assert!(!sizes.contains(&before));
+    // A single append after a batch still checks the head and goes on.
+    append(&mut conn, &disclosure(1), &worker(), T0 + 6000).unwrap();
+    assert!(log::verify_db(&conn, &vkey()).unwrap().is_ok());
+    // Registry kinds are refused in a batch.
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let reg = register("x", "caseworker", &worker());
+    assert!(log::append_many(&tx, &[reg], &admin(), &agency(), ORIGIN, T0).is_err());
+}

@@ -179,6 +179,84 @@ pub fn append(
     Ok(Receipt::new(note, index, &stored, &proof))
 }
 
+/// Appends several entries by one actor in the caller's transaction with one head check and
+/// one new checkpoint (plus the retained ones the batch passes), for writes that attest many
+/// things at once (an import's new case keys). Same contract as [`append`]; staff registry
+/// kinds are refused here (each must see the registry as the one before left it). Returns the
+/// entries' indexes.
+pub fn append_many(
+    tx: &Transaction,
+    reqs: &[NewEntry],
+    actor_key: &SigningKey,
+    log_key: &SigningKey,
+    origin: &str,
+    now: i64,
+) -> Result<Vec<u64>, LogError> {
+    if reqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if reqs.iter().any(|r| r.kind.code().is_registry()) {
+        return Err(LogError::BadRequest(super::error::DecodeError::UnknownKind(
+            KindCode::StaffRegistered as u8,
+        )));
+    }
+    let vkey = VerifierKey::new(origin, log_key.verifying_key());
+    let Head { mut frontier } = check_head(tx, &vkey)?;
+    let registry = load_registry(tx)?;
+    let first = frontier.size();
+    let mut out = Vec::with_capacity(reqs.len());
+    let mut proof = Vec::new();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO log_entries (idx, kind, time, stored) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut keep = tx.prepare_cached(
+        "INSERT OR REPLACE INTO log_checkpoints (size, note, last_proof) VALUES (?1, ?2, ?3)",
+    )?;
+    for req in reqs {
+        let index = frontier.size();
+        let entry = req.at(index, now);
+        if registry.signer(&entry)? != actor_key.verifying_key() {
+            return Err(LogError::WrongActorKey {
+                actor: entry.actor.clone(),
+            });
+        }
+        let bytes = entry.encode().map_err(LogError::BadRequest)?;
+        let sig = actor_key.sign(&signed_message(&bytes));
+        let mut stored = bytes;
+        stored.extend_from_slice(&sig.to_bytes());
+        proof = frontier.push(leaf_hash(&stored));
+        insert.execute(params![to_sql(index)?, entry.kind.code() as u8, now, stored])?;
+        out.push(index);
+        // A retained checkpoint the batch passes is written as a single append would.
+        let size = frontier.size();
+        if size % CHECKPOINT_RETAIN_EVERY == 0 && size < first + reqs.len() as u64 {
+            let cp = Checkpoint {
+                origin: origin.to_string(),
+                size,
+                root: frontier.root(),
+            };
+            keep.execute(params![to_sql(size)?, cp.sign(log_key), proof.concat()])?;
+        }
+    }
+    tx.execute("DELETE FROM log_frontier", [])?;
+    for (level, hash) in frontier.levels() {
+        tx.execute(
+            "INSERT INTO log_frontier (level, hash) VALUES (?1, ?2)",
+            params![level, hash.as_slice()],
+        )?;
+    }
+    let cp = Checkpoint {
+        origin: origin.to_string(),
+        size: frontier.size(),
+        root: frontier.root(),
+    };
+    keep.execute(params![to_sql(cp.size)?, cp.sign(log_key), proof.concat()])?;
+    if first > 0 && first % CHECKPOINT_RETAIN_EVERY != 0 {
+        tx.execute("DELETE FROM log_checkpoints WHERE size = ?1", [to_sql(first)?])?;
+    }
+    Ok(out)
+}
+
 /// Checks the stored head against the last checkpoint in O(log n) and returns the frontier.
 fn check_head(conn: &Connection, vkey: &VerifierKey) -> Result<Head, LogError> {
     let last: Option<(i64, String, Vec<u8>)> = conn

@@ -187,17 +187,37 @@ impl Session {
 
     /// Signs `claim` into the log inside `tx` and records it in the `authority` table.
     pub(super) fn attest(&self, tx: &Transaction, claim: &Claim, case: Option<i64>) -> Result<u64> {
-        let bytes = claim.encode()?;
-        let mut e = self.log_entry(claim.kind(), case)?;
-        e.disclosed_sha256 = Some(digest(&bytes));
-        e.detail = claim.detail();
-        if let Claim::Consent { id, .. } | Claim::ConsentRevoked { id, .. } = claim {
-            e.basis = log::LegalBasis::Consent(id.to_string());
+        Ok(self.attest_many(tx, &[(claim, case)])?[0])
+    }
+
+    /// [`attest`](Self::attest) for several claims with one log head check and checkpoint.
+    /// What this session signs is marked as checked (it need not verify its own signature).
+    pub(super) fn attest_many(
+        &self,
+        tx: &Transaction,
+        claims: &[(&Claim, Option<i64>)],
+    ) -> Result<Vec<u64>> {
+        let mut entries = Vec::with_capacity(claims.len());
+        let mut statements = Vec::with_capacity(claims.len());
+        for (claim, case) in claims {
+            let bytes = claim.encode()?;
+            let d = digest(&bytes);
+            let mut e = self.log_entry(claim.kind(), *case)?;
+            e.disclosed_sha256 = Some(d);
+            e.detail = claim.detail();
+            if let Claim::Consent { id, .. } | Claim::ConsentRevoked { id, .. } = claim {
+                e.basis = log::LegalBasis::Consent(id.to_string());
+            }
+            entries.push(e);
+            statements.push((claim.subject(), bytes, d));
         }
-        let receipt = self.log_append(tx, &e)?;
-        let index = receipt.index;
-        store::authority::put(tx, &claim.subject(), index, &bytes)?;
-        Ok(index)
+        let indexes = super::disclosure::append_many_as(tx, &entries, &self.me.signing)?;
+        let mut checked = self.attested.borrow_mut();
+        for ((subject, bytes, d), index) in statements.iter().zip(&indexes) {
+            store::authority::put(tx, subject, *index, bytes)?;
+            checked.insert((*index, *d));
+        }
+        Ok(indexes)
     }
 
     /// The claim about `subject`, after checking the log entry that attests it: its kind and

@@ -66,6 +66,18 @@ pub fn append_as(
     )?)
 }
 
+/// Appends several non-registry entries by one signer (one head check, one checkpoint).
+pub fn append_many_as(tx: &Transaction, reqs: &[NewEntry], signer: &SigningKey) -> Result<Vec<u64>> {
+    Ok(log::append_many(
+        tx,
+        reqs,
+        signer,
+        &log_key(tx)?,
+        &origin(tx)?,
+        crate::domain::time::now(),
+    )?)
+}
+
 impl Session {
     /// Appends an entry by this session's staff member inside `tx`.
     pub fn log_append(&self, tx: &Transaction, req: &NewEntry) -> Result<Receipt> {

@@ -275,15 +275,18 @@ impl Session {
         }
         self.new_epochs_with(&tx, &new_cases, at, &extra)?;
         if role == Role::Caseworker {
+            let mut claims = Vec::with_capacity(new_cases.len());
             for &id in &new_cases {
                 store::cases::assign(&tx, id, &me, at)?;
-                let claim = Claim::Assignment {
+                claims.push(Claim::Assignment {
                     case: id,
                     staff: me.clone(),
                     opened: true,
-                };
-                self.attest(&tx, &claim, Some(id))?;
+                });
             }
+            let refs: Vec<(&Claim, Option<i64>)> =
+                claims.iter().zip(&new_cases).map(|(c, id)| (c, Some(*id))).collect();
+            self.attest_many(&tx, &refs)?;
         }
         report.cases += new_cases.len() as u64;
 

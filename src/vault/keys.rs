@@ -204,6 +204,7 @@ impl Session {
             .par_iter()
             .map(|(c, e, h)| prepare_epoch(policy, *c, *e, h))
             .collect::<Result<_>>()?;
+        let mut claims = Vec::with_capacity(prepared.len());
         for p in &prepared {
             store_epoch(conn, p, at)?;
             let claim = Claim::CaseKeys {
@@ -216,8 +217,10 @@ impl Session {
                     .map(|(h, t, _)| (h.clone(), t.clone()))
                     .collect(),
             };
-            self.attest(conn, &claim, Some(p.case_id))?;
+            claims.push((claim, Some(p.case_id)));
         }
+        let refs: Vec<(&Claim, Option<i64>)> = claims.iter().map(|(c, k)| (c, *k)).collect();
+        self.attest_many(conn, &refs)?;
         Ok(())
     }
 
