@@ -86,6 +86,8 @@ impl Session {
                     id: "policy_sources".into(),
                 },
             )?;
+        // The stored copy counts only if the newest signed policy change names it.
+        super::policy_auth::check_in_force(&conn, &registry, &sources)?;
         let policy = Policy::from_stored(&sources)?;
         Ok(Session {
             dir: dir.clone(),
