@@ -136,13 +136,13 @@ fn signed_by_role(registry: &Registry, e: &Entry, stored: &[u8], role: Role) -> 
             .is_ok()
 }
 
-/// Checks the stored policy against the newest apply entry: same digest, signed by an admin.
-/// Returns that entry's index. O(log n) through the log's kind index (approve entries newer
+/// Checks the stored policy's `digest` against the newest apply entry: the same, signed by an
+/// admin. Returns that entry's index. O(log n) through the log's kind index (approve entries newer
 /// than it are skipped; there are few).
 pub(super) fn check_in_force(
     conn: &Connection,
     registry: &Registry,
-    sources: &[(String, String)],
+    digest: &[u8; 32],
 ) -> Result<u64> {
     let mut found: Option<(Entry, Vec<u8>, PolicyDetail)> = None;
     log::walk_kind_desc(conn, KindCode::PolicyChange, &mut |e, stored| {
@@ -159,7 +159,7 @@ pub(super) fn check_in_force(
     .map_err(|_| tampered())?;
     let (e, stored, d) = found.ok_or_else(tampered)?;
     if !matches!(e.kind, Kind::PolicyChange)
-        || d.digest != hex(&Policy::digest(sources))
+        || d.digest != hex(digest)
         || !signed_by_role(registry, &e, &stored, Role::Admin)
     {
         return Err(tampered());
