@@ -134,7 +134,15 @@ fn tier_lowering_needs_a_supervisor_approval_of_exactly_that_policy() {
         .as_str()
         .unwrap()
         .contains(&index.to_string()));
-    assert!(of_check(&f, "policy.unapproved").is_empty(), "{f:#?}");
+    for check in [
+        "policy.unapproved",
+        "policy.diff_mismatch",
+        "policy.history_missing",
+        "policy.signer",
+        "policy.in_force",
+    ] {
+        assert!(of_check(&f, check).is_empty(), "{check}: {f:#?}");
+    }
 }
 
 #[test]
@@ -215,7 +223,8 @@ fn audit_reports_a_lowering_signed_without_approval_as_critical() {
     {
         let s = v.session("admin");
         let mut e = s.log_entry(Kind::PolicyChange, None).unwrap();
-        e.detail = format!("policy {digest}; lower supervision 3->1");
+        // It does not even say what it lowers.
+        e.detail = format!("policy {digest}");
         let tx = casevault::store::immediate(&s.conn).unwrap();
         casevault::store::meta::set(
             &tx,
@@ -226,9 +235,20 @@ fn audit_reports_a_lowering_signed_without_approval_as_critical() {
         s.log_append(&tx, &e).unwrap();
         tx.commit().unwrap();
     }
+    // The audit recomputes the diff from the policy files and reports all of it.
     let f = audit_findings(&v);
-    let bad = of_check(&f, "policy.unapproved");
-    assert_eq!(bad.len(), 1, "{f:#?}");
-    assert_eq!(bad[0]["severity"], "critical");
+    for check in ["policy.unapproved", "policy.diff_mismatch"] {
+        let bad = of_check(&f, check);
+        assert_eq!(bad.len(), 1, "{check}: {f:#?}");
+        assert_eq!(bad[0]["severity"], "critical");
+        assert!(
+            bad[0]["what"]
+                .as_str()
+                .unwrap()
+                .contains("lower supervision 3->1"),
+            "{f:#?}"
+        );
+    }
     assert_eq!(of_check(&f, "policy.lowered").len(), 1, "{f:#?}");
+    assert!(of_check(&f, "policy.history_missing").is_empty(), "{f:#?}");
 }

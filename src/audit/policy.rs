@@ -1,6 +1,7 @@
 //! Policy changes (issue 10 item 5): every change that lowered protection is reported with its
 //! diff; one made on a vault with records without a valid supervisor approval, one signed by
-//! someone not an admin, or a policy in force that is not the newest one applied, is critical.
+//! someone not an admin, one whose signed diff hides a lowering that the kept policy files
+//! show, or a policy in force that is not the newest one applied, is critical.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,7 +9,9 @@ use super::{Ctx, Finding, Outcome, Severity};
 use crate::crypto::hex;
 use crate::error::Result;
 use crate::log::{Entry, Kind};
+use crate::policy::{diff, Policy};
 use crate::tr;
+use crate::vault::policy_auth;
 use crate::vault::PolicyDetail;
 
 fn critical(check: &'static str, what: String, index: u64) -> Finding {
@@ -30,6 +33,9 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
     let mut records_seen = false;
     let mut last_apply: Option<(u64, String)> = None;
     let mut used: HashSet<u64> = HashSet::new();
+    // The policy in force before each apply, from the files kept at its apply (when present).
+    let mut prev: Option<Policy> = None;
+    let stored = hex(&ctx.policy.source_digest);
     for e in &ctx.entries {
         if matches!(e.kind, Kind::RecordsCommitted) {
             records_seen = true;
@@ -50,7 +56,48 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
                 e.index,
             ));
         }
-        if d.lowers() {
+        let mut this = policy_auth::from_history(ctx.conn, &d.digest)?;
+        if this.is_none() && d.digest == stored {
+            // The policy in force: its files are the stored copy the session checked.
+            this = Some(ctx.policy.clone());
+        }
+        if this.is_none() {
+            out.push(Finding::new(
+                "policy.history_missing",
+                Severity::Medium,
+                tr!("audit.policy.history_missing", index = e.index),
+                vec![tr!("audit.loc.entry", index = e.index)],
+                tr!("audit.fix.policy_unapproved"),
+            ));
+        }
+        // The diff recomputed from the kept files: a signed diff that hides a lowering is
+        // itself a finding, and the lowering counts either way.
+        let computed = match (&prev, &this) {
+            (Some(a), Some(b)) => Some(diff::diff(a, b)),
+            _ => None,
+        };
+        let computed_lowers = computed
+            .as_ref()
+            .is_some_and(|c| c.iter().any(diff::Change::lowers));
+        if computed_lowers && !d.lowers() {
+            out.push(critical(
+                "policy.diff_mismatch",
+                tr!(
+                    "audit.policy.diff_mismatch",
+                    index = e.index,
+                    staff = &e.actor,
+                    diff = diff::summary(computed.as_deref().unwrap_or_default())
+                ),
+                e.index,
+            ));
+        }
+        let shown = if d.lowers() {
+            d.items.join("; ")
+        } else {
+            diff::summary(computed.as_deref().unwrap_or_default())
+        };
+        prev = this;
+        if d.lowers() || computed_lowers {
             out.push(Finding::new(
                 "policy.lowered",
                 Severity::High,
@@ -58,7 +105,7 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
                     "audit.policy.lowered",
                     index = e.index,
                     staff = &e.actor,
-                    diff = d.items.join("; ")
+                    diff = &shown
                 ),
                 vec![tr!("audit.loc.entry", index = e.index)],
                 tr!("audit.fix.policy_lowered"),
@@ -87,7 +134,7 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
                             "audit.policy.unapproved",
                             index = e.index,
                             staff = &e.actor,
-                            diff = d.items.join("; ")
+                            diff = &shown
                         ),
                         e.index,
                     ));
@@ -98,7 +145,6 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
     }
     // The session checked the stored policy against the kind index; this checks it against
     // every entry (a changed kind column cannot hide a newer policy change here).
-    let stored = hex(&ctx.policy.source_digest);
     if let Some((i, digest)) = last_apply {
         if digest != stored {
             out.push(critical(

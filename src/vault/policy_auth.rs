@@ -277,6 +277,7 @@ impl Session {
         let tx = store::immediate(&self.conn)?;
         store::meta::set(&tx, "policy_sources", &bytes)?;
         let index = self.log_append(&tx, &e)?.index;
+        keep_history(&tx, &p.digest, index, &bytes)?;
         tx.commit()?;
         let lowers = p.changes.iter().any(Change::lowers);
         self.policy = p.policy;
@@ -310,6 +311,36 @@ impl Session {
         })?;
         Ok(found)
     }
+}
+
+/// The `authority` subject under which the files of an applied policy are kept.
+pub fn history_subject(digest: &[u8; 32]) -> String {
+    format!("policy/{}", hex(digest))
+}
+
+/// Keeps the files of a policy applied at log `index` (JSON of `(name, text)` pairs), so the
+/// audit can recompute each change's diff instead of trusting the one signed in the entry.
+pub(super) fn keep_history(
+    conn: &Connection,
+    digest: &[u8; 32],
+    index: u64,
+    sources_json: &[u8],
+) -> Result<()> {
+    store::authority::put(conn, &history_subject(digest), index, sources_json)
+}
+
+/// The policy with `digest` as kept at its apply, if its files are there and hash to it.
+pub fn from_history(conn: &Connection, digest: &str) -> Result<Option<Policy>> {
+    let Some((_, bytes)) = store::authority::get(conn, &format!("policy/{digest}"))? else {
+        return Ok(None);
+    };
+    let Ok(sources) = serde_json::from_slice::<Vec<(String, String)>>(&bytes) else {
+        return Ok(None);
+    };
+    if hex(&Policy::digest(&sources)) != digest {
+        return Ok(None);
+    }
+    Ok(Policy::from_stored(&sources).ok())
 }
 
 /// The diff summary's items for a log entry (capped, see [`diff::summary`]).
