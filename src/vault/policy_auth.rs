@@ -352,3 +352,36 @@ fn summary_items(changes: &[Change]) -> Vec<String> {
         s.split("; ").map(str::to_string).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PolicyDetail;
+
+    #[test]
+    fn detail_round_trips() {
+        let d = PolicyDetail {
+            approve: false,
+            digest: "ab".repeat(32),
+            approval: Some(12),
+            items: vec![
+                "lower supervision 3->1".into(),
+                "caseworker +all_cases".into(),
+            ],
+        };
+        let text = d.encode();
+        assert_eq!(
+            text,
+            format!(
+                "policy {}; approval 12; lower supervision 3->1; caseworker +all_cases",
+                "ab".repeat(32)
+            )
+        );
+        assert_eq!(PolicyDetail::parse(&text), Some(d.clone()));
+        assert!(d.lowers());
+        // The entry written at init.
+        let init = PolicyDetail::parse(&format!("policy {}", "0".repeat(64))).unwrap();
+        assert!(!init.approve && init.items.is_empty() && !init.lowers());
+        assert_eq!(PolicyDetail::parse("policy short"), None);
+        assert_eq!(PolicyDetail::parse("grant li: 2 cases"), None);
+    }
+}
