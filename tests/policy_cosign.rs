@@ -172,6 +172,12 @@ fn widening_a_role_needs_approval_but_raising_and_empty_vaults_do_not() {
     let r = v.run("admin", &["policy", "apply", s(&wide)]);
     assert!(r.stderr.contains("every case"), "{}", r.stderr);
     refused_for_cosign(r);
+    // In Chinese, the supervisor reads the diff in Chinese.
+    let mut c = v.as_("li");
+    c.env("CASEVAULT_LANG", "zh")
+        .args(["policy", "approve", s(&wide)]);
+    let out = common::run(c).ok().stdout;
+    assert!(out.contains("社工可见所有个案"), "{out}");
 }
 
 #[test]

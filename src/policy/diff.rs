@@ -13,10 +13,21 @@ use crate::tr;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum Change {
-    /// A template's default tier goes down (lowers protection).
-    TierLowered { kind: String, from: u8, to: u8 },
+    /// A template's default tier goes down (lowers protection). `label`: the template's
+    /// label in the current language, for people.
+    TierLowered {
+        kind: String,
+        label: String,
+        from: u8,
+        to: u8,
+    },
     /// A template's default tier goes up.
-    TierRaised { kind: String, from: u8, to: u8 },
+    TierRaised {
+        kind: String,
+        label: String,
+        from: u8,
+        to: u8,
+    },
     /// A role may do something new (lowers protection).
     ActionGained { role: Role, action: Action },
     /// A role may no longer do something.
@@ -29,9 +40,9 @@ pub enum Change {
     /// person).
     TopReaders { from: Vec<Role>, to: Vec<Role> },
     /// A template is added.
-    TemplateAdded { kind: String },
+    TemplateAdded { kind: String, label: String },
     /// A template is removed.
-    TemplateRemoved { kind: String },
+    TemplateRemoved { kind: String, label: String },
 }
 
 impl Change {
@@ -57,8 +68,8 @@ impl Change {
             }
         };
         match self {
-            Change::TierLowered { kind, from, to } => format!("lower {kind} {from}->{to}"),
-            Change::TierRaised { kind, from, to } => format!("raise {kind} {from}->{to}"),
+            Change::TierLowered { kind, from, to, .. } => format!("lower {kind} {from}->{to}"),
+            Change::TierRaised { kind, from, to, .. } => format!("raise {kind} {from}->{to}"),
             Change::ActionGained { role, action } => format!("{role} +{action}"),
             Change::ActionLost { role, action } => format!("{role} -{action}"),
             Change::AllCasesGained { role } => format!("{role} +all_cases"),
@@ -66,8 +77,8 @@ impl Change {
             Change::TopReaders { from, to } => {
                 format!("top-tier readers {}->{}", roles(from), roles(to))
             }
-            Change::TemplateAdded { kind } => format!("template +{kind}"),
-            Change::TemplateRemoved { kind } => format!("template -{kind}"),
+            Change::TemplateAdded { kind, .. } => format!("template +{kind}"),
+            Change::TemplateRemoved { kind, .. } => format!("template -{kind}"),
         }
     }
 
@@ -81,17 +92,30 @@ impl Change {
             }
         };
         match self {
-            Change::TierLowered { kind, from, to } => {
-                tr!(
-                    "policy.diff.tier_lowered",
-                    kind = kind,
-                    from = from,
-                    to = to
-                )
-            }
-            Change::TierRaised { kind, from, to } => {
-                tr!("policy.diff.tier_raised", kind = kind, from = from, to = to)
-            }
+            Change::TierLowered {
+                kind,
+                label,
+                from,
+                to,
+            } => tr!(
+                "policy.diff.tier_lowered",
+                kind = kind,
+                label = label,
+                from = from,
+                to = to
+            ),
+            Change::TierRaised {
+                kind,
+                label,
+                from,
+                to,
+            } => tr!(
+                "policy.diff.tier_raised",
+                kind = kind,
+                label = label,
+                from = from,
+                to = to
+            ),
             Change::ActionGained { role, action } => tr!(
                 "policy.diff.action_gained",
                 role = role.label(),
@@ -111,8 +135,12 @@ impl Change {
                 from = roles(from),
                 to = roles(to)
             ),
-            Change::TemplateAdded { kind } => tr!("policy.diff.template_added", kind = kind),
-            Change::TemplateRemoved { kind } => tr!("policy.diff.template_removed", kind = kind),
+            Change::TemplateAdded { kind, label } => {
+                tr!("policy.diff.template_added", kind = kind, label = label)
+            }
+            Change::TemplateRemoved { kind, label } => {
+                tr!("policy.diff.template_removed", kind = kind, label = label)
+            }
         }
     }
 }
@@ -134,21 +162,29 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
         match old.templates.get(kind) {
             Some(o) if t.default_tier < o.default_tier => out.push(Change::TierLowered {
                 kind: kind.clone(),
+                label: t.label(),
                 from: o.default_tier,
                 to: t.default_tier,
             }),
             Some(o) if t.default_tier > o.default_tier => out.push(Change::TierRaised {
                 kind: kind.clone(),
+                label: t.label(),
                 from: o.default_tier,
                 to: t.default_tier,
             }),
             Some(_) => {}
-            None => out.push(Change::TemplateAdded { kind: kind.clone() }),
+            None => out.push(Change::TemplateAdded {
+                kind: kind.clone(),
+                label: t.label(),
+            }),
         }
     }
-    for kind in old.templates.keys() {
+    for (kind, t) in &old.templates {
         if !new.templates.contains_key(kind) {
-            out.push(Change::TemplateRemoved { kind: kind.clone() });
+            out.push(Change::TemplateRemoved {
+                kind: kind.clone(),
+                label: t.label(),
+            });
         }
     }
     for role in Role::ALL {
