@@ -54,6 +54,9 @@ pub enum Error {
     },
     /// A policy is well-formed but breaks a rule.
     PolicyInvalid { file: String, message: String },
+    /// A policy change lowers protection on a vault with records and no supervisor has
+    /// approved exactly this policy (`policy approve`); `changes` lists the lowering items.
+    CosignRequired { changes: String },
     /// Input does not fit what was expected.
     Invalid(String),
     /// A field's value breaks a text or date rule (named field, never the value).
@@ -172,6 +175,7 @@ impl fmt::Display for Error {
             Error::PolicyInvalid { file, message } => {
                 tr!("err.policy_invalid", file = file, reason = message)
             }
+            Error::CosignRequired { changes } => tr!("err.cosign_required", changes = changes),
             Error::Invalid(m) => tr!("err.invalid", reason = m),
             Error::Field(e) => tr!("err.invalid", reason = e),
             Error::NotFound { what, id } => tr!("err.not_found", what = what, id = id),

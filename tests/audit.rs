@@ -264,20 +264,33 @@ fn record_past_retention_is_found() {
 #[test]
 fn tampered_log_is_found_naming_the_entry() {
     let (v, _) = populated();
+    // An assignment entry: checked where it is used, not at every open (entry 1, the policy
+    // in force, would stop the vault from opening at all).
+    let idx: i64;
     {
         let s = open_as(&v, "admin");
+        idx = s
+            .conn
+            .query_row(
+                "SELECT min(idx) FROM log_entries WHERE kind = 13",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         let mut stored: Vec<u8> = s
             .conn
-            .query_row("SELECT stored FROM log_entries WHERE idx = 1", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT stored FROM log_entries WHERE idx = ?1",
+                [idx],
+                |r| r.get(0),
+            )
             .unwrap();
         let n = stored.len();
         stored[n - 1] ^= 0x01; // inside the signature: still decodes
         s.conn
             .execute(
-                "UPDATE log_entries SET stored = ?1 WHERE idx = 1",
-                [&stored],
+                "UPDATE log_entries SET stored = ?1 WHERE idx = ?2",
+                rusqlite::params![stored, idx],
             )
             .unwrap();
     }
@@ -292,7 +305,8 @@ fn tampered_log_is_found_naming_the_entry() {
     assert!(!bad.is_empty(), "{:#}", j["findings"]);
     assert!(bad.iter().all(|f| f["severity"] == "critical"));
     assert!(
-        bad.iter().any(|f| location(f).contains("log entry 1")),
+        bad.iter()
+            .any(|f| location(f).contains(&format!("log entry {idx}"))),
         "{:#?}",
         bad
     );

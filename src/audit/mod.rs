@@ -14,6 +14,7 @@ mod disclosures;
 mod files;
 mod keys;
 mod logcheck;
+mod policy;
 pub mod report;
 mod requests;
 mod retention;
@@ -269,6 +270,7 @@ fn checks() -> Vec<(&'static str, String, CheckFn)> {
         ("log", tr!("audit.check.log"), logcheck::verify as CheckFn),
         ("log.staff", tr!("audit.check.log_staff"), logcheck::staff),
         ("authority", tr!("audit.check.authority"), authority::check),
+        ("policy", tr!("audit.check.policy"), policy::check),
         ("keys", tr!("audit.check.keys"), keys::check),
         ("files", tr!("audit.check.files"), files::check),
         ("retention", tr!("audit.check.retention"), retention::check),

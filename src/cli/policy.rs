@@ -8,6 +8,7 @@ use super::Context;
 use crate::error::Result;
 use crate::policy::Policy;
 use crate::tr;
+use crate::vault::PolicyOutcome;
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCmd {
@@ -15,8 +16,11 @@ pub enum PolicyCmd {
     Check { dir: Option<PathBuf> },
     /// Show the tiers and templates of a policy directory (default: the shipped policy).
     Show { dir: Option<PathBuf> },
-    /// Put the policy in DIR into force in the vault (admin; logged).
+    /// Put the policy in DIR into force in the vault (admin; logged). A change that lowers
+    /// protection on a vault with records needs `policy approve DIR` by a supervisor first.
     Apply { dir: PathBuf },
+    /// Approve the policy in DIR as a supervisor, so that an admin may apply it (logged).
+    Approve { dir: PathBuf },
 }
 
 pub fn run(ctx: &mut Context, cmd: PolicyCmd) -> Result<()> {
@@ -26,11 +30,15 @@ pub fn run(ctx: &mut Context, cmd: PolicyCmd) -> Result<()> {
         PolicyCmd::Apply { dir } => {
             let sources = Policy::read_sources(&dir)?;
             let mut s = ctx.session()?;
-            let digest = crate::crypto::hex(&s.policy_apply(&sources)?);
-            ctx.emit(
-                &serde_json::json!({ "applied": true, "digest": digest }),
-                || tr!("cli.policy_applied", digest = &digest[..16]),
-            );
+            let o = s.policy_apply(&sources)?;
+            emit_outcome(ctx, &o, false);
+            return Ok(());
+        }
+        PolicyCmd::Approve { dir } => {
+            let sources = Policy::read_sources(&dir)?;
+            let mut s = ctx.session()?;
+            let o = s.policy_approve(&sources)?;
+            emit_outcome(ctx, &o, true);
             return Ok(());
         }
     };
@@ -87,4 +95,56 @@ pub fn run(ctx: &mut Context, cmd: PolicyCmd) -> Result<()> {
         t
     });
     Ok(())
+}
+
+/// Prints what `policy apply`/`approve` did: the changes, one per line, lowering ones marked.
+fn emit_outcome(ctx: &mut Context, o: &PolicyOutcome, approve: bool) {
+    let approval = o
+        .approval
+        .as_ref()
+        .map(|(i, by)| serde_json::json!({ "log_index": i, "by": by }));
+    let mut json = serde_json::json!({
+        "digest": o.digest,
+        "log_index": o.log_index,
+        "lowers": o.lowers,
+        "changes": o.changes.iter().map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or_default();
+            if let Some(m) = v.as_object_mut() {
+                m.insert("lowers".into(), c.lowers().into());
+                m.insert("summary".into(), c.short().into());
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "approval": approval,
+    });
+    json[if approve { "approved" } else { "applied" }] = true.into();
+    ctx.emit(&json, || {
+        let mut t = if approve {
+            tr!(
+                "cli.policy_approved",
+                digest = &o.digest[..16],
+                index = o.log_index
+            )
+        } else {
+            tr!("cli.policy_applied", digest = &o.digest[..16])
+        };
+        if let Some((i, by)) = &o.approval {
+            t.push('\n');
+            t.push_str(&tr!("cli.policy_cosigned", by = by, index = i));
+        }
+        t.push('\n');
+        if o.changes.is_empty() {
+            t.push_str(&tr!("cli.policy_no_changes"));
+        } else {
+            t.push_str(&tr!("cli.policy_changes"));
+            for c in &o.changes {
+                t.push_str(&format!(
+                    "\n  {} {}",
+                    if c.lowers() { "!" } else { "·" },
+                    c.describe()
+                ));
+            }
+        }
+        t
+    });
 }

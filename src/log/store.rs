@@ -196,9 +196,9 @@ pub fn append_many(
         return Ok(Vec::new());
     }
     if reqs.iter().any(|r| r.kind.code().is_registry()) {
-        return Err(LogError::BadRequest(super::error::DecodeError::UnknownKind(
-            KindCode::StaffRegistered as u8,
-        )));
+        return Err(LogError::BadRequest(
+            super::error::DecodeError::UnknownKind(KindCode::StaffRegistered as u8),
+        ));
     }
     let vkey = VerifierKey::new(origin, log_key.verifying_key());
     let Head { mut frontier } = check_head(tx, &vkey)?;
@@ -225,7 +225,12 @@ pub fn append_many(
         let mut stored = bytes;
         stored.extend_from_slice(&sig.to_bytes());
         proof = frontier.push(leaf_hash(&stored));
-        insert.execute(params![to_sql(index)?, entry.kind.code() as u8, now, stored])?;
+        insert.execute(params![
+            to_sql(index)?,
+            entry.kind.code() as u8,
+            now,
+            stored
+        ])?;
         out.push(index);
         // A retained checkpoint the batch passes is written as a single append would.
         let size = frontier.size();
@@ -252,7 +257,10 @@ pub fn append_many(
     };
     keep.execute(params![to_sql(cp.size)?, cp.sign(log_key), proof.concat()])?;
     if first > 0 && first % CHECKPOINT_RETAIN_EVERY != 0 {
-        tx.execute("DELETE FROM log_checkpoints WHERE size = ?1", [to_sql(first)?])?;
+        tx.execute(
+            "DELETE FROM log_checkpoints WHERE size = ?1",
+            [to_sql(first)?],
+        )?;
     }
     Ok(out)
 }
@@ -461,6 +469,46 @@ pub fn revocation_logged(conn: &Connection, id: i64) -> Result<bool, LogError> {
         }
     }
     Ok(false)
+}
+
+/// Walks the entries of kind `code`, newest first, through the kind index (each decoded,
+/// unverified, with its stored bytes) until `f` returns false.
+pub fn walk_kind_desc(
+    conn: &Connection,
+    code: KindCode,
+    f: &mut dyn FnMut(Entry, &[u8]) -> bool,
+) -> Result<(), LogError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT idx, stored FROM log_entries WHERE kind = ?1 ORDER BY idx DESC")?;
+    let mut rows = stmt.query([code as u8])?;
+    while let Some(row) = rows.next()? {
+        let idx: i64 = row.get(0)?;
+        let stored: Vec<u8> = row.get(1)?;
+        let idx = idx as u64;
+        let (e, _) = decode_stored(idx, &stored)?;
+        if e.index != idx {
+            return Err(LogError::IndexMismatch {
+                index: idx,
+                claimed: e.index,
+            });
+        }
+        if !f(e, &stored) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the log holds an entry of kind `code` (the kind index, O(log n)).
+pub fn has_kind(conn: &Connection, code: KindCode) -> Result<bool, LogError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM log_entries WHERE kind = ?1 LIMIT 1",
+            [code as u8],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 pub(crate) fn decode_stored(index: u64, stored: &[u8]) -> Result<(Entry, [u8; SIG_LEN]), LogError> {

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::i18n::{lang, Lang};
 use crate::tr;
 
+pub mod diff;
 mod load;
 mod template;
 pub mod validate;

@@ -176,3 +176,43 @@ fn a_policy_needs_templates() {
     // The copy a vault stored still loads, so that a fixed policy can be applied.
     assert!(Policy::from_stored(&only_main).is_ok());
 }
+
+#[test]
+fn diff_finds_lowering_and_summary_marks_it() {
+    use super::diff::{diff, is_lowering_item, summary, Change};
+    let old = Policy::embedded();
+    let mut new = old.clone();
+    new.templates.get_mut("supervision").unwrap().default_tier = 1;
+    new.templates.get_mut("process").unwrap().default_tier = 3;
+    let cw = new.roles.get_mut(&Role::Caseworker).unwrap();
+    cw.all_cases = true;
+    cw.actions.remove(&Action::RecordRead);
+    new.roles
+        .get_mut(&Role::Supervisor)
+        .unwrap()
+        .actions
+        .remove(&Action::RecordRead);
+    let changes = diff(&old, &new);
+    let s = summary(&changes);
+    assert!(s.starts_with("lower supervision 3->1"), "{s}");
+    for item in [
+        "caseworker +all_cases",
+        "top-tier readers supervisor->-",
+        "raise process 2->3",
+        "caseworker -record.read",
+    ] {
+        assert!(s.contains(item), "{item} in {s}");
+    }
+    let lowering: Vec<&str> = s.split("; ").filter(|i| is_lowering_item(i)).collect();
+    assert_eq!(
+        lowering.len(),
+        changes.iter().filter(|c| c.lowers()).count()
+    );
+    assert!(!is_lowering_item("template +newkind"));
+    assert!(changes.iter().any(|c| matches!(
+        c,
+        Change::TierLowered { kind, from: 3, to: 1, .. } if kind == "supervision"
+    )));
+    // Nothing changed: nothing to say.
+    assert!(diff(&old, &old).is_empty());
+}

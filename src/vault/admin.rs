@@ -1,5 +1,5 @@
-//! Admin operations on the vault as a whole: applying a new policy, and using the recovery
-//! key when no supervisor can share case keys any more. Both are logged.
+//! Admin operations on the vault as a whole: using the recovery key when no supervisor can
+//! share case keys any more (logged). Applying a policy is in `policy_auth`.
 
 use std::str::FromStr;
 
@@ -7,52 +7,14 @@ use secrecy::ExposeSecret;
 
 use super::keys;
 use super::Session;
-use crate::crypto::{hex, CaseKeySet};
+use crate::crypto::CaseKeySet;
 use crate::error::{Error, Result};
 use crate::log::Kind;
-use crate::policy::{Action, Policy};
+use crate::policy::Action;
 use crate::store::{self, keys::RECOVERY};
 use crate::tr;
 
 impl Session {
-    /// Replaces the policy in force. Tiers cannot change on an existing vault (records and
-    /// keys are organised by them); everything else can.
-    pub fn policy_apply(&mut self, sources: &[(String, String)]) -> Result<[u8; 32]> {
-        self.require(Action::PolicyManage)?;
-        let new = Policy::from_sources(sources)?;
-        let shape = |p: &Policy| {
-            p.tiers
-                .iter()
-                .map(|t| (t.level, t.supervisor_only))
-                .collect::<Vec<_>>()
-        };
-        if shape(&new) != shape(&self.policy) {
-            return Err(Error::Invalid(tr!("vault.policy_tiers_fixed")));
-        }
-        // Kinds that records already have must stay: their template drives display,
-        // retention and access packages.
-        let missing: Vec<String> = store::records::kinds(&self.conn)?
-            .into_iter()
-            .filter(|k| new.template(k).is_none())
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::PolicyInvalid {
-                file: crate::policy::TEMPLATES_DIR.to_string(),
-                message: tr!("policy.rule.kinds_in_use", kinds = missing.join(", ")),
-            });
-        }
-        let digest = Policy::digest(sources);
-        let bytes = serde_json::to_vec(sources).map_err(|e| Error::Invalid(e.to_string()))?;
-        let mut e = self.log_entry(Kind::PolicyChange, None)?;
-        e.detail = format!("policy {}", hex(&digest));
-        let tx = store::immediate(&self.conn)?;
-        store::meta::set(&tx, "policy_sources", &bytes)?;
-        self.log_append(&tx, &e)?;
-        tx.commit()?;
-        self.policy = new;
-        Ok(digest)
-    }
-
     /// Uses the recovery key to give supervisor `name` every case's keys (for when no
     /// supervisor with access is left). Returns the number of cases.
     pub fn recover_grant(&mut self, recovery: &age::x25519::Identity, name: &str) -> Result<usize> {

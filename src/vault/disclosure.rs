@@ -67,7 +67,11 @@ pub fn append_as(
 }
 
 /// Appends several non-registry entries by one signer (one head check, one checkpoint).
-pub fn append_many_as(tx: &Transaction, reqs: &[NewEntry], signer: &SigningKey) -> Result<Vec<u64>> {
+pub fn append_many_as(
+    tx: &Transaction,
+    reqs: &[NewEntry],
+    signer: &SigningKey,
+) -> Result<Vec<u64>> {
     Ok(log::append_many(
         tx,
         reqs,

@@ -284,8 +284,11 @@ impl Session {
                     opened: true,
                 });
             }
-            let refs: Vec<(&Claim, Option<i64>)> =
-                claims.iter().zip(&new_cases).map(|(c, id)| (c, Some(*id))).collect();
+            let refs: Vec<(&Claim, Option<i64>)> = claims
+                .iter()
+                .zip(&new_cases)
+                .map(|(c, id)| (c, Some(*id)))
+                .collect();
             self.attest_many(&tx, &refs)?;
         }
         report.cases += new_cases.len() as u64;

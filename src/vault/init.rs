@@ -180,8 +180,11 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
         );
         disclosure::append_as(tx, &reg, &admin.signing, at)?;
         let mut pol = NewEntry::new(Kind::PolicyChange, &opts.admin);
-        pol.detail = format!("policy {}", hex(&Policy::digest(&opts.policy_sources)));
-        disclosure::append_as(tx, &pol, &admin.signing, at)?;
+        let digest = Policy::digest(&opts.policy_sources);
+        pol.detail = format!("policy {}", hex(&digest));
+        pol.disclosed_sha256 = Some(digest);
+        let index = disclosure::append_as(tx, &pol, &admin.signing, at)?.index;
+        super::policy_auth::keep_history(tx, &digest, index, &sources)?;
         disclosure::verifier_key(tx)
     })
     .map(|verifier| {

@@ -86,6 +86,9 @@ impl Session {
                     id: "policy_sources".into(),
                 },
             )?;
+        // The stored copy counts only if the newest signed policy change names it (checked
+        // before parsing, so a rewritten copy is a tamper alarm, not a parse error).
+        super::policy_auth::check_in_force(&conn, &registry, &Policy::digest(&sources))?;
         let policy = Policy::from_stored(&sources)?;
         Ok(Session {
             dir: dir.clone(),
