@@ -24,10 +24,11 @@ fn finding(check: &'static str, what: String, location: Vec<String>) -> Finding 
 /// Runs every cross-check.
 pub fn check(ctx: &Ctx) -> Result<Outcome> {
     let mut out = Vec::new();
+    let macs = case_macs(ctx)?;
     staff(ctx, &mut out)?;
-    assignments(ctx, &mut out)?;
+    assignments(ctx, &macs, &mut out)?;
     case_keys(ctx, &mut out)?;
-    conflicting_statements(ctx, &mut out)?;
+    conflicting_statements(ctx, &macs, &mut out)?;
     consents(ctx, &mut out)?;
     agencies(ctx, &mut out)?;
     records(ctx, &mut out)?;
@@ -56,8 +57,11 @@ fn staff(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
 }
 
 /// Two signed statements for one case epoch: someone re-made a case's keys.
-fn conflicting_statements(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
-    let macs = case_macs(ctx)?;
+fn conflicting_statements(
+    ctx: &Ctx,
+    macs: &HashMap<[u8; 32], i64>,
+    out: &mut Vec<Finding>,
+) -> Result<()> {
     let mut seen: BTreeMap<(i64, String), Vec<u64>> = BTreeMap::new();
     for e in ctx
         .entries
@@ -86,21 +90,25 @@ fn conflicting_statements(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
     Ok(())
 }
 
-/// Each case's keyed id as the log stores it, mapped back to the case.
+/// Each case's keyed id as the log stores it, mapped back to the case (the key read once).
 fn case_macs(ctx: &Ctx) -> Result<HashMap<[u8; 32], i64>> {
+    let raw = zeroize::Zeroizing::new(store::meta::require(ctx.conn, "id_hmac_key")?);
+    let key: zeroize::Zeroizing<[u8; 32]> =
+        zeroize::Zeroizing::new(raw.as_slice().try_into().map_err(|_| {
+            crate::error::Error::Tampered {
+                what: "vault setting",
+                id: "id_hmac_key".into(),
+            }
+        })?);
     Ok(store::cases::all_ids(ctx.conn)?
         .into_iter()
-        .filter_map(|c| {
-            crate::vault::disclosure::id_mac(ctx.conn, "case", c)
-                .ok()
-                .map(|m| (m, c))
-        })
+        .map(|c| (crate::log::id_mac(&key, "case", &c.to_string()), c))
         .collect())
 }
 
 /// Each assignment row has a valid signed statement; the log's last word on each (case,
 /// staff) is the one the database shows.
-fn assignments(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
+fn assignments(ctx: &Ctx, macs: &HashMap<[u8; 32], i64>, out: &mut Vec<Finding>) -> Result<()> {
     let s = ctx.session;
     let mut rows: Vec<(i64, String)> = Vec::new();
     for case in store::cases::all_ids(ctx.conn)? {
@@ -121,7 +129,6 @@ fn assignments(ctx: &Ctx, out: &mut Vec<Finding>) -> Result<()> {
         }
     }
     // The last assignment entry per (case, staff) in the log.
-    let macs = case_macs(ctx)?;
     let mut last: BTreeMap<(i64, String), (bool, u64)> = BTreeMap::new();
     for e in ctx
         .entries
