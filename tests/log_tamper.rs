@@ -34,7 +34,10 @@ fn resign(dir: &Path, records: &[Vec<u8>]) {
         size: records.len() as u64,
         root: merkle::root(&leaves),
     };
-    log::write_records(dir, CHECKPOINTS_FILE, &[cp.sign(&agency()).into_bytes()]).unwrap();
+    let note = cp.sign(&agency());
+    log::write_records(dir, CHECKPOINTS_FILE, &[note.clone().into_bytes()]).unwrap();
+    // The export's own latest checkpoint is re-signed too (it is checked).
+    std::fs::write(dir.join(log::LATEST_FILE), note).unwrap();
 }
 
 /// Signs a hand-made entry with `key`, as a forger holding that staff key would.
@@ -346,4 +349,65 @@ fn wrong_key_and_damaged_files_are_reported() {
         report.errors[..],
         [LogError::ExportFormat { records: 4, .. }]
     ));
+}
+
+#[test]
+fn an_empty_export_or_a_missing_or_wrong_checkpoint_txt_is_not_verified() {
+    let (_d, out, receipts) = exported(6);
+    assert!(log::verify_export(&out, &vkey(), None).is_ok());
+    // checkpoint.txt missing.
+    let latest = std::fs::read_to_string(out.join(log::LATEST_FILE)).unwrap();
+    std::fs::remove_file(out.join(log::LATEST_FILE)).unwrap();
+    let r = log::verify_export(&out, &vkey(), None);
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| matches!(e, LogError::LatestMissing)),
+        "{}",
+        messages(&r)
+    );
+    // checkpoint.txt of another (bigger) log state, or random text.
+    std::fs::write(out.join(log::LATEST_FILE), "random\n").unwrap();
+    assert!(!log::verify_export(&out, &vkey(), None).is_ok());
+    std::fs::write(out.join(log::LATEST_FILE), &latest).unwrap();
+    assert!(log::verify_export(&out, &vkey(), None).is_ok());
+    // No entries at all (and no checkpoints): nothing verified is not "verified".
+    log::write_records(&out, ENTRIES_FILE, &[]).unwrap();
+    log::write_records(&out, CHECKPOINTS_FILE, &[]).unwrap();
+    std::fs::remove_file(out.join(log::LATEST_FILE)).unwrap();
+    let r = log::verify_export(&out, &vkey(), None);
+    assert!(
+        r.errors.iter().any(|e| matches!(e, LogError::EmptyLog)),
+        "{}",
+        messages(&r)
+    );
+    let _ = receipts;
+}
+
+#[test]
+fn receipts_and_several_checkpoints_are_checked_together() {
+    let (_d, out, receipts) = exported(10);
+    let earlier: Vec<log::Earlier> = vec![
+        log::Earlier::Receipt(receipts[3].clone()),
+        log::Earlier::Checkpoint(receipts[7].checkpoint.clone()),
+        log::Earlier::parse(&receipts[9].to_json()),
+    ];
+    let r = log::verify_export_with(&out, &vkey(), &earlier, log::VerifyOptions::default());
+    assert!(r.is_ok(), "{}", messages(&r));
+    // A receipt whose entry is not the log's entry at its index fails, naming the index.
+    let mut bad = receipts[3].clone();
+    bad.entry = receipts[4].entry.clone();
+    let r = log::verify_export_with(
+        &out,
+        &vkey(),
+        &[log::Earlier::Receipt(bad)],
+        log::VerifyOptions::default(),
+    );
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| matches!(e, LogError::ReceiptFails { index: 3 })),
+        "{}",
+        messages(&r)
+    );
 }

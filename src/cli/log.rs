@@ -38,9 +38,11 @@ pub enum LogCmd {
         /// The agency's verifier key (`casevault log key`).
         #[arg(long, requires = "export")]
         key: Option<String>,
-        /// A checkpoint saved earlier (a file): truncation or rewrite since then shows.
-        #[arg(long, requires = "export")]
-        checkpoint: Option<PathBuf>,
+        /// A checkpoint saved earlier, or a receipt (from a packet or an access package); may
+        /// be given many times. Truncation or a rewrite since then shows, and a receipt's entry
+        /// must be the log's entry at its index.
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
     },
     /// Print the verifier key auditors need.
     Key,
@@ -66,6 +68,17 @@ fn date(s: &Option<String>, end: bool) -> Result<Option<i64>> {
 }
 
 /// Prints a verification report; failure when it has errors (each names its entry).
+/// Earlier checkpoints and receipts from files (a receipt is recognised by its JSON).
+fn read_earlier(paths: &[PathBuf]) -> Result<Vec<log::Earlier>> {
+    paths
+        .iter()
+        .map(|p| {
+            let text = crate::error::read_capped_text(p, super::context::MAX_SMALL_FILE)?;
+            Ok(log::Earlier::parse(&text))
+        })
+        .collect()
+}
+
 fn report(ctx: &Context, r: &VerifyReport) -> Result<()> {
     let errors: Vec<String> = r.errors.iter().map(|e| e.to_string()).collect();
     let warnings: Vec<String> = r.warnings.iter().map(|w| w.to_string()).collect();
@@ -107,19 +120,14 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
             key: Some(key),
             checkpoint,
         } => {
-            let earlier = match &checkpoint {
-                Some(p) => Some(crate::error::read_capped_text(
-                    p,
-                    super::context::MAX_SMALL_FILE,
-                )?),
-                None => None,
-            };
-            let r = log::verify_export(&dir, &key, earlier.as_deref());
+            let earlier = read_earlier(&checkpoint)?;
+            let r = log::verify_export_with(&dir, &key, &earlier, log::VerifyOptions::default());
             report(ctx, &r)
         }
-        LogCmd::Verify { .. } => {
+        LogCmd::Verify { checkpoint, .. } => {
+            let earlier = read_earlier(&checkpoint)?;
             let s = ctx.session()?;
-            let r = s.log_verify()?;
+            let r = s.log_verify(&earlier)?;
             report(ctx, &r)
         }
         LogCmd::Key => {

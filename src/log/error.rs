@@ -118,6 +118,10 @@ pub enum LogError {
     NotAdmin { index: u64, actor: String },
     /// A supervisor registration without an active supervisor's earlier endorsement.
     NotEndorsed { index: u64, name: String },
+    /// There is nothing to verify: a log always holds at least the founding entry.
+    EmptyLog,
+    /// An export lacks its `checkpoint.txt` (the latest checkpoint), which must cover it.
+    LatestMissing,
     /// The `kind` or `time` column of stored entry `index` disagrees with its signed bytes.
     IndexColumn { index: u64 },
     /// A serving member's key changed by someone other than the member.
@@ -229,6 +233,8 @@ impl fmt::Display for LogError {
                 tr!("log.err.not_endorsed", index = index, name = name)
             }
             LogError::IndexColumn { index } => tr!("log.err.index_column", index = index),
+            LogError::EmptyLog => tr!("log.err.empty"),
+            LogError::LatestMissing => tr!("log.err.latest_missing"),
             LogError::KeyChangeNotSelf { index, name } => {
                 tr!("log.err.key_change_not_self", index = index, name = name)
             }

@@ -50,6 +50,25 @@ pub fn export(conn: &Connection, dir: &Path) -> Result<u64, LogError> {
     Ok(entries.len() as u64)
 }
 
+/// Something held outside the vault that the log must agree with.
+#[derive(Clone, Debug)]
+pub enum Earlier {
+    /// A signed checkpoint note saved earlier.
+    Checkpoint(String),
+    /// A receipt (from a packet or an access package): its checkpoint and its entry.
+    Receipt(super::receipt::Receipt),
+}
+
+impl Earlier {
+    /// A file's text: a receipt if it is receipt JSON, else a checkpoint note.
+    pub fn parse(text: &str) -> Earlier {
+        match super::receipt::Receipt::from_json(text) {
+            Ok(r) => Earlier::Receipt(r),
+            Err(_) => Earlier::Checkpoint(text.to_string()),
+        }
+    }
+}
+
 /// Verifies an export offline with the agency's verifier key alone, optionally against a
 /// checkpoint obtained earlier (e.g. from a receipt), which exposes truncation and rewrites.
 pub fn verify_export(
@@ -57,12 +76,11 @@ pub fn verify_export(
     verifier_key: &str,
     earlier_checkpoint: Option<&str>,
 ) -> VerifyReport {
-    verify_export_with(
-        dir,
-        verifier_key,
-        earlier_checkpoint,
-        VerifyOptions::default(),
-    )
+    let earlier: Vec<Earlier> = earlier_checkpoint
+        .map(|n| Earlier::Checkpoint(n.to_string()))
+        .into_iter()
+        .collect();
+    verify_export_with(dir, verifier_key, &earlier, VerifyOptions::default())
 }
 
 /// Largest stored entry accepted in an export: entries hold a handful of text fields of at most
@@ -78,7 +96,7 @@ pub const MAX_ENTRY_RECORD: u64 = 64 * 1024;
 pub fn verify_export_with(
     dir: &Path,
     verifier_key: &str,
-    earlier_checkpoint: Option<&str>,
+    earlier: &[Earlier],
     opts: VerifyOptions,
 ) -> VerifyReport {
     let only = |e: LogError| VerifyReport {
@@ -116,8 +134,23 @@ pub fn verify_export_with(
     }
     v.add_checkpoints(&batch);
     drop(batch);
-    if let Some(e) = earlier_checkpoint {
-        v.set_earlier(e);
+    for e in earlier {
+        match e {
+            Earlier::Checkpoint(n) => v.set_earlier(n),
+            Earlier::Receipt(r) => v.add_receipt(r),
+        }
+    }
+    // The export's own latest checkpoint must be there and agree with the entries.
+    let latest = dir.join(LATEST_FILE);
+    match crate::error::read_capped(&latest, MAX_NOTE as u64) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(n) => v.set_earlier(&n),
+            Err(_) => v.add_bad_checkpoint(LogError::Checkpoint {
+                size: None,
+                reason: NoteError::Malformed,
+            }),
+        },
+        Err(_) => v.add_bad_checkpoint(LogError::LatestMissing),
     }
 
     let mut entries = match Records::open(dir, ENTRIES_FILE, MAX_ENTRY_RECORD) {

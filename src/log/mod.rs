@@ -25,16 +25,16 @@ pub use entry::{
 };
 pub use error::{DecodeError, FrameError, LogError, NoteError, Warning};
 pub use export::{
-    export, read_records, verify_export, verify_export_with, write_records, CHECKPOINTS_FILE,
-    ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
+    export, read_records, verify_export, verify_export_with, write_records, Earlier,
+    CHECKPOINTS_FILE, ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
 };
 pub use note::{key_id, Checkpoint, VerifierKey};
 pub use receipt::{verify_receipt, Receipt};
 pub use registry::Registry;
 pub use store::{
     append, append_many, entries, entry_at, has_kind, receipt_for, revocation_logged, stored_at,
-    stored_verifier_key, verified_registry, verify_db, walk_kind_desc, Filter, Listed, NewEntry,
-    CHECKPOINT_RETAIN_EVERY, SCHEMA,
+    stored_verifier_key, verified_registry, verify_db, verify_db_with, walk_kind_desc, Filter,
+    Listed, NewEntry, CHECKPOINT_RETAIN_EVERY, SCHEMA,
 };
 pub use verify::{Verifier, VerifyOptions, VerifyReport, MAX_ERRORS, STREAM_CHUNK};
 

@@ -44,6 +44,11 @@ impl Receipt {
     pub fn from_json(text: &str) -> Result<Receipt, LogError> {
         serde_json::from_str(text).map_err(|e| LogError::ReceiptMalformed(e.to_string()))
     }
+
+    /// The stored entry bytes it carries, if its base64 decodes.
+    pub fn entry_bytes(&self) -> Option<Vec<u8>> {
+        B64.decode(&self.entry).ok()
+    }
 }
 
 /// Checks the checkpoint's signature under `verifier_key` and the entry's inclusion under it;

@@ -10,7 +10,7 @@ use super::merkle::{leaf_hash, verify_inclusion, Frontier, Hash};
 use super::note::{Checkpoint, VerifierKey};
 use super::receipt::Receipt;
 use super::registry::Registry;
-use super::verify::{verify, VerifyOptions, VerifyReport};
+use super::verify::{VerifyOptions, VerifyReport};
 
 /// Tables of the log. `log_entries.stored` is the only source of truth; `kind` and `time`
 /// are copies for filtering, `log_frontier` lets each append compute the new root in
@@ -553,11 +553,31 @@ pub(crate) fn load_all(conn: &Connection) -> Result<(Vec<Vec<u8>>, Vec<String>),
 /// checkpoint, against the agency's verifier key (given by the caller, never read from the
 /// database). Database errors are returned; everything else is in the report.
 pub fn verify_db(conn: &Connection, verifier_key: &str) -> Result<VerifyReport, LogError> {
+    verify_db_with(conn, verifier_key, &[])
+}
+
+/// [`verify_db`] against checkpoints and receipts held outside the vault as well.
+pub fn verify_db_with(
+    conn: &Connection,
+    verifier_key: &str,
+    earlier: &[super::export::Earlier],
+) -> Result<VerifyReport, LogError> {
     let key = VerifierKey::parse(verifier_key)
         .map_err(|reason| LogError::Checkpoint { size: None, reason })?;
     let (entries, notes) = load_all(conn)?;
     let refs: Vec<&[u8]> = entries.iter().map(|e| e.as_slice()).collect();
-    let mut report = verify(&refs, &notes, &key, None, VerifyOptions::default());
+    let mut v = super::verify::Verifier::new(&key, VerifyOptions::default());
+    v.add_checkpoints(&notes);
+    for e in earlier {
+        match e {
+            super::export::Earlier::Checkpoint(n) => v.set_earlier(n),
+            super::export::Earlier::Receipt(r) => v.add_receipt(r),
+        }
+    }
+    for chunk in refs.chunks(super::verify::STREAM_CHUNK) {
+        v.push_chunk(chunk);
+    }
+    let mut report = v.finish();
     // The `kind` and `time` columns are copies the vault looks entries up by (the staff
     // registry, consent revocations): a copy that disagrees with the signed bytes hides an
     // entry from those lookups.

@@ -68,26 +68,6 @@ struct Meta {
     actor: String,
 }
 
-/// Verifies `stored` entries (in order) against `checkpoints` (signed notes, any order) and
-/// an optional `earlier` checkpoint held outside the vault.
-pub fn verify(
-    stored: &[&[u8]],
-    checkpoints: &[String],
-    key: &VerifierKey,
-    earlier: Option<&str>,
-    opts: VerifyOptions,
-) -> VerifyReport {
-    let mut v = Verifier::new(key, opts);
-    v.add_checkpoints(checkpoints);
-    if let Some(e) = earlier {
-        v.set_earlier(e);
-    }
-    for chunk in stored.chunks(STREAM_CHUNK) {
-        v.push_chunk(chunk);
-    }
-    v.finish()
-}
-
 /// A verification fed entry by entry, in order, holding only the Merkle frontier, the
 /// registry and the roots at the checkpointed sizes (not every leaf): memory stays bounded
 /// by the chunk size, not by the log's size. Checkpoints come first (their sizes say which
@@ -104,7 +84,11 @@ pub struct Verifier<'k> {
     checkpoints_opened: u64,
     /// Why stored checkpoints were refused (at most [`MAX_ERRORS`], then counted).
     checkpoint_errors: Vec<LogError>,
-    earlier: Option<Result<Checkpoint, LogError>>,
+    /// Checkpoints held outside the vault (saved copies, receipts, an export's
+    /// `checkpoint.txt`).
+    earlier: Vec<Result<Checkpoint, LogError>>,
+    /// Leaf hashes receipts say the log holds at their index.
+    expected: std::collections::BTreeMap<u64, Hash>,
     /// Sizes whose prefix root is wanted, sorted, and the roots met so far.
     wanted: Vec<u64>,
     roots: Vec<(u64, Hash)>,
@@ -125,7 +109,8 @@ impl<'k> Verifier<'k> {
             checkpoints: Default::default(),
             checkpoints_opened: 0,
             checkpoint_errors: Vec::new(),
-            earlier: None,
+            earlier: Vec::new(),
+            expected: Default::default(),
             wanted: Vec::new(),
             roots: Vec::new(),
             frontier: Frontier::default(),
@@ -163,14 +148,26 @@ impl<'k> Verifier<'k> {
         }
     }
 
-    /// The checkpoint held outside the vault. Call before any entry.
+    /// A checkpoint held outside the vault (any number may be given). Call before any entry.
     pub fn set_earlier(&mut self, note: &str) {
         let cp = open(note, self.key);
         if let Ok(cp) = &cp {
             self.wanted.push(cp.size);
         }
-        self.earlier = Some(cp);
+        self.earlier.push(cp);
         self.sort_wanted();
+    }
+
+    /// A receipt held outside the vault: its checkpoint, and its entry, which must be the
+    /// log's entry at its index. Call before any entry.
+    pub fn add_receipt(&mut self, r: &super::receipt::Receipt) {
+        self.set_earlier(&r.checkpoint);
+        match r.entry_bytes() {
+            Some(bytes) => {
+                self.expected.insert(r.index, leaf_hash(&bytes));
+            }
+            None => self.error(LogError::ReceiptFails { index: r.index }),
+        }
     }
 
     fn sort_wanted(&mut self) {
@@ -216,6 +213,10 @@ impl<'k> Verifier<'k> {
         let mut errors: Vec<LogError> = Vec::new();
         let mut signer: Vec<Option<u32>> = vec![None; stored.len()];
         for (i, (leaf, meta)) in done.into_iter().enumerate() {
+            let at = self.frontier.size();
+            if self.expected.get(&at).is_some_and(|h| *h != leaf) {
+                errors.push(LogError::ReceiptFails { index: at });
+            }
             self.frontier.push(leaf);
             while self.wanted.last() == Some(&self.frontier.size()) {
                 self.roots
@@ -321,9 +322,17 @@ impl<'k> Verifier<'k> {
             self.error(e);
         }
         self.report.checkpoints_checked =
-            self.checkpoints_opened + u64::from(matches!(self.earlier, Some(Ok(_))));
+            self.checkpoints_opened + self.earlier.iter().filter(|c| c.is_ok()).count() as u64;
+        if size == 0 {
+            self.error(LogError::EmptyLog);
+        }
+        let beyond: Vec<u64> = self.expected.range(size..).map(|(i, _)| *i).collect();
+        for index in beyond {
+            self.error(LogError::ReceiptFails { index });
+        }
         let stored = std::mem::take(&mut self.checkpoints).into_iter().map(Ok);
-        for cp in stored.chain(self.earlier.take().map(|c| c.map(|c| (c.size, c.root)))) {
+        let earlier = std::mem::take(&mut self.earlier);
+        for cp in stored.chain(earlier.into_iter().map(|c| c.map(|c| (c.size, c.root)))) {
             let (cp_size, cp_root) = match cp {
                 Ok(cp) => cp,
                 Err(e) => {

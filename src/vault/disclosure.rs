@@ -203,9 +203,13 @@ impl Session {
     }
 
     /// Verifies the whole log inside the vault against the agency key.
-    pub fn log_verify(&self) -> Result<log::VerifyReport> {
+    pub fn log_verify(&self, earlier: &[log::Earlier]) -> Result<log::VerifyReport> {
         self.require(crate::policy::Action::LogVerify)?;
-        Ok(log::verify_db(&self.conn, &verifier_key(&self.conn)?)?)
+        Ok(log::verify_db_with(
+            &self.conn,
+            &verifier_key(&self.conn)?,
+            earlier,
+        )?)
     }
 
     /// Writes what an outside auditor needs (no client identities) to `dir`.
