@@ -133,7 +133,7 @@ impl Session {
         }
         store::keys::delete_before_epoch(&tx, case_id, epoch)?;
         let mut e = self.log_entry(crate::log::Kind::KeyChange, Some(case_id))?;
-        e.detail = format!("rekey case {case_id}: {} records", stale.len());
+        e.detail = format!("rekey: {} records", stale.len());
         self.log_append(&tx, &e)?;
         tx.commit()?;
         self.key_cache
