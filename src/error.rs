@@ -75,6 +75,9 @@ pub enum Error {
     /// The identity file holds keys the registry no longer lists for this member (they were
     /// rotated): a kept copy of an old identity file.
     IdentitySuperseded { staff: String },
+    /// No current supervisor key: a supervisor must open the vault first (a new case epoch
+    /// needs it for its supervisor-only tier).
+    NoSupervisorKey,
     /// The identity opens but holds no key to this vault's database: the member was removed,
     /// or this is an old copy of an identity whose keys were rotated.
     KeyNotHeld { staff: String },
@@ -185,6 +188,7 @@ impl fmt::Display for Error {
             Error::RootMismatch { staff } => tr!("err.root_mismatch", staff = staff),
             Error::IdentitySuperseded { staff } => tr!("err.identity_superseded", staff = staff),
             Error::KeyNotHeld { staff } => tr!("err.key_not_held", staff = staff),
+            Error::NoSupervisorKey => tr!("err.no_supervisor_key"),
             Error::SchemaDrift(objects) => schema_drift_message(objects),
             Error::RotationRunning => tr!("err.rotation_running"),
             Error::RotationDeferred { names } => tr!("err.rotation_deferred", names = names),

@@ -73,7 +73,30 @@ fn stock_age_opens_wrapping_and_record() {
     );
     let keys = String::from_utf8(out.stdout).unwrap();
     assert!(keys.starts_with("# casevault-case-keys: v1"));
-    std::fs::write(work.path().join("keys.txt"), keys).unwrap();
+    // The supervisor-only tier is under the supervisor key, not the case wrapping: li's
+    // wrapping of it is an age file her identity opens, holding an age identity.
+    assert!(
+        !keys.contains("# tier: 3"),
+        "no case wrapping carries tier 3"
+    );
+    let sup: Vec<u8> = s
+        .conn
+        .query_row(
+            "SELECT wrapped FROM supervisor_keys WHERE holder = 'li' ORDER BY generation DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    std::fs::write(work.path().join("sup.age"), &sup).unwrap();
+    let out = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&id_path)
+        .arg(work.path().join("sup.age"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "age -d on the supervisor key");
+    std::fs::write(work.path().join("keys.txt"), out.stdout).unwrap();
 
     let out = Command::new("age")
         .arg("-d")

@@ -484,9 +484,10 @@ fn offboarding_leaves_the_fresh_epoch_to_the_next_writer_never_the_admin() {
 
 /// Appends a case-keys statement signed by `who` through the library (what an insider with
 /// her own signing key and the database key can do), replacing the epoch's authority row.
-fn forge_epoch(v: &TestVault, who: &str, case: i64, epoch: i64) {
+fn forge_epoch(v: &TestVault, who: &str, case: i64, epoch: i64) -> age::x25519::Identity {
     let s = v.session(who);
-    let mine = own_key().to_public().to_string();
+    let key = own_key();
+    let mine = key.to_public().to_string();
     let claim = serde_json::json!({
         "claim": "case_keys", "case": case, "epoch": epoch,
         "tiers": [[1, mine], [2, mine], [3, mine]],
@@ -501,7 +502,15 @@ fn forge_epoch(v: &TestVault, who: &str, case: i64, epoch: i64) {
     let r = casevault::vault::disclosure::append_as(&tx, &e, &s.me.signing, 1_800_000_000).unwrap();
     casevault::store::authority::put(&tx, &format!("epoch/{case}/{epoch}"), r.index, &bytes)
         .unwrap();
+    for tier in 1..=3 {
+        tx.execute(
+            "INSERT OR REPLACE INTO case_keys (case_id, epoch, tier, recipient, created_at) VALUES (?1, ?2, ?3, ?4, 0)",
+            rusqlite::params![case, epoch, tier, mine],
+        )
+        .unwrap();
+    }
     tx.commit().unwrap();
+    key
 }
 
 #[test]
@@ -563,4 +572,206 @@ fn an_edited_kind_column_is_reported_by_log_verify_and_the_audit() {
     );
     let r = v.run("audit", &["--json", "audit", "run"]);
     assert!(r.stdout.contains("index columns"), "{}", r.stdout);
+}
+
+/// Round 2 of the insider test: an attested statement re-signed by an insider, through the
+/// library with her own key (what her own build of casevault could do).
+fn resign_statement(
+    v: &TestVault,
+    who: &str,
+    subject: &str,
+    kind: casevault::log::Kind,
+    claim: serde_json::Value,
+) {
+    let s = v.session(who);
+    let bytes = serde_json::to_vec(&claim).unwrap();
+    let mut e = casevault::log::NewEntry::new(kind, who);
+    e.disclosed_sha256 = Some(casevault::vault::authority::digest(&bytes));
+    if let Some(id) = claim.get("id").and_then(|i| i.as_i64()) {
+        if subject.starts_with("consent/") {
+            e.basis = casevault::log::LegalBasis::Consent(id.to_string());
+            e.detail = format!("consent {id}");
+        } else {
+            e.detail = format!("agency {id} keys");
+        }
+    }
+    let tx = casevault::store::immediate(&s.conn).unwrap();
+    let r = casevault::vault::disclosure::append_as(&tx, &e, &s.me.signing, 1_800_000_000).unwrap();
+    casevault::store::authority::put(&tx, subject, r.index, &bytes).unwrap();
+    tx.commit().unwrap();
+}
+
+#[test]
+fn a_departed_name_is_never_registered_again() {
+    let v = TestVault::new();
+    v.run("admin", &["staff", "remove", "chen"]).ok();
+    let s = v.session("admin");
+    let evil = casevault::crypto::StaffIdentity::generate("chen");
+    let mut e = casevault::log::NewEntry::new(
+        casevault::log::Kind::StaffRegistered {
+            name: "chen".into(),
+            role: "caseworker".into(),
+            key: evil.public().verify_key,
+        },
+        "admin",
+    );
+    e.detail = format!("age={}", evil.public().age_recipient);
+    let tx = casevault::store::immediate(&s.conn).unwrap();
+    let r = casevault::vault::disclosure::append_as(&tx, &e, &s.me.signing, 1_800_000_000);
+    let msg = format!("{}", r.expect_err("refused"));
+    assert!(msg.contains("chen"), "{msg}");
+    drop(tx);
+    drop(s);
+    // And the rotation the removal needed is known from the log, not from a row.
+    v.insider_db("wang")
+        .execute("DELETE FROM meta WHERE key = 'rotation_pending'", [])
+        .unwrap();
+    let list = v.run("admin", &["--json", "staff", "list"]).ok();
+    let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let chen = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "chen")
+        .unwrap();
+    assert_eq!(
+        chen["rotation_pending"], false,
+        "the removal rotated: {chen}"
+    );
+}
+
+#[test]
+fn no_caseworker_epoch_holds_a_supervisor_only_secret() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang");
+    // wang opened the case and made its epoch: its top tier is the supervisor key.
+    let db = v.insider_db("wang");
+    let stmt: Vec<u8> = db
+        .query_row(
+            "SELECT statement FROM authority WHERE subject = 'epoch/' || ?1 || '/1'",
+            [case],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let sup: Vec<u8> = db
+        .query_row(
+            "SELECT statement FROM authority WHERE subject LIKE 'supkey/%' ORDER BY subject DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let stmt: serde_json::Value = serde_json::from_slice(&stmt).unwrap();
+    let sup: serde_json::Value = serde_json::from_slice(&sup).unwrap();
+    let top = stmt["tiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t[0] == 3)
+        .unwrap()[1]
+        .clone();
+    assert_eq!(top, sup["recipient"]);
+    drop(db);
+    // wang (assigned) signs a new epoch keeping a tier-3 key of her own: nothing is written
+    // to it.
+    v.process_note("wang", case, "before").ok();
+    let mine = forge_epoch(&v, "wang", case, 2);
+    // The supervisor's next note goes under a fresh epoch (the signed top tier is not the
+    // supervisor key), never to her key.
+    let id = v.supervision_note("li", case, "secret").ok().json()["id"]
+        .as_i64()
+        .unwrap();
+    let db = v.insider_db("wang");
+    let (epoch, body): (i64, Vec<u8>) = db
+        .query_row("SELECT epoch, body FROM records WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(epoch, 3);
+    assert!(
+        casevault::crypto::decrypt(&[&mine as &dyn age::Identity], &body)
+            .unwrap()
+            .is_none()
+    );
+    v.run("li", &["record", "show", &id.to_string()]).ok();
+}
+
+#[test]
+fn a_consent_or_an_agency_key_signed_again_is_refused() {
+    let v = TestVault::new();
+    let (case, consent) = with_consent(&v);
+    // chen signs wider terms over wang's consent and rewrites the row.
+    let db = v.insider_db("chen");
+    let (client, agency, data): (i64, i64, String) = db
+        .query_row(
+            "SELECT client_id, agency_id, data FROM consents WHERE id = ?1",
+            [consent],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let wider = data.replace("[1,2]", "[1,2,3]");
+    db.execute(
+        "UPDATE consents SET data = ?1 WHERE id = ?2",
+        rusqlite::params![wider, consent],
+    )
+    .unwrap();
+    drop(db);
+    resign_statement(
+        &v,
+        "chen",
+        &format!("consent/{consent}"),
+        casevault::log::Kind::ConsentRecorded,
+        serde_json::json!({"claim": "consent", "id": consent, "client": client, "agency": agency, "terms": wider}),
+    );
+    assert_tamper(export(&v, case, consent), "consent");
+    // The admin re-signs the partner's key as one of his own.
+    let (v2, case2, consent2) = {
+        let v2 = TestVault::new();
+        let (c, k) = with_consent(&v2);
+        (v2, c, k)
+    };
+    let mine = own_key().to_public().to_string();
+    let db = v2.insider_db("admin");
+    let (id, name, sign): (i64, String, String) = db
+        .query_row(
+            "SELECT id, name, minisign_pubkey FROM agencies WHERE name = 'Partner'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE agencies SET age_recipient = ?1 WHERE id = ?2",
+        rusqlite::params![mine, id],
+    )
+    .unwrap();
+    drop(db);
+    resign_statement(
+        &v2,
+        "admin",
+        &format!("agency/{id}"),
+        casevault::log::Kind::KeyChange,
+        serde_json::json!({"claim": "agency", "id": id, "name": name, "age_recipient": mine, "minisign_pubkey": sign}),
+    );
+    assert_tamper(export(&v2, case2, consent2), "agency");
+}
+
+#[test]
+fn the_audit_names_a_case_rolled_back_to_an_older_epoch() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang");
+    v.run("li", &["case", "assign", &case.to_string(), "chen"])
+        .ok();
+    v.run("li", &["case", "unassign", &case.to_string(), "chen"])
+        .ok();
+    v.insider_db("chen")
+        .execute(
+            "DELETE FROM case_keys WHERE case_id = ?1 AND epoch = (SELECT max(epoch) FROM case_keys WHERE case_id = ?1)",
+            [case],
+        )
+        .unwrap();
+    let r = v.run("audit", &["--json", "audit", "run"]);
+    assert!(
+        r.stdout.contains("authority.case_keys_rolled_back"),
+        "{}",
+        r.stdout
+    );
 }

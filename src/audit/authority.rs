@@ -74,6 +74,33 @@ fn conflicting_statements(
                 .push(e.index);
         }
     }
+    // The newest signed epoch of each case must still be in the database: deleting it rolls
+    // the case back to keys someone unassigned may hold.
+    let mut newest: BTreeMap<i64, i64> = BTreeMap::new();
+    for (case, detail) in seen.keys() {
+        if let Some(n) = detail
+            .strip_prefix("epoch ")
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            let e = newest.entry(*case).or_insert(n);
+            *e = (*e).max(n);
+        }
+    }
+    for (case, n) in newest {
+        let have = store::keys::current_epoch(ctx.conn, case)?.unwrap_or(0);
+        if have < n {
+            out.push(finding(
+                "authority.case_keys_rolled_back",
+                tr!(
+                    "audit.authority.case_keys_rolled_back",
+                    case = case,
+                    epoch = n,
+                    have = have
+                ),
+                vec![tr!("audit.loc.case", id = case)],
+            ));
+        }
+    }
     for ((case, detail), idx) in seen.into_iter().filter(|(_, v)| v.len() > 1) {
         let mut loc = vec![tr!("audit.loc.case", id = case)];
         loc.extend(idx.iter().map(|i| tr!("audit.loc.entry", index = i)));

@@ -21,6 +21,7 @@ fn where_(e: &LogError) -> Vec<String> {
         | LogError::NotAdmin { index, .. }
         | LogError::NotEndorsed { index, .. }
         | LogError::KeyChangeNotSelf { index, .. }
+        | LogError::NameRevoked { index, .. }
         | LogError::IndexColumn { index }
         | LogError::NotSupervisor { index, .. }
         | LogError::WeakStaffKey { index } => vec![tr!("audit.loc.entry", index = index)],

@@ -124,6 +124,8 @@ pub enum LogError {
     LatestMissing,
     /// The `kind` or `time` column of stored entry `index` disagrees with its signed bytes.
     IndexColumn { index: u64 },
+    /// A registration of a name that was revoked (names are never reused).
+    NameRevoked { index: u64, name: String },
     /// A serving member's key changed by someone other than the member.
     KeyChangeNotSelf { index: u64, name: String },
     /// An endorsement not signed by a supervisor.
@@ -235,6 +237,9 @@ impl fmt::Display for LogError {
             LogError::IndexColumn { index } => tr!("log.err.index_column", index = index),
             LogError::EmptyLog => tr!("log.err.empty"),
             LogError::LatestMissing => tr!("log.err.latest_missing"),
+            LogError::NameRevoked { index, name } => {
+                tr!("log.err.name_revoked", index = index, name = name)
+            }
             LogError::KeyChangeNotSelf { index, name } => {
                 tr!("log.err.key_change_not_self", index = index, name = name)
             }

@@ -59,6 +59,8 @@ pub struct Member {
     /// Index of the registration in force.
     pub registered_at: u64,
     pub active: bool,
+    /// Index of the revocation, once revoked.
+    pub revoked_at: Option<u64>,
 }
 
 /// Registry state while walking the log in order.
@@ -120,6 +122,15 @@ impl Registry {
                     return Err(LogError::NotAdmin {
                         index: entry.index,
                         actor: actor(),
+                    });
+                }
+                // A name that was revoked stays revoked: a rehire enrols under a new name, so
+                // an admin cannot bring a departed member back under a key of the admin's
+                // making (and with them the departed member's old assignments).
+                if self.staff.get(name).is_some_and(|s| s.revoked_at.is_some()) {
+                    return Err(LogError::NameRevoked {
+                        index: entry.index,
+                        name: name.clone(),
                     });
                 }
                 // A serving member's key changes only by their own signature: an admin who
@@ -191,7 +202,6 @@ impl Registry {
                     revoked_at: None,
                 });
                 s.history.push(reg);
-                s.revoked_at = None;
             }
             Kind::StaffRevoked { name } => {
                 if let Some(s) = self.staff.get_mut(name) {
@@ -224,6 +234,7 @@ impl Registry {
                 recipient: c.recipient.clone(),
                 registered_at: c.from,
                 active: s.revoked_at.is_none(),
+                revoked_at: s.revoked_at,
             }
         })
     }
@@ -263,6 +274,16 @@ impl Registry {
     /// held by someone who left).
     pub fn last_revocation(&self) -> Option<u64> {
         self.staff.values().filter_map(|s| s.revoked_at).max()
+    }
+
+    /// The index of the latest revocation of someone whose role was supervisor, if any (a
+    /// supervisor key generation older than it may be held by someone who left).
+    pub fn last_supervisor_revocation(&self) -> Option<u64> {
+        self.staff
+            .values()
+            .filter(|s| s.current().role == SUPERVISOR_ROLE)
+            .filter_map(|s| s.revoked_at)
+            .max()
     }
 
     /// The recovery key's age recipient, as the founding entry set it.

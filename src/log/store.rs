@@ -453,22 +453,32 @@ pub fn stored_at(conn: &Connection, index: u64) -> Result<Option<(Entry, Vec<u8>
     }
 }
 
-/// Whether the log holds a `consent_revoked` entry for consent `id` (its legal basis names the
-/// consent). Reads the revocations only (the kind index), not the whole log.
-pub fn revocation_logged(conn: &Connection, id: i64) -> Result<bool, LogError> {
+/// The index of the first entry of `kind` that `matches`, through the kind index (reads the
+/// entries of that kind only, not the whole log).
+pub fn first_where(
+    conn: &Connection,
+    kind: KindCode,
+    matches: &dyn Fn(&Entry) -> bool,
+) -> Result<Option<u64>, LogError> {
     let mut stmt =
         conn.prepare_cached("SELECT idx, stored FROM log_entries WHERE kind = ?1 ORDER BY idx")?;
-    let rows = stmt.query_map([KindCode::ConsentRevoked as u8], |r| {
+    let rows = stmt.query_map([kind as u8], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
     })?;
-    let want = LegalBasis::Consent(id.to_string());
     for row in rows {
         let (idx, stored) = row?;
-        if decode_stored(idx as u64, &stored)?.0.basis == want {
-            return Ok(true);
+        if matches(&decode_stored(idx as u64, &stored)?.0) {
+            return Ok(Some(idx as u64));
         }
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// Whether the log holds a `consent_revoked` entry for consent `id` (its legal basis names the
+/// consent).
+pub fn revocation_logged(conn: &Connection, id: i64) -> Result<bool, LogError> {
+    let want = LegalBasis::Consent(id.to_string());
+    Ok(first_where(conn, KindCode::ConsentRevoked, &|e| e.basis == want)?.is_some())
 }
 
 /// Walks the entries of kind `code`, newest first, through the kind index (each decoded,

@@ -458,6 +458,7 @@ fn error_index(e: &LogError) -> u64 {
         | LogError::NotAdmin { index, .. }
         | LogError::NotEndorsed { index, .. }
         | LogError::KeyChangeNotSelf { index, .. }
+        | LogError::NameRevoked { index, .. }
         | LogError::IndexColumn { index }
         | LogError::NotSupervisor { index, .. }
         | LogError::WeakStaffKey { index } => *index,

@@ -18,6 +18,7 @@ pub mod referrals;
 pub mod requests;
 mod schema;
 pub mod staff;
+pub mod supervisor_keys;
 
 use std::path::Path;
 

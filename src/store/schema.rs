@@ -240,17 +240,23 @@ CREATE TABLE authority (
     statement BLOB NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE records ADD COLUMN commit_index INTEGER;
-CREATE TABLE invitations (
-    name       TEXT PRIMARY KEY,
-    role       TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    created_by TEXT NOT NULL
-);
+"#;
+
+/// Migration 9: the supervisor key: the top (supervisor-only) tier of every case epoch is
+/// encrypted to it, and only supervisors (and the recovery key) hold it, each generation
+/// wrapped to each of them. A caseworker making a case epoch never holds a top-tier secret.
+const V9_SUPERVISOR_KEYS: &str = r#"
+CREATE TABLE supervisor_keys (
+    generation INTEGER NOT NULL,
+    holder     TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    PRIMARY KEY (generation, holder)
+) WITHOUT ROWID;
 "#;
 
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
 /// 4: requests; 5: record attachments; 6: consent revocation moment; 7: inputs for resending
-/// a disclosure; 8: signed authority, invitations.
+/// a disclosure; 8: signed authority; 9: supervisor keys.
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::log::SCHEMA,
@@ -260,4 +266,5 @@ pub const MIGRATIONS: &[&str] = &[
     V6_REVOKED_AT,
     V7_RESEND,
     V8_AUTHORITY,
+    V9_SUPERVISOR_KEYS,
 ];

@@ -19,8 +19,9 @@ impl Session {
     /// supervisor with access is left). Returns the number of cases.
     pub fn recover_grant(&mut self, recovery: &age::x25519::Identity, name: &str) -> Result<usize> {
         self.require(Action::RecoveryUse)?;
-        let expected = store::meta::require_text(&self.conn, "recovery_recipient")?;
-        if recovery.to_public().to_string() != expected {
+        // The recovery key the founding log entry signed, not whatever a row says.
+        let expected = self.registry().recovery().map(str::to_string);
+        if Some(recovery.to_public().to_string()) != expected {
             return Err(Error::Crypto(tr!("vault.not_the_recovery_key")));
         }
         let holder = keys::supervisor_holder(&self.registry(), &self.policy, name)?;
@@ -47,6 +48,7 @@ impl Session {
             )?;
             cases.insert(w.case_id);
         }
+        self.share_supervisor_keys(&tx, RECOVERY, recovery, name, &holder.recipient)?;
         let mut e = self.log_entry(Kind::RecoveryKeyUse, None)?;
         e.detail = format!("grant {name}: {} cases", cases.len());
         self.log_append(&tx, &e)?;

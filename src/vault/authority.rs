@@ -100,6 +100,11 @@ pub enum Claim {
         at: i64,
         via: String,
     },
+    /// A generation of the supervisor key (the top tier's recipient in every case epoch made
+    /// while it is current), made by a supervisor.
+    SupervisorKey { generation: i64, recipient: String },
+    /// An admin invites `name` to enrol in `role` (the role the approval must match).
+    Invitation { name: String, role: String },
     /// A partner agency's keys: what packets are encrypted to and verified with.
     Agency {
         id: i64,
@@ -117,7 +122,9 @@ impl Claim {
             Claim::Assignment { .. } => Kind::Assignment,
             Claim::Consent { .. } => Kind::ConsentRecorded,
             Claim::ConsentRevoked { .. } => Kind::ConsentRevoked,
-            Claim::Agency { .. } => Kind::KeyChange,
+            Claim::Agency { .. } | Claim::SupervisorKey { .. } | Claim::Invitation { .. } => {
+                Kind::KeyChange
+            }
         }
     }
 
@@ -129,6 +136,8 @@ impl Claim {
             Claim::Consent { id, .. } => format!("consent/{id}"),
             Claim::ConsentRevoked { id, .. } => format!("revoked/{id}"),
             Claim::Agency { id, .. } => format!("agency/{id}"),
+            Claim::SupervisorKey { generation, .. } => supkey_subject(*generation),
+            Claim::Invitation { name, .. } => format!("invite/{name}"),
         }
     }
 
@@ -141,6 +150,8 @@ impl Claim {
             Claim::Consent { id, .. } => format!("consent {id}"),
             Claim::ConsentRevoked { id, .. } => format!("consent {id} revoked"),
             Claim::Agency { id, .. } => format!("agency {id} keys"),
+            Claim::SupervisorKey { generation, .. } => format!("supervisor key {generation}"),
+            Claim::Invitation { name, role } => format!("invite {name} as {role}"),
         }
     }
 
@@ -152,6 +163,11 @@ impl Claim {
 /// The `authority` subject of a case key epoch.
 pub fn epoch_subject(case: i64, epoch: i64) -> String {
     format!("epoch/{case}/{epoch}")
+}
+
+/// The `authority` subject of a supervisor key generation.
+pub fn supkey_subject(generation: i64) -> String {
+    format!("supkey/{generation:012}")
 }
 
 /// The `authority` subject of an assignment.
@@ -303,26 +319,65 @@ impl Session {
     }
 }
 
-/// Consents and their revocations are recorded by the people who work with clients.
+/// Consents and their revocations are recorded by caseworkers and supervisors. A consent is
+/// what its first statement says: a later statement for the same consent (someone signing
+/// wider terms over it) is refused, found through the log's kind index (O(consents)).
 fn consent_entitled(
     _: &Session,
-    _: &Connection,
-    _: &Claim,
-    _: &Entry,
+    conn: &Connection,
+    claim: &Claim,
+    entry: &Entry,
     reg: &Registration,
 ) -> Result<bool> {
-    Ok(has_role(reg, Role::Caseworker) || has_role(reg, Role::Supervisor))
+    if !(has_role(reg, Role::Caseworker) || has_role(reg, Role::Supervisor)) {
+        return Ok(false);
+    }
+    match claim {
+        Claim::Consent { id, .. } => {
+            let basis = log::LegalBasis::Consent(id.to_string());
+            Ok(
+                log::first_where(conn, log::KindCode::ConsentRecorded, &|e| e.basis == basis)?
+                    == Some(entry.index),
+            )
+        }
+        _ => Ok(true),
+    }
 }
 
-/// Partner agencies' keys are registered by an admin.
-fn agency_entitled(
+/// Supervisor key generations are made by supervisors only.
+pub(super) fn supervisor_entitled(
     _: &Session,
     _: &Connection,
     _: &Claim,
     _: &Entry,
     reg: &Registration,
 ) -> Result<bool> {
-    Ok(has_role(reg, Role::Admin))
+    Ok(has_role(reg, Role::Supervisor))
+}
+
+/// Partner agencies' keys are registered, and staff invited, by an admin. An agency's keys
+/// are what its first statement says: a later one (an admin re-signing the agency's key as
+/// one of their own) is refused.
+pub(super) fn admin_entitled(
+    _: &Session,
+    conn: &Connection,
+    claim: &Claim,
+    entry: &Entry,
+    reg: &Registration,
+) -> Result<bool> {
+    if !has_role(reg, Role::Admin) {
+        return Ok(false);
+    }
+    match claim {
+        Claim::Agency { .. } => {
+            let detail = claim.detail();
+            Ok(
+                log::first_where(conn, log::KindCode::KeyChange, &|e| e.detail == detail)?
+                    == Some(entry.index),
+            )
+        }
+        _ => Ok(true),
+    }
 }
 
 impl Session {
@@ -379,7 +434,7 @@ impl Session {
         let claim = self.verified_claim(
             &self.conn,
             &format!("agency/{}", a.id),
-            &agency_entitled,
+            &admin_entitled,
             "agency",
             &a.name,
         )?;

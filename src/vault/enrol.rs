@@ -19,6 +19,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::authority::Claim;
 use super::dir::{valid_staff_name, write_atomic, VaultDir};
 use super::Session;
 use crate::crypto::{hex, unhex, RootPin, StaffIdentity};
@@ -232,15 +233,12 @@ impl Session {
         let root = self.me.root.clone().ok_or_else(|| Error::RootMismatch {
             staff: self.me.name.clone(),
         })?;
-        let me = self.me.name.clone();
-        store::write(&self.conn, |tx| {
-            tx.execute(
-                "INSERT OR REPLACE INTO invitations (name, role, created_at, created_by)
-                 VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![name, role.as_str(), now(), me],
-            )?;
-            Ok(())
-        })?;
+        // Signed, so the role the approval checks is the admin's, not a row's.
+        let claim = Claim::Invitation {
+            name: name.to_string(),
+            role: role.as_str().to_string(),
+        };
+        store::write(&self.conn, |tx| self.attest(tx, &claim, None).map(|_| ()))?;
         Ok(Invitation {
             name: name.to_string(),
             role: role.as_str().to_string(),
@@ -291,16 +289,27 @@ impl Session {
                 name = name
             )));
         }
-        let invited: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT role FROM invitations WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .ok();
-        if invited.as_deref() != Some(req.role.as_str()) {
+        let subject = format!("invite/{name}");
+        if store::authority::get(&self.conn, &subject)?.is_none() {
             return Err(Error::NotFound {
+                what: "invitation",
+                id: name.to_string(),
+            });
+        }
+        let invited = self.verified_claim(
+            &self.conn,
+            &subject,
+            &super::authority::admin_entitled,
+            "invitation",
+            name,
+        )?;
+        if invited
+            != (Claim::Invitation {
+                name: name.to_string(),
+                role: req.role.clone(),
+            })
+        {
+            return Err(Error::Tampered {
                 what: "invitation",
                 id: name.to_string(),
             });
@@ -337,7 +346,6 @@ impl Session {
             }
             r => r?,
         };
-        tx.execute("DELETE FROM invitations WHERE name = ?1", [name])?;
         // Rewrapped while the write lock is held, from the registry that includes the new
         // member, so two concurrent additions cannot leave one of them out of the key file.
         self.rewrap_db_key(&tx)?;

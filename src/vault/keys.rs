@@ -91,15 +91,27 @@ pub fn standing_holders(registry: &Registry, policy: &Policy) -> Result<Vec<Hold
     Ok(v)
 }
 
-/// Makes fresh keys for a case epoch and wraps them to `holders` (pure crypto).
+/// Makes fresh keys for a case epoch and wraps them to `holders` (pure crypto). Only the tiers
+/// a caseworker may read get fresh keys; the supervisor-only tiers use `supervisor` (the
+/// current supervisor key's recipient), whose secret the maker never holds.
 pub fn prepare_epoch(
     policy: &Policy,
     case_id: i64,
     epoch: i64,
     holders: &[Holder],
+    supervisor: &str,
 ) -> Result<PreparedEpoch> {
-    let tiers: Vec<u8> = policy.tiers.iter().map(|t| t.level).collect();
+    let tiers: Vec<u8> = policy
+        .tiers
+        .iter()
+        .filter(|t| !t.supervisor_only)
+        .map(|t| t.level)
+        .collect();
     let set = CaseKeySet::generate(case_id, epoch, &tiers);
+    let mut publics = set.recipients();
+    for t in policy.tiers.iter().filter(|t| t.supervisor_only) {
+        publics.push((t.level, supervisor.to_string()));
+    }
     let wraps = holders
         .iter()
         .map(|h| {
@@ -113,7 +125,7 @@ pub fn prepare_epoch(
     Ok(PreparedEpoch {
         case_id,
         epoch,
-        publics: set.recipients(),
+        publics,
         wraps,
     })
 }
@@ -200,9 +212,10 @@ impl Session {
             jobs.push((c, epoch, holders));
         }
         let policy = &self.policy;
+        let (_, supervisor) = self.supervisor_key_for_write(conn)?;
         let prepared: Vec<PreparedEpoch> = jobs
             .par_iter()
-            .map(|(c, e, h)| prepare_epoch(policy, *c, *e, h))
+            .map(|(c, e, h)| prepare_epoch(policy, *c, *e, h, &supervisor))
             .collect::<Result<_>>()?;
         let mut claims = Vec::with_capacity(prepared.len());
         for p in &prepared {
@@ -236,16 +249,33 @@ impl Session {
             id: case.to_string(),
         };
         let epoch = store::keys::current_epoch(tx, case)?.ok_or_else(tampered)?;
-        let Claim::CaseKeys { holders, .. } = self.verified_epoch(tx, case, epoch)? else {
+        let Claim::CaseKeys { holders, tiers, .. } = self.verified_epoch(tx, case, epoch)? else {
             return Err(tampered());
         };
+        // The supervisor-only tier must be the current supervisor key (an older generation may
+        // be held by a supervisor who left; an epoch from before supervisor keys has its own).
+        let current = match self.current_supervisor_key(tx)? {
+            Some((_, r)) => Some(r),
+            None if self.role == Role::Supervisor => None,
+            None => return Err(Error::NoSupervisorKey),
+        };
+        let top_stale = self
+            .policy
+            .tiers
+            .iter()
+            .filter(|t| t.supervisor_only)
+            .any(|t| {
+                let signed = tiers.iter().find(|(l, _)| *l == t.level).map(|(_, r)| r);
+                current.as_ref() != signed
+            });
         let signed_at = store::authority::get(tx, &super::authority::epoch_subject(case, epoch))?
             .map(|(i, _)| i as u64)
             .ok_or_else(tampered)?;
-        let mut stale = self
-            .registry()
-            .last_revocation()
-            .is_some_and(|r| r > signed_at);
+        let mut stale = top_stale
+            || self
+                .registry()
+                .last_revocation()
+                .is_some_and(|r| r > signed_at);
         for (name, _) in holders.iter().filter(|_| !stale) {
             if name == RECOVERY {
                 continue;
@@ -290,6 +320,12 @@ impl Session {
             .find(|(t, _)| *t == tier)
             .map(|(_, r)| r.clone())
             .ok_or_else(tampered)?;
+        // Written only to a key a supervisor signed (never to one a caseworker's epoch named).
+        if self.policy.tier(tier).is_some_and(|t| t.supervisor_only)
+            && self.supervisor_generation(conn, &s)?.is_none()
+        {
+            return Err(tampered());
+        }
         parse_recipient(&s)
     }
 
@@ -304,13 +340,52 @@ impl Session {
         };
         let wrapped = store::keys::get_wrap(&self.conn, case_id, epoch, &self.me.name)?
             .ok_or_else(not_mine)?;
-        let set =
+        let mut set =
             CaseKeySet::unwrap(&wrapped, &self.me.age, case_id, epoch)?.ok_or_else(not_mine)?;
+        // A supervisor reads the supervisor-only tier with the supervisor key generation the
+        // epoch's signed statement names.
+        if self.role == Role::Supervisor {
+            self.add_supervisor_tiers(&mut set)?;
+        }
         let set = Rc::new(set);
         self.key_cache
             .borrow_mut()
             .insert((case_id, epoch), set.clone());
         Ok(set)
+    }
+
+    /// Adds the supervisor-only tiers an epoch's wrapping lacks from this session's supervisor
+    /// key generations.
+    fn add_supervisor_tiers(&self, set: &mut CaseKeySet) -> Result<()> {
+        let missing: Vec<u8> = self
+            .policy
+            .tiers
+            .iter()
+            .filter(|t| t.supervisor_only && set.tier(t.level).is_none())
+            .map(|t| t.level)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let Claim::CaseKeys { tiers, .. } =
+            self.verified_epoch(&self.conn, set.case_id, set.epoch)?
+        else {
+            return Ok(());
+        };
+        for level in missing {
+            let Some((_, r)) = tiers.iter().find(|(l, _)| *l == level) else {
+                continue;
+            };
+            if let Some(identity) =
+                self.supervisor_identity(&self.conn, r, &self.me.name, &self.me.age)?
+            {
+                set.tiers.push(crate::crypto::TierSecret {
+                    tier: level,
+                    identity,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Wraps every epoch of a case that this session holds to `holder` (its allowed tiers).

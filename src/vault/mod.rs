@@ -27,6 +27,7 @@ pub mod requests;
 mod rotation;
 mod session;
 mod staff;
+mod supervisor_key;
 
 pub use admin::parse_recovery_key;
 pub use consents::FORM_TIER;

@@ -26,13 +26,33 @@ use crate::error::{Error, Result};
 use crate::log::Kind;
 use crate::store;
 
+/// How a database key rotation's log entry begins.
+const ROTATED: &str = "database key rotated";
+
 /// The `meta` key listing staff whose removal still waits for a database key rotation.
 const PENDING: &str = "rotation_pending";
 
-/// Staff who left but may still be able to open the database: named in the pending mark, or
-/// inactive with an identity file still in `staff/` (a rotation never finished).
+/// Staff who left but may still be able to open the database: named in the pending mark,
+/// inactive with an identity file still in `staff/` (a rotation never finished), or revoked in
+/// the log after its last database key rotation entry (the mark is a row anyone can delete).
 pub fn pending_rotation(conn: &rusqlite::Connection, dir: &VaultDir) -> Result<Vec<String>> {
     let mut names = marked(conn)?;
+    let mut last_rotation = None;
+    crate::log::walk_kind_desc(conn, crate::log::KindCode::KeyChange, &mut |e, _| {
+        if e.detail.starts_with(ROTATED) {
+            last_rotation = Some(e.index);
+            return false;
+        }
+        true
+    })?;
+    for m in super::authority::load_registry(conn)?.members() {
+        let after = m
+            .revoked_at
+            .is_some_and(|r| last_rotation.is_none_or(|l| r > l));
+        if after && !names.contains(&m.name) {
+            names.push(m.name);
+        }
+    }
     for s in store::staff::list(conn)? {
         if !s.active && dir.identity(&s.name).exists() && !names.contains(&s.name) {
             names.push(s.name);
@@ -225,7 +245,7 @@ impl Session {
         sync_dir(&self.dir.staff_dir())?;
         let mut e = self.log_entry(Kind::KeyChange, None)?;
         e.basis = crate::log::LegalBasis::None;
-        e.detail = format!("database key rotated; excluded: {}", names.join(", "));
+        e.detail = format!("{ROTATED}; excluded: {}", names.join(", "));
         let tx = store::immediate(&self.conn)?;
         let left: Vec<String> = marked(&tx)?
             .into_iter()

@@ -90,7 +90,7 @@ impl Session {
         // before parsing, so a rewritten copy is a tamper alarm, not a parse error).
         super::policy_auth::check_in_force(&conn, &registry, &Policy::digest(&sources))?;
         let policy = Policy::from_stored(&sources)?;
-        Ok(Session {
+        let session = Session {
             dir: dir.clone(),
             conn,
             me,
@@ -102,7 +102,17 @@ impl Session {
             key_cache: RefCell::new(HashMap::new()),
             lock,
             tightened,
-        })
+        };
+        // A supervisor keeps the supervisor key current (the first one, and a fresh one after
+        // a supervisor left), so caseworkers' new case epochs have a top tier to use.
+        if session.role == Role::Supervisor
+            && session.current_supervisor_key(&session.conn)?.is_none()
+        {
+            store::write(&session.conn, |tx| {
+                session.renew_supervisor_key(tx).map(|_| ())
+            })?;
+        }
+        Ok(session)
     }
 
     /// The agency's name.

@@ -49,6 +49,7 @@ impl Session {
                 // of each case sees a revoked holder and starts a fresh epoch first
                 // (`epoch_for_write`).
                 let cases = store::keys::delete_wraps(tx, name, None)?;
+                store::supervisor_keys::delete_holder(tx, name)?;
                 for case in store::cases::cases_of(tx, name)? {
                     store::cases::unassign(tx, case, name)?;
                     store::authority::delete(tx, &super::authority::assign_subject(case, name))?;
@@ -126,6 +127,8 @@ impl Session {
                     &rewrapped,
                 )?;
             }
+            let me = self.me.name.clone();
+            self.share_supervisor_keys(&tx, &me, &self.me.age, &me, &new.recipient())?;
             self.rewrap_db_key(&tx)?;
             tx.commit()?;
             Ok(())
@@ -161,6 +164,8 @@ impl Session {
         for &c in &cases {
             self.share_case_keys(&tx, c, &holder)?;
         }
+        let me = self.me.name.clone();
+        self.share_supervisor_keys(&tx, &me, &self.me.age, name, &holder.recipient)?;
         let mut e = self.log_entry(Kind::KeyChange, None)?;
         e.detail = format!("grant {name}: {} cases", cases.len());
         self.log_append(&tx, &e)?;

@@ -100,6 +100,8 @@ impl TestVault {
         ] {
             v.add_staff(n, r);
         }
+        // The supervisor's first session makes the supervisor key new case epochs need.
+        v.run("li", &["case", "list"]).ok();
         v
     }
 
