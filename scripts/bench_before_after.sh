@@ -90,6 +90,8 @@ new_vault() {
     add_staff "$bin" "$vault" li supervisor
     add_staff "$bin" "$vault" wang caseworker
     add_staff "$bin" "$vault" audit auditor
+    # The supervisor's first session makes the supervisor key (versions that have one).
+    cv "$bin" "$vault" li case list >/dev/null
 }
 
 now() { echo "${EPOCHREALTIME/,/.}"; }

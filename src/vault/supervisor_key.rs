@@ -30,7 +30,7 @@ impl Session {
         &self,
         conn: &Connection,
     ) -> Result<Option<(i64, String)>> {
-        let Some((subject, index, _)) = store::authority::with_prefix(conn, PREFIX)?.pop() else {
+        let Some((subject, index, _)) = store::authority::last_with_prefix(conn, PREFIX)? else {
             return Ok(None);
         };
         let Claim::SupervisorKey {
@@ -76,8 +76,7 @@ impl Session {
             return Err(Error::NoSupervisorKey);
         }
         self.reload_registry(tx)?;
-        let generation = store::authority::with_prefix(tx, PREFIX)?
-            .last()
+        let generation = store::authority::last_with_prefix(tx, PREFIX)?
             .and_then(|(s, _, _)| s.strip_prefix(PREFIX)?.parse::<i64>().ok())
             .unwrap_or(0)
             + 1;
