@@ -105,7 +105,8 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
         ctx.session()?
     };
     match cmd {
-        StaffCmd::Enrol { .. } => unreachable!("handled above"),
+        // Answered above, before any session.
+        StaffCmd::Enrol { .. } => {}
         StaffCmd::Add { name, role } => {
             let role = Role::parse(&role)
                 .ok_or_else(|| Error::Invalid(tr!("cli.bad_role", role = role)))?;

@@ -215,14 +215,6 @@ impl Registry {
         }
     }
 
-    /// The current key of `name`, if registered and not revoked.
-    pub fn key_of(&self, name: &str) -> Option<VerifyingKey> {
-        self.staff
-            .get(name)
-            .filter(|s| s.revoked_at.is_none())
-            .map(|s| s.current().key)
-    }
-
     /// The member `name` as registered now (active or revoked), if ever registered.
     pub fn member(&self, name: &str) -> Option<Member> {
         self.staff.get(name).map(|s| {

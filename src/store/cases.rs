@@ -75,15 +75,6 @@ pub fn workers(conn: &Connection, case_id: i64) -> rusqlite::Result<Vec<String>>
     v
 }
 
-/// True when `staff` is assigned to the case.
-pub fn is_assigned(conn: &Connection, case_id: i64, staff: &str) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM assignments WHERE case_id = ?1 AND staff = ?2)",
-        params![case_id, staff],
-        |r| r.get(0),
-    )?)
-}
-
 /// Assigns a worker.
 pub fn assign(conn: &Connection, case_id: i64, staff: &str, at: i64) -> Result<()> {
     conn.execute(

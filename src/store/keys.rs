@@ -52,16 +52,6 @@ pub fn epochs(conn: &Connection, case_id: i64) -> Result<Vec<i64>> {
     Ok(v)
 }
 
-/// The public key of a tier at an epoch.
-pub fn public(conn: &Connection, case_id: i64, epoch: i64, tier: u8) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT recipient FROM case_keys WHERE case_id = ?1 AND epoch = ?2 AND tier = ?3",
-        )?
-        .query_row(params![case_id, epoch, tier], |r| r.get(0))
-        .optional()?)
-}
-
 /// Stores (or replaces) a wrapping.
 pub fn put_wrap(
     conn: &Connection,

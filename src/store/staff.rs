@@ -102,14 +102,6 @@ pub fn list(conn: &Connection) -> Result<Vec<StaffRow>> {
     Ok(rows)
 }
 
-/// Active staff with `role`.
-pub fn active_with_role(conn: &Connection, role: Role) -> Result<Vec<StaffRow>> {
-    Ok(list(conn)?
-        .into_iter()
-        .filter(|s| s.active && s.role == role)
-        .collect())
-}
-
 /// Marks a staff member as departed.
 pub fn deactivate(conn: &Connection, name: &str, at: i64) -> Result<()> {
     conn.execute(
