@@ -204,6 +204,7 @@ fn main() {
         purpose: "housing support".into(),
         request_id: None,
         notice_for: None,
+        release_of: None,
     };
     let mut times = Vec::with_capacity(runs);
     let mut last = None;

@@ -78,6 +78,14 @@ pub enum Error {
     /// No current supervisor key: a supervisor must open the vault first (a new case epoch
     /// needs it for its supervisor-only tier).
     NoSupervisorKey,
+    /// The agency's packet and inbound keys have not been made yet, or a supervisor left since
+    /// and no supervisor has opened the vault to replace them.
+    NoAgencyKeys,
+    /// Only supervisors hold the agency's packet and inbound keys.
+    AgencyKeyNotHeld,
+    /// A supervisor who has not been given the current agency keys yet (a serving supervisor
+    /// runs `staff grant`).
+    AgencyKeyNotGranted { staff: String },
     /// The identity opens but holds no key to this vault's database: the member was removed,
     /// or this is an old copy of an identity whose keys were rotated.
     KeyNotHeld { staff: String },
@@ -189,6 +197,11 @@ impl fmt::Display for Error {
             Error::IdentitySuperseded { staff } => tr!("err.identity_superseded", staff = staff),
             Error::KeyNotHeld { staff } => tr!("err.key_not_held", staff = staff),
             Error::NoSupervisorKey => tr!("err.no_supervisor_key"),
+            Error::NoAgencyKeys => tr!("err.no_agency_keys"),
+            Error::AgencyKeyNotHeld => tr!("err.agency_key_not_held"),
+            Error::AgencyKeyNotGranted { staff } => {
+                tr!("err.agency_key_not_granted", staff = staff)
+            }
             Error::SchemaDrift(objects) => schema_drift_message(objects),
             Error::RotationRunning => tr!("err.rotation_running"),
             Error::RotationDeferred { names } => tr!("err.rotation_deferred", names = names),

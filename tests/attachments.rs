@@ -416,7 +416,7 @@ fn export_carries_attachments_within_scope() {
     let out = v.tmp.path().join("packet.age");
     let r = v
         .run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "referral",

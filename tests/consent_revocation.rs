@@ -30,7 +30,7 @@ fn export(v: &TestVault, time: i64, case: i64, consent: &str, out: &str) -> Run 
     let out = v.tmp.path().join(out);
     run_at(
         v,
-        "wang",
+        "li",
         time,
         &[
             "--json",

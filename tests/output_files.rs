@@ -23,9 +23,9 @@ struct Fixture {
 fn fixture() -> Fixture {
     let v = TestVault::new();
     let case = v.client_with_case("C001", "Zhang San");
-    v.process_note("wang", case, "first session").ok();
+    v.process_note("li", case, "first session").ok();
     let keys = v.partner("Partner");
-    let r = v.run("wang", common::CONSENT_C001_PARTNER).ok();
+    let r = v.run("li", common::CONSENT_C001_PARTNER).ok();
     let consent = r.json()["id"].as_i64().unwrap().to_string();
     let our_pub = v.tmp.path().join("our.pub");
     v.run(
@@ -44,7 +44,7 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn export_cmd(&self, out: &str) -> Command {
-        let mut c = self.v.as_("wang");
+        let mut c = self.v.as_("li");
         c.args([
             "--json",
             "referral",
@@ -76,7 +76,7 @@ impl Fixture {
     }
 
     fn referrals(&self) -> Vec<Value> {
-        let r = self.v.run("wang", &["--json", "referral", "list"]).ok();
+        let r = self.v.run("li", &["--json", "referral", "list"]).ok();
         r.json().as_array().unwrap().clone()
     }
 
@@ -153,7 +153,7 @@ fn bad_destinations_are_refused_before_anything_is_committed() {
     std::fs::write(&out, b"x").unwrap();
     let recipient = age::x25519::Identity::generate().to_public().to_string();
     f.v.run(
-        "wang",
+        "li",
         &[
             "request",
             "fulfil",
@@ -165,7 +165,7 @@ fn bad_destinations_are_refused_before_anything_is_committed() {
         ],
     )
     .fails();
-    let shown = f.v.run("wang", &["--json", "request", "show", &rid]).ok();
+    let shown = f.v.run("li", &["--json", "request", "show", &rid]).ok();
     assert_eq!(shown.json()["status"], "open");
     assert_eq!(f.log().len(), before_log);
 }
@@ -193,7 +193,7 @@ fn a_failed_write_after_commit_says_how_and_referral_resend_writes_the_same_pack
 
     let r =
         f.v.run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "referral",
@@ -214,7 +214,7 @@ fn a_failed_write_after_commit_says_how_and_referral_resend_writes_the_same_pack
     assert!(f.v.tmp.path().join("packet.age.minisig").exists());
     // Once written, a resend to the same place is refused (no overwrite).
     f.v.run(
-        "wang",
+        "li",
         &["referral", "resend", &id, "--out", out.to_str().unwrap()],
     )
     .fails();
@@ -231,7 +231,7 @@ fn a_failed_write_after_commit_says_how_and_referral_resend_writes_the_same_pack
 fn access_request(v: &TestVault) -> String {
     let r = v
         .run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "request",
@@ -261,7 +261,7 @@ fn a_failed_access_package_write_is_resent_with_the_same_plaintext() {
     std::fs::write(&keyfile, format!("{}\n", id.to_string().expose_secret())).unwrap();
     let recipient = id.to_public().to_string();
     let out = f.v.tmp.path().join("package.age");
-    let mut c = f.v.as_("wang");
+    let mut c = f.v.as_("li");
     c.env("CASEVAULT_TEST_FAIL_AFTER_COMMIT", "1").args([
         "request",
         "fulfil",
@@ -278,7 +278,7 @@ fn a_failed_access_package_write_is_resent_with_the_same_plaintext() {
         r.stderr
     );
     assert!(!out.exists() && !receipt_of(&out).exists());
-    let shown = f.v.run("wang", &["--json", "request", "show", &rid]).ok();
+    let shown = f.v.run("li", &["--json", "request", "show", &rid]).ok();
     assert_eq!(shown.json()["status"], "fulfilled");
     let logged = f.disclosures("access_package");
     assert_eq!(logged.len(), 1);
@@ -286,7 +286,7 @@ fn a_failed_access_package_write_is_resent_with_the_same_plaintext() {
 
     // The stored recipient is used; the plaintext hash is the logged one.
     f.v.run(
-        "wang",
+        "li",
         &["request", "resend", &rid, "--out", out.to_str().unwrap()],
     )
     .ok();
@@ -309,7 +309,7 @@ fn a_failed_partner_answer_is_resent_through_request_resend() {
     let f = fixture();
     let r =
         f.v.run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "request",
@@ -329,7 +329,7 @@ fn a_failed_partner_answer_is_resent_through_request_resend() {
         .ok();
     let rid = r.json()["id"].as_i64().unwrap().to_string();
     let out = f.v.tmp.path().join("answer.age");
-    let mut c = f.v.as_("wang");
+    let mut c = f.v.as_("li");
     c.env("CASEVAULT_TEST_FAIL_AFTER_COMMIT", "1").args([
         "request",
         "fulfil",
@@ -354,7 +354,7 @@ fn a_failed_partner_answer_is_resent_through_request_resend() {
     let log_len = f.log().len();
     let j =
         f.v.run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "request",
@@ -401,7 +401,7 @@ fn a_kill_between_signature_and_packet_is_recovered_by_resend() {
     let id = f.referrals()[0]["id"].as_i64().unwrap().to_string();
     let log_len = f.log().len();
 
-    let mut c = f.v.as_("wang");
+    let mut c = f.v.as_("li");
     c.current_dir(&work)
         .args(["referral", "resend", &id, "--out", "packet.age"]);
     run(c).ok();
@@ -472,7 +472,7 @@ fn a_correction_notice_that_cannot_be_written_is_resent_by_its_referral() {
     let rec = f.referrals()[0]["records"][0].as_i64().unwrap().to_string();
     let r =
         f.v.run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "request",
@@ -493,13 +493,13 @@ fn a_correction_notice_that_cannot_be_written_is_resent_by_its_referral() {
     let rid = r.json()["id"].as_i64().unwrap().to_string();
     let fixed = r#"{"client_number":"C001","date":"2026-11-21","session_aim":"check in","narrative":"right date"}"#;
     f.v.run_stdin(
-        "wang",
+        "li",
         &["--json", "request", "accept", &rid, "--fields", "-"],
         fixed,
     )
     .ok();
     let dir = f.v.tmp.path().join("notices");
-    let mut c = f.v.as_("wang");
+    let mut c = f.v.as_("li");
     c.env("CASEVAULT_TEST_FAIL_AFTER_COMMIT", "1").args([
         "request",
         "notify",
@@ -523,7 +523,7 @@ fn a_correction_notice_that_cannot_be_written_is_resent_by_its_referral() {
     assert!(!file.exists());
     let j =
         f.v.run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "referral",
@@ -578,7 +578,7 @@ fn a_second_export_to_the_same_destination_is_refused_before_it_commits() {
     first.wait().unwrap();
     // The killed first export is recovered as before; only one disclosure exists.
     let id = f.referrals()[0]["id"].as_i64().unwrap().to_string();
-    let mut c = f.v.as_("wang");
+    let mut c = f.v.as_("li");
     c.current_dir(&work)
         .args(["referral", "resend", &id, "--out", "same.age"]);
     run(c).ok();

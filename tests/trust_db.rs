@@ -276,7 +276,7 @@ fn export(v: &TestVault, case: i64, consent: i64) -> Run {
         .path()
         .join(format!("p-{consent}-{}.age", rand_suffix()));
     v.run(
-        "wang",
+        "li",
         &[
             "referral",
             "export",

@@ -43,6 +43,10 @@ pub enum AgencyCmd {
         /// Also write it as a minisign .pub file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write the current key statement (FILE, FILE.minisig by the current key, and
+        /// FILE.previous.minisig by the key before it) for partners to check with minisign.
+        #[arg(long)]
+        statement: Option<PathBuf>,
     },
     /// Print this agency's inbound age recipient (partners encrypt packets for us to it).
     InboundKey,
@@ -169,12 +173,33 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             let a = s.agency_remove(&agency)?;
             ctx.emit(&a, || tr!("referral.agency_removed", name = a.name));
         }
-        AgencyCmd::Key { out } => {
-            let k = s.our_minisign_key()?;
+        AgencyCmd::Key { out, statement } => {
+            let g = s.our_agency_keys()?;
+            let k = g.keys.packet_key()?;
             if let Some(p) = &out {
                 OutputSet::single(p).write(k.to_file().as_bytes(), &[], false)?;
             }
-            let v = serde_json::json!({"minisign_public_key": k.to_base64(), "key_id": k.key_id.to_string()});
+            if let Some(p) = &statement {
+                // The statement, its signature by the current key, and by the one before.
+                let mut set = OutputSet::single(p);
+                set.companions.push(crate::vault::output::sig_path(p));
+                let mut sigs: Vec<&[u8]> = vec![g.keys.signed_by_new.as_bytes()];
+                if let Some(prev) = &g.keys.signed_by_previous {
+                    let mut name = p.as_os_str().to_owned();
+                    name.push(".previous.minisig");
+                    set.companions.push(PathBuf::from(name));
+                    sigs.push(prev.as_bytes());
+                }
+                set.write(g.keys.statement.as_bytes(), &sigs, false)?;
+            }
+            let v = serde_json::json!({
+                "minisign_public_key": k.to_base64(),
+                "key_id": k.key_id.to_string(),
+                "generation": g.generation,
+                "inbound_age_recipient": g.keys.inbound,
+                "stale": g.stale,
+                "statement": g.keys.statement,
+            });
             ctx.emit(&v, || {
                 format!("{}\n# {}\n", k.to_base64(), tr!("referral.our_key_hint"))
             });

@@ -11,7 +11,7 @@ use crate::domain::time::format_time;
 use crate::error::Result;
 use crate::tr;
 use crate::vault::output::OutputSet;
-use crate::vault::ExportRequest;
+use crate::vault::{Export, ExportRequest};
 
 #[derive(Subcommand, Debug)]
 pub enum ReferralCmd {
@@ -33,6 +33,16 @@ pub enum ReferralCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Release a caseworker's export (supervisor): every check again, then the packet is
+    /// signed with the agency's packet key, logged and written to FILE and FILE.minisig.
+    Release {
+        /// The release request's id (`referral pending` lists them).
+        id: i64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List caseworkers' exports waiting for a supervisor's release, with what each would disclose.
+    Pending,
     /// Write the file of a referral already exported (logged) whose file was not written:
     /// the same packet, rebuilt and checked against the log; no second disclosure is logged.
     Resend {
@@ -83,7 +93,7 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                 None => Vec::new(),
             };
             OutputSet::packet(&out).check(false)?;
-            let (row, built) = s.referral_export(&ExportRequest {
+            let export = s.referral_submit(&ExportRequest {
                 case_id: case,
                 agency: to,
                 consent_id: consent,
@@ -91,25 +101,61 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                 purpose,
                 request_id: None,
                 notice_for: None,
+                release_of: None,
             })?;
-            write_packet(&out, &built, false)
-                .map_err(|e| not_written(&s, e, row.log_index as u64, row.id, &out))?;
-            let v = serde_json::json!({
-                "referral": row,
-                "file": out,
-                "signature_file": sig_path(&out),
-                "packet_id": built.packet_id,
-                "packet_sha256": built.packet_sha256,
-                "content_sha256": built.content_sha256,
-            });
-            ctx.emit(&v, || {
-                tr!(
-                    "referral.exported",
-                    id = row.id,
-                    file = out.display(),
-                    packet = built.packet_id,
-                    count = row.records.len(),
-                    index = row.log_index
+            match export {
+                Export::Released(done) => {
+                    let (row, built) = *done;
+                    released(ctx, &s, row, built, &out)?
+                }
+                Export::AwaitingRelease(id) => {
+                    let v = serde_json::json!({"release_request": id, "released": false});
+                    ctx.emit(&v, || tr!("referral.awaiting_release", id = id));
+                }
+            }
+        }
+        ReferralCmd::Release { id, out } => {
+            OutputSet::packet(&out).check(false)?;
+            let (row, built) = s.referral_release(id)?;
+            released(ctx, &s, row, built, &out)?;
+        }
+        ReferralCmd::Pending => {
+            let list = s.referral_pending()?;
+            ctx.emit(&list, || {
+                if list.is_empty() {
+                    return tr!("referral.none_pending");
+                }
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.id.to_string(),
+                            p.case_id.to_string(),
+                            p.agency.clone(),
+                            p.consent_id.to_string(),
+                            p.records
+                                .iter()
+                                .map(|r| format!("{} ({}, {})", r.id, r.kind, r.tier))
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                            p.requested_by.clone(),
+                            format_time(p.requested_at),
+                            p.refused.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        tr!("referral.h_release"),
+                        tr!("cli.h_case"),
+                        tr!("referral.h_agency"),
+                        tr!("referral.h_consent"),
+                        tr!("referral.h_records"),
+                        tr!("referral.h_requested_by"),
+                        tr!("cli.h_time"),
+                        tr!("referral.h_refused"),
+                    ],
+                    &rows,
                 )
             });
         }
@@ -196,6 +242,38 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
 
 /// Writes a packet and its signature (both or neither; the signature first, the packet's
 /// appearance is the commit point). Callers write them once the log entry is durable.
+/// Writes a released packet and reports it.
+fn released(
+    ctx: &mut Context,
+    s: &crate::vault::Session,
+    row: crate::store::referrals::ReferralRow,
+    built: crate::packet::BuiltPacket,
+    out: &Path,
+) -> Result<()> {
+    write_packet(out, &built, false)
+        .map_err(|e| not_written(s, e, row.log_index as u64, row.id, out))?;
+    let v = serde_json::json!({
+        "referral": row,
+        "released": true,
+        "file": out,
+        "signature_file": sig_path(out),
+        "packet_id": built.packet_id,
+        "packet_sha256": built.packet_sha256,
+        "content_sha256": built.content_sha256,
+    });
+    ctx.emit(&v, || {
+        tr!(
+            "referral.exported",
+            id = row.id,
+            file = out.display(),
+            packet = built.packet_id,
+            count = row.records.len(),
+            index = row.log_index
+        )
+    });
+    Ok(())
+}
+
 pub(super) fn write_packet(
     out: &Path,
     built: &crate::packet::BuiltPacket,

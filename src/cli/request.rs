@@ -282,6 +282,7 @@ pub fn run(ctx: &mut Context, cmd: RequestCmd) -> Result<()> {
                 purpose: purpose.unwrap_or_else(|| "partner data request".into()),
                 request_id: Some(id),
                 notice_for: None,
+                release_of: None,
             })?;
             super::referral::write_packet(&out, &built, false).map_err(|e| Error::NotWritten {
                 log_index: row.log_index as u64,

@@ -36,3 +36,9 @@ pub fn require_text(conn: &Connection, key: &str) -> Result<String> {
         id: key.to_string(),
     })
 }
+
+/// Removes `key` (a secret that moved out of the database).
+pub fn delete(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+    Ok(())
+}

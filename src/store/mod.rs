@@ -15,6 +15,7 @@ pub mod meta;
 pub mod pinned;
 pub mod records;
 pub mod referrals;
+pub mod releases;
 pub mod requests;
 mod schema;
 pub mod staff;

@@ -218,3 +218,8 @@ pub fn by_log_index(conn: &Connection, log_index: u64) -> Result<Option<Referral
         )
         .optional()?)
 }
+
+/// Whether any referral was ever made (a packet went out).
+pub fn any(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM referrals)", [], |r| r.get(0))?)
+}

@@ -254,9 +254,21 @@ CREATE TABLE supervisor_keys (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 11: caseworkers' exports waiting for a supervisor's release (only supervisors
+/// hold the packet key).
+const V11_RELEASES: &str = r#"
+CREATE TABLE referral_releases (
+    id           INTEGER PRIMARY KEY,
+    case_id      INTEGER NOT NULL,
+    request      TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at INTEGER NOT NULL
+);
+"#;
+
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
 /// 4: requests; 5: record attachments; 6: consent revocation moment; 7: inputs for resending
-/// a disclosure; 8: signed authority; 9: supervisor keys.
+/// a disclosure; 8: signed authority; 9: supervisor keys; 11: release requests (10 is the witnesses').
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::log::SCHEMA,
@@ -267,4 +279,5 @@ pub const MIGRATIONS: &[&str] = &[
     V7_RESEND,
     V8_AUTHORITY,
     V9_SUPERVISOR_KEYS,
+    V11_RELEASES,
 ];

@@ -102,7 +102,14 @@ pub enum Claim {
     },
     /// A generation of the supervisor key (the top tier's recipient in every case epoch made
     /// while it is current), made by a supervisor.
-    SupervisorKey { generation: i64, recipient: String },
+    SupervisorKey {
+        generation: i64,
+        recipient: String,
+        /// The agency's packet and inbound keys of this generation (held by the same people);
+        /// absent in generations made before agency keys moved out of the database.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agency: Option<super::agency_keys::AgencyKeys>,
+    },
     /// An admin invites `name` to enrol in `role` (the role the approval must match).
     Invitation { name: String, role: String },
     /// A partner agency's keys: what packets are encrypted to and verified with.

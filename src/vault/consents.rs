@@ -93,26 +93,14 @@ impl Session {
         self.agency_show(&a.id.to_string())
     }
 
-    /// Our minisign public key: partners verify our packets with it.
+    /// Our packet key's minisign public key: partners verify our packets with it.
     pub fn our_minisign_key(&self) -> Result<PublicKey> {
-        Ok(PublicKey::from_signing_key(&super::disclosure::log_key(
-            &self.conn,
-        )?))
+        self.our_agency_keys()?.keys.packet_key()
     }
 
-    /// Our inbound age identity (partners encrypt packets to its recipient).
-    pub(super) fn inbound_identity(&self) -> Result<age::x25519::Identity> {
-        let raw =
-            zeroize::Zeroizing::new(store::meta::require_text(&self.conn, "inbound_identity")?);
-        age::x25519::Identity::from_str(raw.trim()).map_err(|_| Error::Tampered {
-            what: "vault setting",
-            id: "inbound_identity".into(),
-        })
-    }
-
-    /// Our inbound age recipient.
+    /// Our inbound age recipient (partners encrypt packets for us to it).
     pub fn inbound_recipient(&self) -> Result<String> {
-        Ok(self.inbound_identity()?.to_public().to_string())
+        Ok(self.our_agency_keys()?.keys.inbound)
     }
 
     /// Records a signed consent. `form` is (case id, scanned bytes): the form is encrypted to

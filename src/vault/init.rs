@@ -149,12 +149,6 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
         )?;
         store::meta::set(tx, "log_signing_key", &log_key[..])?;
         store::meta::set(tx, "id_hmac_key", &hmac_key[..])?;
-        let inbound = age::x25519::Identity::generate();
-        store::meta::set(
-            tx,
-            "inbound_identity",
-            inbound.to_string().expose_secret().as_bytes(),
-        )?;
         store::staff::insert(
             tx,
             &opts.admin,

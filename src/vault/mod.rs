@@ -7,6 +7,7 @@
 
 mod access_package;
 mod admin;
+pub mod agency_keys;
 pub mod authority;
 pub mod commit;
 mod consents;
@@ -37,7 +38,9 @@ pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
 pub use policy_auth::{PolicyDetail, PolicyOutcome};
 pub use records::{describe_attachments, NewAttachment, NewRecord, OpenedRecord};
-pub use referrals::{ExportRequest, ImportedPacket, PacketView, STATUSES};
+pub use referrals::{
+    Export, ExportRequest, ImportedPacket, PacketView, PendingRecord, PendingRelease, STATUSES,
+};
 pub use rekey::RekeyReport;
 pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
 pub use rotation::pending_rotation;

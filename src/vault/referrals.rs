@@ -24,7 +24,7 @@ use crate::store::referrals::{NewReferral, ReferralRow};
 use crate::tr;
 
 /// What to export.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ExportRequest {
     pub case_id: i64,
     pub agency: String,
@@ -38,6 +38,51 @@ pub struct ExportRequest {
     /// The accepted correction request this packet notifies a past recipient of (logged as
     /// a correction notice).
     pub notice_for: Option<i64>,
+    /// The caseworker's release request this export releases (deleted in the export's
+    /// transaction, so a release happens once).
+    #[serde(skip)]
+    pub release_of: Option<i64>,
+}
+
+/// What `referral export` did: a supervisor's packet, or a caseworker's request waiting for a
+/// supervisor's release (only supervisors hold the packet key).
+#[derive(Debug)]
+pub enum Export {
+    Released(Box<(ReferralRow, BuiltPacket)>),
+    AwaitingRelease(i64),
+}
+
+/// A caseworker's export waiting for a supervisor's release.
+#[derive(Debug, serde::Serialize)]
+pub struct PendingRelease {
+    pub id: i64,
+    pub case_id: i64,
+    pub agency: String,
+    pub consent_id: i64,
+    pub purpose: String,
+    /// What would leave if released now.
+    pub records: Vec<PendingRecord>,
+    /// Why a release would be refused now (consent revoked since, …), if it would.
+    pub refused: Option<String>,
+    pub requested_by: String,
+    pub requested_at: i64,
+}
+
+/// One record a pending release would disclose.
+#[derive(Debug, serde::Serialize)]
+pub struct PendingRecord {
+    pub id: i64,
+    pub kind: String,
+    pub tier: u8,
+}
+
+/// The checked parts of an export: what would leave, to whom, under which consent.
+struct Plan {
+    case: crate::domain::Case,
+    consent: crate::domain::Consent,
+    agency: AgencyRow,
+    chosen: Vec<RecordMeta>,
+    approvers: Vec<String>,
 }
 
 /// Statuses a referral moves through after `sent`.
@@ -129,10 +174,84 @@ impl Session {
         Ok(records.to_vec())
     }
 
-    /// Makes a referral packet under a consent. Every check runs before anything is
-    /// decrypted; the referral row and its log entry commit together before the packet is
-    /// sealed; the caller writes the returned files only after this returns.
-    pub fn referral_export(&mut self, req: &ExportRequest) -> Result<(ReferralRow, BuiltPacket)> {
+    /// A caseworker's export: every check an export makes, then a request for a supervisor's
+    /// release (nothing is decrypted, signed or logged yet); a supervisor's export releases at
+    /// once.
+    pub fn referral_submit(&mut self, req: &ExportRequest) -> Result<Export> {
+        if self.role == crate::policy::Role::Supervisor {
+            let (row, built) = self.referral_export(req)?;
+            return Ok(Export::Released(Box::new((row, built))));
+        }
+        self.export_plan(req)?;
+        let text = serde_json::to_string(req).map_err(|e| Error::Invalid(e.to_string()))?;
+        let me = self.me.name.clone();
+        let id = store::write(&self.conn, |tx| {
+            store::releases::insert(tx, req.case_id, &text, &me, now())
+        })?;
+        Ok(Export::AwaitingRelease(id))
+    }
+
+    /// Release requests waiting for a supervisor, with what each would disclose (checked
+    /// again at release: the row is only a request).
+    pub fn referral_pending(&self) -> Result<Vec<PendingRelease>> {
+        self.require(Action::ReferralExport)?;
+        let mut out = Vec::new();
+        for (id, case_id, text, by, at) in store::releases::list(&self.conn)? {
+            if self.case_access(case_id).is_err() {
+                continue;
+            }
+            let req: ExportRequest = serde_json::from_str(&text).map_err(|_| Error::Tampered {
+                what: "release request",
+                id: id.to_string(),
+            })?;
+            let plan = self.export_plan(&req);
+            out.push(PendingRelease {
+                id,
+                case_id,
+                agency: req.agency.clone(),
+                consent_id: req.consent_id,
+                purpose: req.purpose.clone(),
+                records: plan
+                    .as_ref()
+                    .map(|p| {
+                        p.chosen
+                            .iter()
+                            .map(|m| PendingRecord {
+                                id: m.id,
+                                kind: m.kind.clone(),
+                                tier: m.tier,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                refused: plan.err().map(|e| e.to_string()),
+                requested_by: by,
+                requested_at: at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A supervisor releases a caseworker's request: the export runs now, as this supervisor
+    /// (every check again, the log entry signed by them, the packet signed with the packet key).
+    pub fn referral_release(&mut self, id: i64) -> Result<(ReferralRow, BuiltPacket)> {
+        if self.role != crate::policy::Role::Supervisor {
+            return Err(Error::AgencyKeyNotHeld);
+        }
+        let (_, _, text, _, _) = store::releases::get(&self.conn, id)?.ok_or(Error::NotFound {
+            what: "release request",
+            id: id.to_string(),
+        })?;
+        let mut req: ExportRequest = serde_json::from_str(&text).map_err(|_| Error::Tampered {
+            what: "release request",
+            id: id.to_string(),
+        })?;
+        req.release_of = Some(id);
+        self.referral_export(&req)
+    }
+
+    /// Every check of an export, in order; nothing decrypted.
+    fn export_plan(&self, req: &ExportRequest) -> Result<Plan> {
         self.require(Action::ReferralExport)?;
         let case = self.case_access(req.case_id)?;
         let client = store::clients::get(&self.conn, case.client_id)?.ok_or(Error::NotFound {
@@ -261,13 +380,33 @@ impl Session {
                 }
             }
         }
+        Ok(Plan {
+            case,
+            consent,
+            agency,
+            chosen,
+            approvers,
+        })
+    }
+
+    /// Makes a referral packet under a consent. Every check runs before anything is
+    /// decrypted; the referral row and its log entry commit together before the packet is
+    /// sealed; the caller writes the returned files only after this returns.
+    pub fn referral_export(&mut self, req: &ExportRequest) -> Result<(ReferralRow, BuiltPacket)> {
+        let Plan {
+            case,
+            consent,
+            agency,
+            chosen,
+            approvers,
+        } = self.export_plan(req)?;
+        let packet_key = self.packet_signing_key()?;
         let created_unix = now().max(0) as u64;
         let (input, recipient) =
             self.packet_input(&consent, &agency, &chosen, &req.purpose, created_unix)?;
         let input = WipeAttachments(input);
         let input = &input.0;
-        let log_key = super::disclosure::log_key(&self.conn)?;
-        let prepared = packet::prepare(input, &log_key, &recipient)?;
+        let prepared = packet::prepare(input, &packet_key, &recipient)?;
         let content_hex = prepared.content_sha256();
         let digest: [u8; 32] = crypto::unhex(&content_hex).ok_or(Error::Tampered {
             what: "packet",
@@ -296,6 +435,15 @@ impl Session {
             (None, None) => format!("packet {}", prepared.packet_id()),
         };
         let tx = store::immediate(&self.conn)?;
+        if let Some(release) = req.release_of {
+            // Released once: a second release of the same request finds no row.
+            if !store::releases::delete(&tx, release)? {
+                return Err(Error::NotFound {
+                    what: "release request",
+                    id: release.to_string(),
+                });
+            }
+        }
         let receipt = self.log_append(&tx, &e)?;
         let rid = store::referrals::insert(
             &tx,
@@ -493,16 +641,23 @@ impl Session {
             created.max(0) as u64,
         )?;
         let input = WipeAttachments(input);
-        let log_key = super::disclosure::log_key(&self.conn)?;
-        let prepared =
-            packet::prepare_with_id(&input.0, &log_key, &recipient, row.packet_id.clone())?;
         let logged = crate::log::entry_at(&self.conn, row.log_index as u64)?
             .and_then(|e| e.disclosed_sha256)
             .map(|d| crypto::hex(&d));
-        let digest = prepared.content_sha256();
-        if digest != row.content_sha256 || logged.as_deref() != Some(digest.as_str()) {
-            return Err(refuse(tr!("referral.resend_mismatch", id = id)));
+        // The packet key that signed the original (the manifest names it, so the content
+        // digest matches only with that key): newest first.
+        let keys = self.packet_signing_keys()?;
+        let mut found = None;
+        for key in &keys {
+            let prepared =
+                packet::prepare_with_id(&input.0, key, &recipient, row.packet_id.clone())?;
+            let digest = prepared.content_sha256();
+            if digest == row.content_sha256 && logged.as_deref() == Some(digest.as_str()) {
+                found = Some(prepared);
+                break;
+            }
         }
+        let prepared = found.ok_or_else(|| refuse(tr!("referral.resend_mismatch", id = id)))?;
         let receipt = crate::log::receipt_for(&self.conn, row.log_index as u64)?;
         let built = prepared.seal(packet::Receipt {
             entry_index: receipt.index,
@@ -626,12 +781,24 @@ impl Session {
         minisig: &str,
     ) -> Result<OpenedPacket> {
         self.require(Action::RecordRead)?;
-        Ok(packet::open(
-            ciphertext,
-            minisig,
-            &self.partner_key(a)?,
-            &self.inbound_identity()?,
-        )?)
+        let sender = self.partner_key(a)?;
+        // Every inbound key a supervisor holds (partners may still use an older one).
+        let mut last = None;
+        for identity in self.inbound_identities()? {
+            match packet::open(ciphertext, minisig, &sender, &identity) {
+                Err(
+                    e @ PacketError::WrongRecipient {
+                        manifest_names: None,
+                    },
+                ) => last = Some(e),
+                other => return Ok(other?),
+            }
+        }
+        Err(last
+            .unwrap_or(PacketError::WrongRecipient {
+                manifest_names: None,
+            })
+            .into())
     }
 
     /// Whether this role may read records of a packet tier (a partner's tier name, looked up

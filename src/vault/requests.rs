@@ -658,6 +658,7 @@ impl Session {
                 purpose: p.purpose.clone(),
                 request_id: None,
                 notice_for: Some(id),
+                release_of: None,
             });
             let f = file(&p);
             out.push(match r {

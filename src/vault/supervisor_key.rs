@@ -9,7 +9,6 @@
 //! supervisor's session makes a fresh one when it opens (see `Session::with_identity`).
 
 use rusqlite::{Connection, Transaction};
-use secrecy::ExposeSecret;
 use std::str::FromStr;
 use zeroize::Zeroizing;
 
@@ -21,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::policy::Role;
 use crate::store::{self, keys::RECOVERY};
 
-const PREFIX: &str = "supkey/";
+pub(super) const PREFIX: &str = "supkey/";
 
 impl Session {
     /// The current generation and its recipient: the newest signed by a supervisor, unless a
@@ -36,6 +35,7 @@ impl Session {
         let Claim::SupervisorKey {
             generation,
             recipient,
+            agency,
         } = self.verified_claim(
             conn,
             &subject,
@@ -49,10 +49,12 @@ impl Session {
                 id: subject,
             });
         };
-        let stale = self
-            .registry()
-            .last_supervisor_revocation()
-            .is_some_and(|r| r > index as u64);
+        // A generation from before agency keys moved out of the database is replaced too.
+        let stale = agency.is_none()
+            || self
+                .registry()
+                .last_supervisor_revocation()
+                .is_some_and(|r| r > index as u64);
         Ok((!stale).then_some((generation, recipient)))
     }
 
@@ -80,8 +82,55 @@ impl Session {
             .and_then(|(s, _, _)| s.strip_prefix(PREFIX)?.parse::<i64>().ok())
             .unwrap_or(0)
             + 1;
-        let id = age::x25519::Identity::generate();
-        let secret = Zeroizing::new(id.to_string().expose_secret().to_string());
+        // The previous packet key signs the new one into the chain partners follow: the
+        // newest generation this supervisor holds, or the key the vault signed packets with
+        // before generations carried one.
+        let previous = match self.packet_signing_keys()?.into_iter().next() {
+            Some(k) => Some(k),
+            None => match store::meta::get(tx, "log_signing_key")? {
+                // Only where partners may know it: a packet went out signed with it.
+                Some(raw)
+                    if self.agency_generations()?.is_empty() && store::referrals::any(tx)? =>
+                {
+                    let raw = Zeroizing::new(raw);
+                    let seed: [u8; 32] =
+                        raw.as_slice().try_into().map_err(|_| Error::Tampered {
+                            what: "vault setting",
+                            id: "log_signing_key".into(),
+                        })?;
+                    Some(ed25519_dalek::SigningKey::from_bytes(&seed))
+                }
+                _ => None,
+            },
+        };
+        // The inbound key the database held before moves into the wrapped secrets.
+        let legacy_inbound = match store::meta::get(tx, "inbound_identity")? {
+            Some(raw) => {
+                let raw = Zeroizing::new(raw);
+                let text = std::str::from_utf8(&raw).unwrap_or_default();
+                Some(
+                    age::x25519::Identity::from_str(text.trim()).map_err(|_| Error::Tampered {
+                        what: "vault setting",
+                        id: "inbound_identity".into(),
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let secrets = super::agency_keys::GenerationSecrets {
+            supervisor: age::x25519::Identity::generate(),
+            packet: Some(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng)),
+            inbound: Some(age::x25519::Identity::generate()),
+            legacy_inbound,
+        };
+        let agency = super::agency_keys::make_public(
+            tx,
+            generation,
+            secrets.packet.as_ref().expect("made above"),
+            secrets.inbound.as_ref().expect("made above"),
+            previous.as_ref(),
+        )?;
+        let secret = secrets.encode();
         let mut holders = vec![(RECOVERY.to_string(), recovery_recipient(&self.registry())?)];
         for m in self.registry().active_with_role(Role::Supervisor.as_str()) {
             if let Some(r) = &m.recipient {
@@ -96,15 +145,19 @@ impl Session {
                 &crypto::encrypt(r, secret.as_bytes())?,
             )?;
         }
-        let recipient = id.to_public().to_string();
+        let recipient = secrets.supervisor.to_public().to_string();
         self.attest(
             tx,
             &Claim::SupervisorKey {
                 generation,
                 recipient: recipient.clone(),
+                agency: Some(agency),
             },
             None,
         )?;
+        if secrets.legacy_inbound.is_some() {
+            store::meta::delete(tx, "inbound_identity")?;
+        }
         Ok((generation, recipient))
     }
 
@@ -129,7 +182,9 @@ impl Session {
         };
         let plain = crypto::decrypt(&[identity], &wrapped)?.ok_or_else(tampered)?;
         let text = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| tampered())?);
-        let id = age::x25519::Identity::from_str(text.trim()).map_err(|_| tampered())?;
+        let id = super::agency_keys::GenerationSecrets::decode(&text)
+            .ok_or_else(tampered)?
+            .supervisor;
         if id.to_public().to_string() != recipient {
             return Err(tampered());
         }

@@ -1,0 +1,296 @@
+//! Issue 11, item 1: the agency's packet and inbound keys are held by supervisors only,
+//! packets leave on a supervisor's release, and the keys rotate when a supervisor leaves with
+//! a statement partners check with stock `minisign`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn tool(name: &str) -> bool {
+    let ok = Command::new(name).arg("-h").output().is_ok();
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{name} is required in CI");
+        eprintln!("!!!!!! SKIPPING stock-tool checks: `{name}` is not installed !!!!!!");
+    }
+    ok
+}
+
+fn minisign_ok(file: &Path, sig: &Path, pubkey: &str) -> bool {
+    Command::new("minisign")
+        .args(["-V", "-q", "-P", pubkey, "-m"])
+        .arg(file)
+        .arg("-x")
+        .arg(sig)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+fn our_key(v: &TestVault) -> serde_json::Value {
+    v.run("audit", &["--json", "agency", "key"]).ok().json()
+}
+
+/// A case with a note and a consent for "Partner"; returns (case, consent).
+fn ready(v: &TestVault) -> (i64, String) {
+    let case = v.client_with_case("C001", "Zhang San");
+    v.process_note("wang", case, "first session").ok();
+    v.partner("Partner");
+    let c = v.run("wang", CONSENT_C001_PARTNER).ok().json()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    (case, c)
+}
+
+fn export_args<'a>(case: &'a str, consent: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "--json",
+        "referral",
+        "export",
+        "--case",
+        case,
+        "--to",
+        "Partner",
+        "--consent",
+        consent,
+        "--purpose",
+        "housing support",
+        "--out",
+        out,
+    ]
+}
+
+fn log_kinds(v: &TestVault, kind: &str) -> usize {
+    v.run("audit", &["--json", "log", "show", "--kind", kind])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn a_caseworker_export_waits_for_a_supervisor_release() {
+    let v = TestVault::new();
+    let (case, consent) = ready(&v);
+    let out = v.tmp.path().join("packet.age");
+    let case_s = case.to_string();
+    let r = v
+        .run(
+            "wang",
+            &export_args(&case_s, &consent, out.to_str().unwrap()),
+        )
+        .ok();
+    let j = r.json();
+    assert_eq!(j["released"], false, "{j}");
+    let id = j["release_request"].as_i64().unwrap().to_string();
+    // Nothing left, nothing logged yet.
+    assert!(!out.exists());
+    assert_eq!(log_kinds(&v, "referral_export"), 0);
+
+    // The supervisor sees what would leave, then releases it.
+    let pending = v.run("li", &["--json", "referral", "pending"]).ok().json();
+    assert_eq!(pending[0]["id"].as_i64().unwrap().to_string(), id);
+    assert_eq!(pending[0]["records"][0]["kind"], "process");
+    assert_eq!(pending[0]["requested_by"], "wang");
+    // A caseworker cannot release (or release their own request).
+    let r = v
+        .run(
+            "wang",
+            &["referral", "release", &id, "--out", out.to_str().unwrap()],
+        )
+        .fails();
+    assert!(r.stderr.contains("only supervisors"), "{}", r.stderr);
+    let r = v
+        .run(
+            "li",
+            &[
+                "--json",
+                "referral",
+                "release",
+                &id,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    assert_eq!(r.json()["released"], true);
+    assert!(out.exists());
+    let log = v
+        .run(
+            "audit",
+            &["--json", "log", "show", "--kind", "referral_export"],
+        )
+        .ok()
+        .json();
+    assert_eq!(log.as_array().unwrap().len(), 1);
+    assert_eq!(log[0]["actor"], "li");
+
+    // Released once: a second release finds nothing, and the list is empty.
+    let again = v.tmp.path().join("again.age");
+    v.run(
+        "li",
+        &["referral", "release", &id, "--out", again.to_str().unwrap()],
+    )
+    .fails();
+    assert!(!again.exists());
+    let pending = v.run("li", &["--json", "referral", "pending"]).ok().json();
+    assert!(pending.as_array().unwrap().is_empty(), "{pending}");
+
+    // The partner verifies it with stock minisign and the key we publish.
+    if tool("minisign") {
+        let key = our_key(&v)["minisign_public_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let sig = v.tmp.path().join("packet.age.minisig");
+        assert!(minisign_ok(&out, &sig, &key));
+    }
+}
+
+#[test]
+fn agency_secrets_are_not_in_the_database_and_only_supervisors_hold_them() {
+    let v = TestVault::new();
+    let db = v.insider_db("wang");
+    let meta: Vec<String> = db
+        .prepare("SELECT key FROM meta")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!meta.iter().any(|k| k == "inbound_identity"), "{meta:?}");
+    // The wrappings of the generation are for supervisors and the recovery key only.
+    let holders: Vec<String> = db
+        .prepare("SELECT DISTINCT holder FROM supervisor_keys ORDER BY holder")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(holders, vec!["@recovery".to_string(), "li".to_string()]);
+    // And the packet key published is not the old database-held agency key.
+    let log_key: Vec<u8> = db
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'log_signing_key'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let seed: [u8; 32] = log_key.as_slice().try_into().unwrap();
+    let old = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let key = our_key(&v);
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(key["minisign_public_key"].as_str().unwrap())
+        .unwrap();
+    assert_ne!(&raw[10..], old.verifying_key().as_bytes());
+    // A caseworker and an auditor are refused the packet key's work.
+    let out = v.tmp.path().join("x.age");
+    let r = v
+        .run(
+            "audit",
+            &["referral", "resend", "1", "--out", out.to_str().unwrap()],
+        )
+        .fails();
+    assert!(!r.stderr.is_empty());
+}
+
+#[test]
+fn a_supervisor_leaving_rotates_the_keys_with_a_statement_partners_check() {
+    let v = TestVault::new();
+    v.add_staff("zhao", "supervisor");
+    v.run("li", &["staff", "grant", "zhao"]).ok();
+    let (case, consent) = ready(&v);
+    let before = our_key(&v);
+    let k1 = before["minisign_public_key"].as_str().unwrap().to_string();
+    let in1 = before["inbound_age_recipient"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A copy of the vault as zhao could keep it before she leaves.
+    let backup = v.tmp.path().join("backup");
+    copy_dir(&v.dir, &backup);
+
+    v.run("admin", &["staff", "remove", "zhao"]).ok();
+    // Until a supervisor opens the vault the keys are stale; li's session makes new ones.
+    v.run("li", &["case", "list"]).ok();
+    let after = our_key(&v);
+    let k2 = after["minisign_public_key"].as_str().unwrap().to_string();
+    assert_ne!(k1, k2);
+    assert_ne!(
+        in1,
+        after["inbound_age_recipient"].as_str().unwrap(),
+        "the inbound key rotates too"
+    );
+    assert_eq!(after["stale"], false);
+
+    // The statement: signed by the old key and by the new one, naming both.
+    let st = v.tmp.path().join("keys.txt");
+    v.run(
+        "audit",
+        &["agency", "key", "--statement", st.to_str().unwrap()],
+    )
+    .ok();
+    let text = std::fs::read_to_string(&st).unwrap();
+    assert!(text.contains(&format!("packet-key: {k2}")), "{text}");
+    assert!(
+        text.contains(&format!("previous-packet-key: {k1}")),
+        "{text}"
+    );
+    if tool("minisign") {
+        let new_sig = v.tmp.path().join("keys.txt.minisig");
+        let old_sig = v.tmp.path().join("keys.txt.previous.minisig");
+        assert!(minisign_ok(&st, &new_sig, &k2));
+        assert!(minisign_ok(&st, &old_sig, &k1));
+        assert!(!minisign_ok(&st, &new_sig, &k1));
+    }
+
+    // A packet released now is signed with the new key only.
+    let out = v.tmp.path().join("p.age");
+    let case_s = case.to_string();
+    v.run("li", &export_args(&case_s, &consent, out.to_str().unwrap()))
+        .ok();
+    if tool("minisign") {
+        let sig = v.tmp.path().join("p.age.minisig");
+        assert!(minisign_ok(&out, &sig, &k2));
+        assert!(!minisign_ok(&out, &sig, &k1));
+    }
+
+    // zhao, on her backup copy, can still sign with the old key: a partner following the
+    // rotation (verifying with the new key) refuses it.
+    let forged = v.tmp.path().join("forged.age");
+    let mut c = cmd(&backup);
+    c.env("CASEVAULT_PASSPHRASE", TestVault::passphrase("zhao"))
+        .env("CASEVAULT_STATE_DIR", v.tmp.path().join("zhao-state"))
+        .args(["--as", "zhao"])
+        .args(export_args(&case_s, &consent, forged.to_str().unwrap()));
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    if tool("minisign") {
+        let sig = v.tmp.path().join("forged.age.minisig");
+        assert!(minisign_ok(&forged, &sig, &k1));
+        assert!(
+            !minisign_ok(&forged, &sig, &k2),
+            "a departed supervisor's old key must not pass for the current one"
+        );
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &p);
+        } else {
+            std::fs::copy(e.path(), &p).unwrap();
+        }
+    }
+}
