@@ -120,7 +120,13 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             } else {
                 minisign_pubkey
             };
-            let a = s.agency_add(&name, &age_recipient, &key_text, log_key.as_deref(), &contact)?;
+            let a = s.agency_add(
+                &name,
+                &age_recipient,
+                &key_text,
+                log_key.as_deref(),
+                &contact,
+            )?;
             ctx.emit(&a, || {
                 tr!("referral.agency_added", name = a.name, id = a.id)
             });
@@ -170,7 +176,9 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
                     a.age_recipient,
                     a.minisign_pubkey,
                     tr!("packet.h_log_key"),
-                    log_key.clone().unwrap_or_else(|| tr!("packet.no_log_key_short")),
+                    log_key
+                        .clone()
+                        .unwrap_or_else(|| tr!("packet.no_log_key_short")),
                     tr!("cli.h_active"),
                     a.active
                 )

@@ -51,7 +51,11 @@ pub enum LogCmd {
     /// is not consistent with is refused: an alarm (the log was rewritten).
     Prove {
         /// A receipt (`receipt.json` of a packet, or an access package's `.receipt.json`).
-        #[arg(long, conflicts_with = "checkpoint", required_unless_present = "checkpoint")]
+        #[arg(
+            long,
+            conflicts_with = "checkpoint",
+            required_unless_present = "checkpoint"
+        )]
         receipt: Option<PathBuf>,
         /// A signed checkpoint note.
         #[arg(long)]
@@ -154,7 +158,8 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
             let Some(path) = receipt.or(checkpoint) else {
                 return Err(Error::Invalid(tr!("packet.prove_needs_input")));
             };
-            let text = crate::error::read_capped_text(&path, crate::packet::MAX_RECEIPT_BYTES as u64)?;
+            let text =
+                crate::error::read_capped_text(&path, crate::packet::MAX_RECEIPT_BYTES as u64)?;
             let s = ctx.session()?;
             let p = s.log_prove(&text)?;
             ctx.emit(&p, || p.to_json());

@@ -81,7 +81,9 @@ fn withheld_notice(view: &PacketView) -> String {
 
 /// Adds the receipt check's fields to a JSON object.
 fn merge(v: &mut serde_json::Value, r: &crate::vault::ReceiptCheck) {
-    if let (Some(o), Ok(serde_json::Value::Object(add))) = (v.as_object_mut(), serde_json::to_value(r)) {
+    if let (Some(o), Ok(serde_json::Value::Object(add))) =
+        (v.as_object_mut(), serde_json::to_value(r))
+    {
         o.extend(add);
     }
 }
@@ -189,7 +191,10 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
                 if !o.unproved.is_empty() {
                     let sizes: Vec<String> = o.unproved.iter().map(|s| s.to_string()).collect();
                     t.push('\n');
-                    t.push_str(&tr!("packet.proof_still_unproved", sizes = sizes.join(", ")));
+                    t.push_str(&tr!(
+                        "packet.proof_still_unproved",
+                        sizes = sizes.join(", ")
+                    ));
                 }
                 t
             });

@@ -92,10 +92,8 @@ pub fn prove(
         [],
         |r| r.get(0),
     )?;
-    let new = Checkpoint::open(&latest, key).map_err(|reason| LogError::Checkpoint {
-        size: None,
-        reason,
-    })?;
+    let new = Checkpoint::open(&latest, key)
+        .map_err(|reason| LogError::Checkpoint { size: None, reason })?;
     let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
     if leaves.len() as u64 != new.size || root(&leaves) != new.root {
         return Err(LogError::Alarm {
