@@ -264,6 +264,12 @@ fn a_good_receipt_is_checked_and_broken_ones_are_refused_by_verify_open_and_impo
     });
     refused_everywhere(&b, &bad_entry, "another log entry");
 
+    // No receipt where one must be: receipt.json is not a receipt at all.
+    let missing = reseal(&a, &b, &good, "no-receipt", |body, _, _| {
+        *body = serde_json::json!({});
+    });
+    refused_everywhere(&b, &missing, "receipt is malformed");
+
     // The good packet passes each of them and says its receipt was checked.
     let v = packet_cmd(&b, "verify", &good, false).ok();
     assert!(v.stdout.contains("log receipt checked"), "{}", v.stdout);
@@ -275,6 +281,25 @@ fn a_good_receipt_is_checked_and_broken_ones_are_refused_by_verify_open_and_impo
     assert_eq!(o["receipt"], "checked");
     let i = packet_cmd(&b, "import", &good, true).ok().json();
     assert_eq!(i["receipt"], "checked");
+
+    // A checkpoint with a witness cosignature line is not rejected, and the line is kept.
+    let cosigned = reseal(&a, &b, &good, "cosigned", |body, _, cp| {
+        let line = format!("\u{2014} witness.example/w1 {}\n", B64.encode([5u8; 68]));
+        cp.push_str(&line);
+        body["checkpoint"] = Value::String(cp.clone());
+    });
+    let j = packet_cmd(&b, "verify", &cosigned, true).ok().json();
+    assert_eq!(j["receipt"], "checked");
+    let notes: Vec<String> = b
+        .insider_db("admin")
+        .prepare("SELECT note FROM partner_checkpoints")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|n| n.unwrap())
+        .collect();
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].contains("witness.example/w1"), "{notes:?}");
 }
 
 #[test]

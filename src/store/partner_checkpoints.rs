@@ -31,8 +31,9 @@ pub fn list(conn: &Connection, agency: i64) -> Result<Vec<PartnerCheckpoint>> {
     Ok(v)
 }
 
-/// Remembers a checkpoint (the caller has checked it does not conflict with one of the same
-/// size); an existing row of that size is only ever marked proved, never replaced.
+/// Remembers a checkpoint. The caller has checked that it does not conflict with a remembered
+/// one of the same size (same root): an existing row is then only marked proved, and its note
+/// replaced only by a copy carrying more signature lines (cosignatures added by witnesses).
 pub fn put(
     conn: &Connection,
     agency: i64,
@@ -44,7 +45,8 @@ pub fn put(
     conn.execute(
         "INSERT INTO partner_checkpoints(agency_id, size, note, proved, seen_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(agency_id, size) DO UPDATE SET proved = max(proved, excluded.proved)",
+         ON CONFLICT(agency_id, size) DO UPDATE SET proved = max(proved, excluded.proved),
+           note = CASE WHEN length(excluded.note) > length(note) THEN excluded.note ELSE note END",
         params![agency, size as i64, note, proved, at],
     )?;
     Ok(())

@@ -221,16 +221,16 @@ impl Session {
                 None if known.is_empty() => "first",
                 None => "unproved",
             };
-            if same.is_none() {
-                store::partner_checkpoints::put(
-                    tx,
-                    a.id,
-                    cp.size,
-                    &receipt.checkpoint,
-                    known.is_empty(),
-                    now(),
-                )?;
-            }
+            // Same size and root as a remembered one: `put` keeps the copy with more signature
+            // lines (witness cosignatures), never a different checkpoint.
+            store::partner_checkpoints::put(
+                tx,
+                a.id,
+                cp.size,
+                &receipt.checkpoint,
+                known.is_empty(),
+                now(),
+            )?;
             let last = if known.is_empty() {
                 Some(cp.size)
             } else {
