@@ -89,6 +89,7 @@ fn setup(root: &Path) -> (VaultDir, PartnerKeys, i64, i64) {
                 "Partner",
                 &partner.age_recipient.to_string(),
                 &partner.minisign_public_key_file(),
+                None,
                 "021-555",
             )
             .unwrap();

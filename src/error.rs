@@ -120,6 +120,21 @@ pub enum Error {
     },
     /// Several failures already put into words (one per line), e.g. notices not written.
     Several(Vec<String>),
+    /// A partner's packet carries a receipt that does not prove this packet's disclosure is
+    /// in the partner's signed log: the packet is refused.
+    ReceiptRefused {
+        agency: String,
+        packet: String,
+        problem: crate::vault::partners::ReceiptProblem,
+    },
+    /// A partner's consistency proof does not verify, or shows two histories.
+    ProofRefused {
+        agency: String,
+        problem: crate::vault::partners::ReceiptProblem,
+    },
+    /// `log prove`: our log is not consistent with a checkpoint we signed (size `size`): it
+    /// was rewritten since. An alarm, not a proof.
+    LogForked { size: u64 },
 }
 
 impl Error {
@@ -232,6 +247,20 @@ impl fmt::Display for Error {
                 command = resend
             ),
             Error::Several(lines) => lines.join("\n"),
+            Error::ReceiptRefused {
+                agency,
+                packet,
+                problem,
+            } => tr!(
+                "packet.receipt_refused",
+                agency = agency,
+                packet = packet,
+                problem = problem
+            ),
+            Error::ProofRefused { agency, problem } => {
+                tr!("packet.proof_refused", agency = agency, problem = problem)
+            }
+            Error::LogForked { size } => tr!("packet.log_forked", size = size),
         };
         f.write_str(&s)
     }

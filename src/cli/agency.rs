@@ -24,6 +24,10 @@ pub enum AgencyCmd {
         /// The partner's minisign public key: the bare base64 line, or a .pub file's path.
         #[arg(long)]
         minisign_pubkey: String,
+        /// The partner's log verifier key (their `casevault agency key` prints it): the log
+        /// receipts in their packets are then checked. A partner with stock tools has none.
+        #[arg(long)]
+        log_key: Option<String>,
         #[arg(long, default_value = "")]
         contact: String,
     },
@@ -38,7 +42,8 @@ pub enum AgencyCmd {
         #[arg(long)]
         out_dir: PathBuf,
     },
-    /// Print this agency's minisign public key (partners verify our packets with it).
+    /// Print this agency's minisign public key (partners verify our packets with it) and its
+    /// log verifier key (partners check our receipts with it: `agency add --log-key`).
     Key {
         /// Also write it as a minisign .pub file.
         #[arg(long)]
@@ -110,6 +115,7 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             name,
             age_recipient,
             minisign_pubkey,
+            log_key,
             contact,
         } => {
             let key_text = if Path::new(&minisign_pubkey).is_file() {
@@ -118,7 +124,13 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             } else {
                 minisign_pubkey
             };
-            let a = s.agency_add(&name, &age_recipient, &key_text, &contact)?;
+            let a = s.agency_add(
+                &name,
+                &age_recipient,
+                &key_text,
+                log_key.as_deref(),
+                &contact,
+            )?;
             ctx.emit(&a, || {
                 tr!("referral.agency_added", name = a.name, id = a.id)
             });
@@ -156,14 +168,21 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
         }
         AgencyCmd::Show { agency } => {
             let a = s.agency_show(&agency)?;
-            ctx.emit(&a, || {
+            let log_key = s.agency_log_key(&a)?;
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            v["log_key"] = serde_json::json!(log_key);
+            ctx.emit(&v, || {
                 format!(
-                    "{} ({})\ncontact: {}\nage: {}\nminisign: {}\n{}: {}\n",
+                    "{} ({})\ncontact: {}\nage: {}\nminisign: {}\n{}: {}\n{}: {}\n",
                     a.name,
                     a.id,
                     a.contact,
                     a.age_recipient,
                     a.minisign_pubkey,
+                    tr!("packet.h_log_key"),
+                    log_key
+                        .clone()
+                        .unwrap_or_else(|| tr!("packet.no_log_key_short")),
                     tr!("cli.h_active"),
                     a.active
                 )
@@ -179,6 +198,7 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             if let Some(p) = &out {
                 OutputSet::single(p).write(k.to_file().as_bytes(), &[], false)?;
             }
+            let log_key = crate::vault::disclosure::verifier_key(&s.conn)?;
             if let Some(p) = &statement {
                 // The statement, its signature by the current key, and by the one before.
                 let mut set = OutputSet::single(p);
@@ -199,9 +219,16 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
                 "inbound_age_recipient": g.keys.inbound,
                 "stale": g.stale,
                 "statement": g.keys.statement,
+                "log_verifier_key": log_key,
             });
             ctx.emit(&v, || {
-                format!("{}\n# {}\n", k.to_base64(), tr!("referral.our_key_hint"))
+                format!(
+                    "{}\n# {}\n{}\n# {}\n",
+                    k.to_base64(),
+                    tr!("referral.our_key_hint"),
+                    log_key,
+                    tr!("packet.our_log_key_hint")
+                )
             });
         }
         AgencyCmd::InboundKey => {

@@ -46,6 +46,21 @@ pub enum LogCmd {
     },
     /// Print the verifier key auditors need.
     Key,
+    /// Print (as JSON) the consistency proof from a checkpoint a partner holds to our latest
+    /// checkpoint, for them to check with `casevault packet check-proof`. A checkpoint our log
+    /// is not consistent with is refused: an alarm (the log was rewritten).
+    Prove {
+        /// A receipt (`receipt.json` of a packet, or an access package's `.receipt.json`).
+        #[arg(
+            long,
+            conflicts_with = "checkpoint",
+            required_unless_present = "checkpoint"
+        )]
+        receipt: Option<PathBuf>,
+        /// A signed checkpoint note.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
     /// Write everything an outside auditor needs to DIR (no client identities).
     Export {
         #[arg(long)]
@@ -134,6 +149,20 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
             let s = ctx.session()?;
             let k = disclosure::verifier_key(&s.conn)?;
             ctx.emit(&serde_json::json!({ "verifier_key": k }), || k.clone());
+            Ok(())
+        }
+        LogCmd::Prove {
+            receipt,
+            checkpoint,
+        } => {
+            let Some(path) = receipt.or(checkpoint) else {
+                return Err(Error::Invalid(tr!("packet.prove_needs_input")));
+            };
+            let text =
+                crate::error::read_capped_text(&path, crate::packet::MAX_RECEIPT_BYTES as u64)?;
+            let s = ctx.session()?;
+            let p = s.log_prove(&text)?;
+            ctx.emit(&p, || p.to_json());
             Ok(())
         }
         LogCmd::Export { out } => {

@@ -36,6 +36,14 @@ pub enum PacketCmd {
         #[arg(long)]
         client_name: Option<String>,
     },
+    /// Verify a consistency proof a partner made with `casevault log prove` (from a receipt
+    /// of theirs we hold) under their recorded log key, and remember its checkpoints.
+    CheckProof {
+        #[arg(long, visible_alias = "agency")]
+        from: String,
+        #[arg(long)]
+        proof: PathBuf,
+    },
 }
 
 fn read(file: &Path) -> Result<(Vec<u8>, String)> {
@@ -71,15 +79,29 @@ fn withheld_notice(view: &PacketView) -> String {
     t
 }
 
+/// Adds the receipt check's fields to a JSON object.
+fn merge(v: &mut serde_json::Value, r: &crate::vault::ReceiptCheck) {
+    if let (Some(o), Ok(serde_json::Value::Object(add))) =
+        (v.as_object_mut(), serde_json::to_value(r))
+    {
+        o.extend(add);
+    }
+}
+
 pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
     let mut s = ctx.session()?;
     match cmd {
         PacketCmd::Verify { file, from } => {
             let (ct, sig) = read(&file)?;
-            let comment = s.packet_verify(&from, &ct, &sig)?;
-            let v = serde_json::json!({"valid": true, "trusted_comment": comment});
+            let (comment, receipt) = s.packet_verify(&from, &ct, &sig)?;
+            let mut v = serde_json::json!({"valid": true, "trusted_comment": comment});
+            merge(&mut v, &receipt);
             ctx.emit(&v, || {
-                tr!("referral.signature_ok", agency = from, comment = comment)
+                format!(
+                    "{}\n{}",
+                    tr!("referral.signature_ok", agency = from, comment = comment),
+                    receipt.text(&from)
+                )
             });
         }
         PacketCmd::Open { file, from } => {
@@ -93,9 +115,13 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
                 "withheld": view.withheld,
                 "withheld_attachments": view.withheld_attachments,
                 "log_index": view.logged,
+                "receipt_json": p.receipt,
             });
+            let mut v = v;
+            merge(&mut v, &view.receipt);
             ctx.emit(&v, || {
-                let mut t = String::new();
+                let mut t = view.receipt.text(&from);
+                t.push_str("\n\n");
                 if !view.withheld.is_empty() {
                     t.push_str(&withheld_notice(&view));
                     t.push_str("\n\n");
@@ -140,6 +166,35 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
                 if r.withheld > 0 {
                     t.push('\n');
                     t.push_str(&tr!("referral.import_withheld", count = r.withheld));
+                }
+                t.push('\n');
+                t.push_str(&r.receipt.text(&from));
+                t
+            });
+        }
+        PacketCmd::CheckProof { from, proof } => {
+            let text = read_capped_text(&proof, crate::packet::MAX_RECEIPT_BYTES as u64)?;
+            let o = s.packet_check_proof(&from, &text)?;
+            ctx.emit(&o, || {
+                let mut t = tr!(
+                    "packet.proof_ok",
+                    agency = o.agency,
+                    old = o.old_size,
+                    new = o.new_size
+                );
+                t.push('\n');
+                t.push_str(&if o.linked {
+                    tr!("packet.proof_linked")
+                } else {
+                    tr!("packet.proof_not_linked")
+                });
+                if !o.unproved.is_empty() {
+                    let sizes: Vec<String> = o.unproved.iter().map(|s| s.to_string()).collect();
+                    t.push('\n');
+                    t.push_str(&tr!(
+                        "packet.proof_still_unproved",
+                        sizes = sizes.join(", ")
+                    ));
                 }
                 t
             });

@@ -8,6 +8,7 @@
 //! - [`verify_db`], [`entries`]: audit and display inside the vault;
 //! - [`export`], [`verify_export`]: the offline audit with the agency's public key alone.
 
+mod consistency;
 mod entry;
 mod error;
 mod export;
@@ -19,6 +20,7 @@ pub mod registry;
 mod store;
 mod verify;
 
+pub use consistency::{prove, ConsistencyProof, PROOF_FORMAT, PROOF_VERSION};
 pub use entry::{
     id_mac, signed_message, split_stored, Entry, Kind, KindCode, LegalBasis, ADMIN_ROLE,
     ENTRY_VERSION, MAX_TEXT, SIGN_CONTEXT, SIG_LEN,

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod consents;
 pub mod keys;
 pub mod meta;
+pub mod partner_checkpoints;
 pub mod pinned;
 pub mod records;
 pub mod referrals;

@@ -266,9 +266,26 @@ CREATE TABLE referral_releases (
 );
 "#;
 
+/// Migration 12 (issue 11 item 4; applied after witness = 10 and agency keys = 11 once merged):
+/// the checkpoints each partner agency's receipts and consistency proofs showed us, one per
+/// log size. `note` is the partner's signed checkpoint, checked again under its recorded log
+/// key on every use; `proved` = 1 when it is on one history with the first one remembered
+/// (that one, or linked to a proved one by a consistency proof).
+const V12_PARTNER_CHECKPOINTS: &str = r#"
+CREATE TABLE partner_checkpoints (
+    agency_id INTEGER NOT NULL REFERENCES agencies(id),
+    size      INTEGER NOT NULL,
+    note      TEXT NOT NULL,
+    proved    INTEGER NOT NULL,
+    seen_at   INTEGER NOT NULL,
+    PRIMARY KEY (agency_id, size)
+) WITHOUT ROWID;
+"#;
+
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
 /// 4: requests; 5: record attachments; 6: consent revocation moment; 7: inputs for resending
-/// a disclosure; 8: signed authority; 9: supervisor keys; 11: release requests (10 is the witnesses').
+/// a disclosure; 8: signed authority; 9: supervisor keys; 10: witness cosignatures;
+/// 11: release requests; 12: partner checkpoints.
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::log::SCHEMA,
@@ -280,4 +297,5 @@ pub const MIGRATIONS: &[&str] = &[
     V8_AUTHORITY,
     V9_SUPERVISOR_KEYS,
     V11_RELEASES,
+    V12_PARTNER_CHECKPOINTS,
 ];

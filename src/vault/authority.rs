@@ -118,6 +118,11 @@ pub enum Claim {
         name: String,
         age_recipient: String,
         minisign_pubkey: String,
+        /// The partner's checkpoint verifier key (`<origin>+<key id>+<base64>`), if it runs a
+        /// signed log: its receipts are then checked. Omitted when absent, so claims made
+        /// before this field existed keep their exact bytes and digest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_key: Option<String>,
     },
 }
 
@@ -436,8 +441,12 @@ impl Session {
         Ok(())
     }
 
-    /// Checks a partner agency's row against the keys its admin signed.
-    pub(crate) fn verified_agency(&self, a: &crate::store::agencies::AgencyRow) -> Result<()> {
+    /// Checks a partner agency's row against the keys its admin signed; returns the log
+    /// verifier key the same statement records (the row has no copy of it).
+    pub(crate) fn verified_agency(
+        &self,
+        a: &crate::store::agencies::AgencyRow,
+    ) -> Result<Option<String>> {
         let claim = self.verified_claim(
             &self.conn,
             &format!("agency/{}", a.id),
@@ -445,11 +454,16 @@ impl Session {
             "agency",
             &a.name,
         )?;
+        let log_key = match &claim {
+            Claim::Agency { log_key, .. } => log_key.clone(),
+            _ => None,
+        };
         let expected = Claim::Agency {
             id: a.id,
             name: a.name.clone(),
             age_recipient: a.age_recipient.clone(),
             minisign_pubkey: a.minisign_pubkey.clone(),
+            log_key: log_key.clone(),
         };
         if claim != expected {
             return Err(Error::Tampered {
@@ -457,7 +471,7 @@ impl Session {
                 id: a.name.clone(),
             });
         }
-        Ok(())
+        Ok(log_key)
     }
 }
 

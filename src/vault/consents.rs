@@ -38,6 +38,7 @@ impl Session {
         name: &str,
         age_recipient: &str,
         minisign_pubkey: &str,
+        log_key: Option<&str>,
         contact: &str,
     ) -> Result<AgencyRow> {
         self.require(Action::AgencyManage)?;
@@ -49,6 +50,14 @@ impl Session {
         let r = age::x25519::Recipient::from_str(age_recipient.trim())
             .map_err(|_| Error::Invalid(tr!("referral.bad_age_recipient")))?;
         let k = PublicKey::parse(minisign_pubkey)?;
+        let log_key = match log_key {
+            Some(v) => Some(
+                crate::log::VerifierKey::parse(v.trim())
+                    .map_err(|e| Error::Invalid(tr!("packet.bad_log_key", reason = e)))?
+                    .encode(),
+            ),
+            None => None,
+        };
         let me = self.me.name.clone();
         let id = store::write(&self.conn, |tx| {
             let id = store::agencies::insert(
@@ -65,11 +74,17 @@ impl Session {
                 name: name.trim().to_string(),
                 age_recipient: r.to_string(),
                 minisign_pubkey: k.to_base64(),
+                log_key,
             };
             self.attest(tx, &claim, None)?;
             Ok(id)
         })?;
         Ok(store::agencies::get(&self.conn, id)?.expect("just inserted"))
+    }
+
+    /// The log verifier key recorded for a partner agency, from its signed statement.
+    pub fn agency_log_key(&self, a: &AgencyRow) -> Result<Option<String>> {
+        self.verified_agency(a)
     }
 
     /// Partner agencies (any staff member may see who the partners are).

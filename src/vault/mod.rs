@@ -19,6 +19,7 @@ mod init;
 mod keys;
 mod lock;
 pub mod output;
+pub mod partners;
 mod people;
 pub mod policy_auth;
 mod records;
@@ -36,6 +37,7 @@ pub use dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
 pub use enrol::{enrol, fingerprint, Enrolled, Invitation};
 pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
+pub use partners::{ProofOutcome, ReceiptCheck, ReceiptProblem};
 pub use policy_auth::{PolicyDetail, PolicyOutcome};
 pub use records::{describe_attachments, NewAttachment, NewRecord, OpenedRecord};
 pub use referrals::{

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
+use super::partners::ReceiptCheck;
 use super::records::seal_record;
 use super::Session;
 use crate::crypto;
@@ -99,6 +100,9 @@ pub struct ImportedPacket {
     /// How many of them the importer's role may not read (imported encrypted to their tier;
     /// a supervisor opens them).
     pub withheld: usize,
+    /// What checking the packet's log receipt found.
+    #[serde(flatten)]
+    pub receipt: ReceiptCheck,
 }
 
 /// A received packet as one staff member may see it.
@@ -112,6 +116,8 @@ pub struct PacketView {
     pub withheld_attachments: usize,
     /// The log entry written because the packet holds supervisor-only records.
     pub logged: Option<u64>,
+    /// What checking the packet's log receipt found.
+    pub receipt: ReceiptCheck,
 }
 
 /// Wipes a packet input's attachment plaintext when dropped (the export's end, or an error).
@@ -726,14 +732,18 @@ impl Session {
         Ok(PublicKey::parse(&agency.minisign_pubkey)?)
     }
 
-    /// Checks a packet's signature by a partner agency; returns the trusted comment.
-    pub fn packet_verify(&self, agency: &str, ciphertext: &[u8], minisig: &str) -> Result<String> {
+    /// Checks a packet's signature by a partner agency, then decrypts it in memory to check its
+    /// log receipt (nothing of its content is returned); returns the trusted comment.
+    pub fn packet_verify(
+        &self,
+        agency: &str,
+        ciphertext: &[u8],
+        minisig: &str,
+    ) -> Result<(String, ReceiptCheck)> {
         let a = self.agency_show(agency)?;
-        Ok(packet::verify_signature(
-            ciphertext,
-            minisig,
-            &self.partner_key(&a)?,
-        )?)
+        let opened = self.open_with_inbound(&a, ciphertext, minisig)?;
+        let check = self.packet_receipt(&a, &opened)?;
+        Ok((opened.trusted_comment.clone(), check))
     }
 
     /// Verifies and decrypts a packet from a partner agency (in memory only), as this staff
@@ -748,6 +758,7 @@ impl Session {
     ) -> Result<PacketView> {
         let a = self.agency_show(agency)?;
         let opened = self.packet_decrypt(&a, ciphertext, minisig)?;
+        let receipt = self.packet_receipt(&a, &opened)?;
         let supervisor_only = self.supervisor_only_count(&opened.records);
         let (packet, withheld, withheld_attachments) =
             opened.withhold(|r| !self.may_read_packet_tier(&r.tier));
@@ -770,6 +781,7 @@ impl Session {
             withheld,
             withheld_attachments,
             logged,
+            receipt,
         })
     }
 
@@ -781,6 +793,16 @@ impl Session {
         minisig: &str,
     ) -> Result<OpenedPacket> {
         self.require(Action::RecordRead)?;
+        self.open_with_inbound(a, ciphertext, minisig)
+    }
+
+    /// Signature, decryption with the inbound keys this supervisor holds, and every hash.
+    fn open_with_inbound(
+        &self,
+        a: &AgencyRow,
+        ciphertext: &[u8],
+        minisig: &str,
+    ) -> Result<OpenedPacket> {
         let sender = self.partner_key(a)?;
         // Every inbound key a supervisor holds (partners may still use an older one).
         let mut last = None;
@@ -884,6 +906,7 @@ impl Session {
         if store::referrals::imported(&self.conn, &pid, &opened.packet_sha256)? {
             return Err(PacketError::Replayed { packet_id: pid }.into());
         }
+        let receipt = self.packet_receipt(&a, &opened)?;
         let new_client = client.unwrap_or_else(|| NewClient {
             number: format!("REF-{}", &pid[..12]),
             name: tr!("referral.imported_client_name", agency = a.name),
@@ -978,6 +1001,7 @@ impl Session {
             case_id,
             records: ids,
             withheld,
+            receipt,
         })
     }
 }
