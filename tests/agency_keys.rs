@@ -294,3 +294,219 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A packet from `a` to `b` ("Second" at `a`, "First" at `b`); returns its path.
+fn send(a: &TestVault, case: i64, name: &str) -> std::path::PathBuf {
+    let consent = a
+        .run(
+            "wang",
+            &[
+                "--json",
+                "consent",
+                "add",
+                "--client",
+                "C001",
+                "--agency",
+                "Second",
+                "--signer",
+                "client",
+                "--signer-name",
+                "Zhang San",
+                "--purpose",
+                "housing support",
+                "--kinds",
+                "process",
+                "--tiers",
+                "1,2",
+                "--revoke-how",
+                "call 021-123",
+                "--signed",
+                "2025-01-01",
+                "--expires",
+                "2099-12-31",
+            ],
+        )
+        .ok()
+        .json()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let out = a.tmp.path().join(name);
+    let case_s = case.to_string();
+    let mut args = export_args(&case_s, &consent, out.to_str().unwrap());
+    args[6] = "Second";
+    a.run("li", &args).ok();
+    out
+}
+
+#[test]
+fn a_partner_records_our_rotation_only_with_both_signatures() {
+    let a = TestVault::new();
+    let b = TestVault::new();
+    let field = |v: &TestVault, args: &[&str], f: &str| {
+        v.run("admin", args).ok().json()[f]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    a.run(
+        "admin",
+        &[
+            "agency",
+            "add",
+            "Second",
+            "--age-recipient",
+            &field(&b, &["--json", "agency", "inbound-key"], "age_recipient"),
+            "--minisign-pubkey",
+            &field(&b, &["--json", "agency", "key"], "minisign_public_key"),
+        ],
+    )
+    .ok();
+    let register_first = |at: &TestVault| {
+        at.run(
+            "admin",
+            &[
+                "agency",
+                "add",
+                "First",
+                "--age-recipient",
+                &field(&a, &["--json", "agency", "inbound-key"], "age_recipient"),
+                "--minisign-pubkey",
+                &field(&a, &["--json", "agency", "key"], "minisign_public_key"),
+            ],
+        )
+        .ok();
+    };
+    register_first(&b);
+    let old_pub = field(&a, &["--json", "agency", "key"], "minisign_public_key");
+    let case = a.client_with_case("C001", "Zhang San");
+    a.process_note("wang", case, "first session").ok();
+
+    // The sender's supervisor leaves: new keys, and a statement.
+    a.add_staff("zhao", "supervisor");
+    a.run("admin", &["staff", "remove", "zhao"]).ok();
+    a.run("li", &["case", "list"]).ok();
+    let st = a.tmp.path().join("keys.txt");
+    a.run(
+        "audit",
+        &["agency", "key", "--statement", st.to_str().unwrap()],
+    )
+    .ok();
+    let p = send(&a, case, "after.age");
+    let verify = |who: &str| {
+        b.run(
+            who,
+            &["packet", "verify", p.to_str().unwrap(), "--from", "First"],
+        )
+    };
+    // Before the update the receiver knows only the old key: refused.
+    verify("li").fails();
+
+    // Forgeries: the new key's signature in place of the old one's; a statement naming
+    // another previous key (signed by its own keys); a caseworker may not record it.
+    let forged = a.tmp.path().join("forged.txt");
+    std::fs::copy(&st, &forged).unwrap();
+    std::fs::copy(
+        a.tmp.path().join("keys.txt.minisig"),
+        a.tmp.path().join("forged.txt.minisig"),
+    )
+    .unwrap();
+    std::fs::copy(
+        a.tmp.path().join("keys.txt.minisig"),
+        a.tmp.path().join("forged.txt.previous.minisig"),
+    )
+    .unwrap();
+    let r = b
+        .run(
+            "admin",
+            &[
+                "agency",
+                "update",
+                "First",
+                "--statement",
+                forged.to_str().unwrap(),
+            ],
+        )
+        .fails();
+    assert!(
+        r.stderr.contains("signatures do not verify"),
+        "{}",
+        r.stderr
+    );
+    let c = TestVault::new();
+    let other = c.tmp.path().join("other.txt");
+    c.add_staff("zhao", "supervisor");
+    c.run("admin", &["staff", "remove", "zhao"]).ok();
+    c.run("li", &["case", "list"]).ok();
+    c.run(
+        "audit",
+        &["agency", "key", "--statement", other.to_str().unwrap()],
+    )
+    .ok();
+    let r = b
+        .run(
+            "admin",
+            &[
+                "agency",
+                "update",
+                "First",
+                "--statement",
+                other.to_str().unwrap(),
+            ],
+        )
+        .fails();
+    assert!(r.stderr.contains("not the key we hold"), "{}", r.stderr);
+    b.run(
+        "wang",
+        &[
+            "agency",
+            "update",
+            "First",
+            "--statement",
+            st.to_str().unwrap(),
+        ],
+    )
+    .fails();
+    verify("li").fails();
+
+    // The real statement: recorded, logged, and the new packet verifies.
+    b.run(
+        "admin",
+        &[
+            "agency",
+            "update",
+            "First",
+            "--statement",
+            st.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    verify("li").ok();
+    let log = b
+        .run("audit", &["--json", "log", "show", "--kind", "key_change"])
+        .ok()
+        .json();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["detail"].as_str().unwrap().contains("keys rotated 1")),
+        "{log}"
+    );
+
+    // An insider who rolls the agency row back to the old keys is caught at the next use.
+    let db = b.insider_db("wang");
+    db.execute(
+        "DELETE FROM authority WHERE subject LIKE 'agency/%/rotation/%'",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE agencies SET minisign_pubkey = ?1 WHERE name = 'First'",
+        [&old_pub],
+    )
+    .unwrap();
+    drop(db);
+    let r = verify("li").fails();
+    assert!(r.stderr.contains("tampered with"), "{}", r.stderr);
+}

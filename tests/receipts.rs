@@ -140,9 +140,37 @@ fn meta(v: &TestVault, name: &str) -> Vec<u8> {
         .unwrap()
 }
 
-/// The sender's log (and packet) signing key, as an insider of `a` reads it.
+/// The sender's log (checkpoint) signing key, as an insider of `a` reads it.
 fn log_key(a: &TestVault) -> SigningKey {
     SigningKey::from_bytes(&meta(a, "log_signing_key").try_into().unwrap())
+}
+
+/// A supervisor's own copy of the agency's current packet key and inbound identity (the
+/// newest generation wrapped to `li`, opened with li's identity, as li could with stock age).
+fn agency_secrets(v: &TestVault) -> (SigningKey, age::x25519::Identity) {
+    let s = v.session("li");
+    let wrapped: Vec<u8> = s
+        .conn
+        .query_row(
+            "SELECT wrapped FROM supervisor_keys WHERE holder = 'li' ORDER BY generation DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let text = String::from_utf8(age::decrypt(&s.me.age, &wrapped).unwrap()).unwrap();
+    let line = |tag: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap()
+            .to_string()
+    };
+    let seed: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&line("packet ")[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    (
+        SigningKey::from_bytes(&seed.try_into().unwrap()),
+        line("inbound ").parse().unwrap(),
+    )
 }
 
 /// Decrypts `packet` with `b`'s inbound identity, lets `change` alter the receipt (body,
@@ -155,12 +183,8 @@ fn reseal(
     name: &str,
     change: impl FnOnce(&mut Value, &mut u64, &mut String),
 ) -> PathBuf {
-    let sk = log_key(a);
-    let identity: age::x25519::Identity = String::from_utf8(meta(b, "inbound_identity"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let sk = agency_secrets(a).0;
+    let identity = agency_secrets(b).1;
     let ct = std::fs::read(packet).unwrap();
     let sig = std::fs::read_to_string(format!("{}.minisig", packet.display())).unwrap();
     let p = packet::open(&ct, &sig, &PublicKey::from_signing_key(&sk), &identity).unwrap();

@@ -53,6 +53,13 @@ pub enum AgencyCmd {
         #[arg(long)]
         statement: Option<PathBuf>,
     },
+    /// Record a partner's new keys from its key statement (admin): FILE, FILE.minisig (by its
+    /// new key) and FILE.previous.minisig (by the key we hold for it) must all verify.
+    Update {
+        agency: String,
+        #[arg(long)]
+        statement: PathBuf,
+    },
     /// Print this agency's inbound age recipient (partners encrypt packets for us to it).
     InboundKey,
 }
@@ -230,6 +237,20 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
                     tr!("packet.our_log_key_hint")
                 )
             });
+        }
+        AgencyCmd::Update { agency, statement } => {
+            let read = |p: &std::path::Path| {
+                crate::error::read_capped_text(p, super::context::MAX_SMALL_FILE)
+            };
+            let mut prev = statement.as_os_str().to_owned();
+            prev.push(".previous.minisig");
+            let a = s.agency_update(
+                &agency,
+                &read(&statement)?,
+                &read(&crate::vault::output::sig_path(&statement))?,
+                &read(std::path::Path::new(&prev))?,
+            )?;
+            ctx.emit(&a, || tr!("referral.agency_updated", name = a.name));
         }
         AgencyCmd::InboundKey => {
             let r = s.inbound_recipient()?;

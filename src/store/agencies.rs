@@ -99,3 +99,17 @@ pub fn deactivate(conn: &Connection, id: i64) -> Result<()> {
     conn.execute("UPDATE agencies SET active = 0 WHERE id = ?1", [id])?;
     Ok(())
 }
+
+/// Replaces a partner's keys (after a rotation the partner signed; see `vault::authority`).
+pub fn set_keys(
+    conn: &Connection,
+    id: i64,
+    age_recipient: &str,
+    minisign_pubkey: &str,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE agencies SET age_recipient = ?2, minisign_pubkey = ?3 WHERE id = ?1",
+        rusqlite::params![id, age_recipient, minisign_pubkey],
+    )?;
+    Ok(())
+}

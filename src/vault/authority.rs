@@ -124,6 +124,18 @@ pub enum Claim {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log_key: Option<String>,
     },
+    /// A partner agency's `seq`-th key rotation: its key statement (`docs/formats.md`,
+    /// "Agency key statement") signed by its previous packet key and by the new one, so an
+    /// admin can only record a rotation the partner made.
+    AgencyKeysRotated {
+        id: i64,
+        seq: i64,
+        age_recipient: String,
+        minisign_pubkey: String,
+        statement: String,
+        signed_by_previous: String,
+        signed_by_new: String,
+    },
 }
 
 impl Claim {
@@ -134,9 +146,10 @@ impl Claim {
             Claim::Assignment { .. } => Kind::Assignment,
             Claim::Consent { .. } => Kind::ConsentRecorded,
             Claim::ConsentRevoked { .. } => Kind::ConsentRevoked,
-            Claim::Agency { .. } | Claim::SupervisorKey { .. } | Claim::Invitation { .. } => {
-                Kind::KeyChange
-            }
+            Claim::Agency { .. }
+            | Claim::AgencyKeysRotated { .. }
+            | Claim::SupervisorKey { .. }
+            | Claim::Invitation { .. } => Kind::KeyChange,
         }
     }
 
@@ -148,6 +161,7 @@ impl Claim {
             Claim::Consent { id, .. } => format!("consent/{id}"),
             Claim::ConsentRevoked { id, .. } => format!("revoked/{id}"),
             Claim::Agency { id, .. } => format!("agency/{id}"),
+            Claim::AgencyKeysRotated { id, seq, .. } => agency_rotation_subject(*id, *seq),
             Claim::SupervisorKey { generation, .. } => supkey_subject(*generation),
             Claim::Invitation { name, .. } => format!("invite/{name}"),
         }
@@ -162,6 +176,7 @@ impl Claim {
             Claim::Consent { id, .. } => format!("consent {id}"),
             Claim::ConsentRevoked { id, .. } => format!("consent {id} revoked"),
             Claim::Agency { id, .. } => format!("agency {id} keys"),
+            Claim::AgencyKeysRotated { id, seq, .. } => format!("agency {id} keys rotated {seq}"),
             Claim::SupervisorKey { generation, .. } => format!("supervisor key {generation}"),
             Claim::Invitation { name, role } => format!("invite {name} as {role}"),
         }
@@ -180,6 +195,11 @@ pub fn epoch_subject(case: i64, epoch: i64) -> String {
 /// The `authority` subject of a supervisor key generation.
 pub fn supkey_subject(generation: i64) -> String {
     format!("supkey/{generation:012}")
+}
+
+/// The `authority` subject of a partner agency's `seq`-th key rotation.
+pub fn agency_rotation_subject(id: i64, seq: i64) -> String {
+    format!("agency/{id}/rotation/{seq:06}")
 }
 
 /// The `authority` subject of an assignment.
@@ -381,7 +401,7 @@ pub(super) fn admin_entitled(
         return Ok(false);
     }
     match claim {
-        Claim::Agency { .. } => {
+        Claim::Agency { .. } | Claim::AgencyKeysRotated { .. } => {
             let detail = claim.detail();
             Ok(
                 log::first_where(conn, log::KindCode::KeyChange, &|e| e.detail == detail)?
@@ -447,6 +467,10 @@ impl Session {
         &self,
         a: &crate::store::agencies::AgencyRow,
     ) -> Result<Option<String>> {
+        let tampered = || Error::Tampered {
+            what: "agency",
+            id: a.name.clone(),
+        };
         let claim = self.verified_claim(
             &self.conn,
             &format!("agency/{}", a.id),
@@ -454,24 +478,127 @@ impl Session {
             "agency",
             &a.name,
         )?;
-        let log_key = match &claim {
-            Claim::Agency { log_key, .. } => log_key.clone(),
-            _ => None,
+        let Claim::Agency {
+            name,
+            mut age_recipient,
+            mut minisign_pubkey,
+            log_key,
+            ..
+        } = claim
+        else {
+            return Err(tampered());
         };
-        let expected = Claim::Agency {
-            id: a.id,
-            name: a.name.clone(),
-            age_recipient: a.age_recipient.clone(),
-            minisign_pubkey: a.minisign_pubkey.clone(),
-            log_key: log_key.clone(),
-        };
-        if claim != expected {
-            return Err(Error::Tampered {
-                what: "agency",
-                id: a.name.clone(),
-            });
+        // Each rotation the partner signed, in order: the previous key signs the next.
+        let mut seq = 1;
+        while let Some(c) = self.agency_rotation(a, seq)? {
+            let Claim::AgencyKeysRotated {
+                age_recipient: r,
+                minisign_pubkey: k,
+                statement,
+                signed_by_previous,
+                signed_by_new,
+                ..
+            } = c
+            else {
+                return Err(tampered());
+            };
+            super::agency_keys::AgencyKeys {
+                packet: k.clone(),
+                inbound: r.clone(),
+                statement,
+                signed_by_previous: Some(signed_by_previous),
+                signed_by_new,
+            }
+            .check(Some(&minisign_pubkey))
+            .map_err(|_| tampered())?;
+            age_recipient = r;
+            minisign_pubkey = k;
+            seq += 1;
+        }
+        // A rotation in the log whose statement row is gone is a rollback to older keys.
+        let next = format!("agency {} keys rotated {seq}", a.id);
+        if log::first_where(&self.conn, log::KindCode::KeyChange, &|e| e.detail == next)?.is_some()
+        {
+            return Err(tampered());
+        }
+        if name != a.name
+            || age_recipient != a.age_recipient
+            || minisign_pubkey != a.minisign_pubkey
+        {
+            return Err(tampered());
         }
         Ok(log_key)
+    }
+
+    /// The partner's `seq`-th signed rotation, if recorded.
+    fn agency_rotation(
+        &self,
+        a: &crate::store::agencies::AgencyRow,
+        seq: i64,
+    ) -> Result<Option<Claim>> {
+        let subject = agency_rotation_subject(a.id, seq);
+        if store::authority::get(&self.conn, &subject)?.is_none() {
+            return Ok(None);
+        }
+        self.verified_claim(&self.conn, &subject, &admin_entitled, "agency", &a.name)
+            .map(Some)
+    }
+
+    /// Records a partner's key rotation from its key statement and both signatures (admin):
+    /// the statement must name the partner's current packet key as the previous one and be
+    /// signed by it and by the new key.
+    pub fn agency_update(
+        &mut self,
+        key: &str,
+        statement: &str,
+        signed_by_new: &str,
+        signed_by_previous: &str,
+    ) -> Result<crate::store::agencies::AgencyRow> {
+        self.require(crate::policy::Action::AgencyManage)?;
+        let a = self.agency_show(key)?;
+        self.verified_agency(&a)?;
+        let field = |name: &str| {
+            statement
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+                .map(str::to_string)
+                .ok_or_else(|| Error::Invalid(crate::tr!("referral.statement_malformed")))
+        };
+        let keys = super::agency_keys::AgencyKeys {
+            packet: field("packet-key")?,
+            inbound: field("inbound-key")?,
+            statement: statement.to_string(),
+            signed_by_previous: Some(signed_by_previous.to_string()),
+            signed_by_new: signed_by_new.to_string(),
+        };
+        if field("previous-packet-key")? != a.minisign_pubkey {
+            return Err(Error::Invalid(crate::tr!(
+                "referral.statement_other_key",
+                agency = a.name
+            )));
+        }
+        keys.check(Some(&a.minisign_pubkey))
+            .map_err(|_| Error::Invalid(crate::tr!("referral.statement_bad_signature")))?;
+        <age::x25519::Recipient as std::str::FromStr>::from_str(&keys.inbound)
+            .map_err(|_| Error::Invalid(crate::tr!("referral.bad_age_recipient")))?;
+        let mut seq = 1;
+        while self.agency_rotation(&a, seq)?.is_some() {
+            seq += 1;
+        }
+        let claim = Claim::AgencyKeysRotated {
+            id: a.id,
+            seq,
+            age_recipient: keys.inbound.clone(),
+            minisign_pubkey: keys.packet.clone(),
+            statement: keys.statement,
+            signed_by_previous: signed_by_previous.to_string(),
+            signed_by_new: keys.signed_by_new,
+        };
+        store::write(&self.conn, |tx| {
+            store::agencies::set_keys(tx, a.id, &keys.inbound, &keys.packet)?;
+            self.attest(tx, &claim, None).map(|_| ())
+        })?;
+        self.agency_show(&a.id.to_string())
     }
 }
 
