@@ -112,6 +112,8 @@ pub enum Error {
     },
     /// Several failures already put into words (one per line), e.g. notices not written.
     Several(Vec<String>),
+    /// Recovery key shares refused (malformed, another vault or set, too few, no match).
+    RecoveryShare(crate::vault::recovery::ShareError),
 }
 
 impl Error {
@@ -219,6 +221,7 @@ impl fmt::Display for Error {
                 command = resend
             ),
             Error::Several(lines) => lines.join("\n"),
+            Error::RecoveryShare(e) => e.to_string(),
         };
         f.write_str(&s)
     }

@@ -21,6 +21,7 @@ pub mod output;
 mod people;
 pub mod policy_auth;
 mod records;
+pub mod recovery;
 mod referrals;
 mod rekey;
 pub mod requests;
