@@ -248,3 +248,61 @@ fn init_defaults_to_two_of_three_refuses_bad_settings_and_finishes_an_interrupte
     init(&[]).fails();
     assert!(out.join("mine.txt").exists());
 }
+
+#[test]
+fn a_single_key_file_vault_moves_to_shares_by_reshare() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang San");
+    let id = v
+        .supervision_note("wang", case, "old restricted note")
+        .ok()
+        .json()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    v.add_staff("zhao", "supervisor");
+    let key = v.recovery_path();
+    let out = v.tmp.path().join("shares");
+    // A key file of another vault is refused.
+    let other = TestVault::new();
+    v.run(
+        "admin",
+        &[
+            "recovery",
+            "reshare",
+            "--share",
+            other.recovery_path().to_str().unwrap(),
+            "--shares",
+            "2/3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .fails();
+    assert!(!out.exists());
+    v.run(
+        "admin",
+        &[
+            "recovery",
+            "reshare",
+            "--share",
+            key.to_str().unwrap(),
+            "--shares",
+            "2/3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let s = shares(&out);
+    assert_eq!(s.len(), 3);
+    // The key file and a share never combine; two shares do.
+    let r = grant(&v, "zhao", &[&key, &s[0]]).fails();
+    assert!(r.stderr.contains("together with shares"), "{}", r.stderr);
+    grant(&v, "zhao", &[&s[1], &s[2]]).ok();
+    assert!(v
+        .run("zhao", &["record", "show", &id])
+        .ok()
+        .stdout
+        .contains("old restricted note"));
+}

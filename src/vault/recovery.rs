@@ -222,7 +222,8 @@ impl ShareFile {
         let k: u8 = field("threshold")?.parse().map_err(|_| malformed())?;
         let n: u8 = field("shares")?.parse().map_err(|_| malformed())?;
         let recipient = field("recipient")?;
-        let secret_hex = Zeroizing::new(field("secret")?.to_ascii_lowercase());
+        let mut secret_hex = Zeroizing::new(field("secret")?);
+        secret_hex.make_ascii_lowercase();
         let checksum = field("checksum")?.to_ascii_lowercase();
         let secret = Zeroizing::new(unhex(&secret_hex).ok_or_else(malformed)?);
         let is_hex =
