@@ -461,11 +461,16 @@ pub fn check_out_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// Writes each share to its own new file (0600) in `dir` (created 0700 if absent), each
-/// fsynced, then the folder. On failure the files written so far are removed.
+/// Writes each share to its own new file (0600) in `dir` (created 0700 if absent; an empty
+/// folder given is made 0700: it is about to hold secrets), each fsynced, then the folder.
+/// On failure the files written so far are removed.
 pub fn write_set(dir: &Path, shares: &[ShareFile], agency: &str) -> Result<Vec<PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
     check_out_dir(dir)?;
-    if !dir.exists() {
+    if dir.exists() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(crate::private::DIR_MODE))
+            .map_err(|e| Error::io(dir, e))?;
+    } else {
         crate::private::create_dir(dir).map_err(|e| Error::io(dir, e))?;
     }
     let mut written = Vec::new();
