@@ -57,6 +57,7 @@ fn build(dir: &Path, clients: usize, records: usize, log: usize) {
             admin_passphrase: pass("admin"),
             policy_sources: Policy::embedded_sources(),
             recovery_out: dir.join("recovery.txt"),
+            recovery_shares: casevault::vault::recovery::ShareSpec::SINGLE,
         },
     )
     .unwrap();

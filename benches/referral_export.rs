@@ -67,6 +67,7 @@ fn setup(root: &Path) -> (VaultDir, PartnerKeys, i64, i64) {
             admin_passphrase: SecretString::from(ADMIN_PW),
             policy_sources: Policy::embedded_sources(),
             recovery_out: root.join("recovery.txt"),
+            recovery_shares: casevault::vault::recovery::ShareSpec::SINGLE,
         },
     )
     .unwrap();

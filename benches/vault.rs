@@ -200,6 +200,7 @@ fn new_vault(root: &Path) -> VaultDir {
             admin_passphrase: SecretString::from(ADMIN_PW),
             policy_sources: Policy::embedded_sources(),
             recovery_out: root.join("recovery.txt"),
+            recovery_shares: casevault::vault::recovery::ShareSpec::SINGLE,
         },
     )
     .unwrap();

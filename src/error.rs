@@ -135,6 +135,8 @@ pub enum Error {
     /// `log prove`: our log is not consistent with a checkpoint we signed (size `size`): it
     /// was rewritten since. An alarm, not a proof.
     LogForked { size: u64 },
+    /// Recovery key shares refused (malformed, another vault or set, too few, no match).
+    RecoveryShare(crate::vault::recovery::ShareError),
 }
 
 impl Error {
@@ -261,6 +263,7 @@ impl fmt::Display for Error {
                 tr!("packet.proof_refused", agency = agency, problem = problem)
             }
             Error::LogForked { size } => tr!("packet.log_forked", size = size),
+            Error::RecoveryShare(e) => e.to_string(),
         };
         f.write_str(&s)
     }

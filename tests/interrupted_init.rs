@@ -14,6 +14,8 @@ fn init(v: &TestVault) -> Run {
             "Test Agency",
             "--admin",
             "admin",
+            "--recovery-shares",
+            "1/1",
             "--recovery-out",
         ])
         .arg(v.recovery_path());

@@ -426,6 +426,8 @@ fn init_takes_a_bare_name_and_keygen_writes_all_files_or_none() {
                 "Test Agency",
                 "--admin",
                 "admin",
+                "--recovery-shares",
+                "1/1",
                 "--recovery-out",
                 recovery,
             ]);

@@ -360,6 +360,8 @@ fn vault_on(root: &Path) -> TestVault {
             "Test",
             "--admin",
             "admin",
+            "--recovery-shares",
+            "1/1",
             "--recovery-out",
         ])
         .arg(v.recovery_path());

@@ -75,6 +75,7 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
             admin_passphrase: pass("admin"),
             policy_sources: Policy::embedded_sources(),
             recovery_out: root.join("recovery-key.txt"),
+            recovery_shares: vault::recovery::ShareSpec::SINGLE,
         },
     )?;
     let mut admin = Session::open(&dir, "admin", &pass("admin"))?;

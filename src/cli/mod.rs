@@ -15,6 +15,7 @@ pub mod out;
 mod packet;
 mod policy;
 mod record;
+mod recovery;
 mod referral;
 mod request;
 mod staff;
@@ -93,6 +94,9 @@ pub enum Command {
     /// Confidentiality audit: `audit run` (exit 0 clean, 1 findings, 2 could not run).
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// The recovery key's shares: reshare.
+    #[command(subcommand)]
+    Recovery(recovery::RecoveryCmd),
 }
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
@@ -133,6 +137,7 @@ pub fn main() -> i32 {
         Command::Referral(c) => referral::run(&mut ctx, c),
         Command::Packet(c) => packet::run(&mut ctx, c),
         Command::Request(c) => request::run(&mut ctx, c),
+        Command::Recovery(c) => recovery::run(&mut ctx, c),
         Command::Audit(c) => {
             let code = audit::run(&mut ctx, c);
             // A report that could not be written is an audit that could not run.

@@ -69,9 +69,14 @@ pub enum StaffCmd {
     /// supervisor with access is left; logged).
     RecoverGrant {
         name: String,
-        /// The recovery key file written at init.
-        #[arg(long)]
-        recovery_key: PathBuf,
+        /// A recovery key share (repeat for at least the threshold), or the single recovery
+        /// key file of a 1/1 vault. The key is rebuilt in memory only.
+        #[arg(
+            long = "recovery-share",
+            visible_alias = "recovery-key",
+            required = true
+        )]
+        recovery_share: Vec<PathBuf>,
     },
 }
 
@@ -228,13 +233,16 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
                 },
             );
         }
-        StaffCmd::RecoverGrant { name, recovery_key } => {
-            let text = zeroize::Zeroizing::new(crate::error::read_capped_text(
-                &recovery_key,
+        StaffCmd::RecoverGrant {
+            name,
+            recovery_share,
+        } => {
+            let input = crate::vault::recovery::RecoveryInput::read(
+                &recovery_share,
                 super::context::MAX_SMALL_FILE,
-            )?);
-            let id = crate::vault::parse_recovery_key(&text)?;
-            let n = s.recover_grant(&id, &name)?;
+            )?;
+            let (id, how) = s.recovery_identity(input)?;
+            let n = s.recover_grant(&id, &name, &how)?;
             ctx.emit(
                 &serde_json::json!({"granted": name, "cases": n, "recovery_key_used": true}),
                 || tr!("cli.granted", name = name, cases = n),

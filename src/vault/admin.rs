@@ -16,8 +16,14 @@ use crate::tr;
 
 impl Session {
     /// Uses the recovery key to give supervisor `name` every case's keys (for when no
-    /// supervisor with access is left). Returns the number of cases.
-    pub fn recover_grant(&mut self, recovery: &age::x25519::Identity, name: &str) -> Result<usize> {
+    /// supervisor with access is left). `how` says what was used (key file or which shares),
+    /// for the log entry. Returns the number of cases.
+    pub fn recover_grant(
+        &mut self,
+        recovery: &age::x25519::Identity,
+        name: &str,
+        how: &str,
+    ) -> Result<usize> {
         self.require(Action::RecoveryUse)?;
         // The recovery key the founding log entry signed, not whatever a row says.
         let expected = self.registry().recovery().map(str::to_string);
@@ -50,7 +56,7 @@ impl Session {
         }
         self.share_supervisor_keys(&tx, RECOVERY, recovery, name, &holder.recipient)?;
         let mut e = self.log_entry(Kind::RecoveryKeyUse, None)?;
-        e.detail = format!("grant {name}: {} cases", cases.len());
+        e.detail = format!("grant {name}: {} cases; {how}", cases.len());
         self.log_append(&tx, &e)?;
         tx.commit()?;
         Ok(cases.len())

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
 use super::disclosure;
+use super::recovery::{self, ShareSpec};
 use crate::crypto::{self, hex, StaffIdentity};
 use crate::domain::time::now;
 use crate::error::{Error, Result};
@@ -21,8 +22,11 @@ pub struct InitOptions {
     pub admin: String,
     pub admin_passphrase: SecretString,
     pub policy_sources: Vec<(String, String)>,
-    /// Where the recovery key is written, once. Must not exist yet.
+    /// Where the recovery key is written, once: with [`ShareSpec::SINGLE`] a new file, else
+    /// a new (or empty) folder that receives one file per share.
     pub recovery_out: PathBuf,
+    /// How the recovery key is handed out: one key file (`1/1`) or k-of-n shares.
+    pub recovery_shares: ShareSpec,
 }
 
 /// Creates a vault in `dir` (absent or empty). On failure, removes what it created.
@@ -31,7 +35,11 @@ pub fn init(dir: &VaultDir, opts: InitOptions) -> Result<()> {
         clear_interrupted(dir, &opts)?;
     }
     // The recovery key's destination is checked before anything is created.
-    super::output::OutputSet::single(&opts.recovery_out).check(false)?;
+    if opts.recovery_shares.is_single() {
+        super::output::OutputSet::single(&opts.recovery_out).check(false)?;
+    } else {
+        recovery::check_out_dir(&opts.recovery_out)?;
+    }
     if !valid_staff_name(&opts.admin) {
         return Err(Error::Invalid(tr!(
             "vault.bad_staff_name",
@@ -98,7 +106,23 @@ fn clear_interrupted(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     if !entries.iter().all(ours) {
         return Err(exists());
     }
-    if opts.recovery_out.exists() {
+    if !opts.recovery_shares.is_single() {
+        // Shares an interrupted init wrote: removed only if together they open this
+        // directory's key file; an empty folder stays (init writes into it).
+        if opts.recovery_out.is_dir()
+            && fs::read_dir(&opts.recovery_out).is_ok_and(|mut d| d.next().is_some())
+        {
+            let (files, id) =
+                recovery::read_dir_shares(&opts.recovery_out, 64 << 10).ok_or_else(exists)?;
+            let wrapped = fs::read(dir.dbkey()).map_err(|_| exists())?;
+            if crypto::decrypt(&[&id as &dyn age::Identity], &wrapped)?.is_none() {
+                return Err(exists());
+            }
+            for f in files {
+                fs::remove_file(&f).map_err(|e| Error::io(&f, e))?;
+            }
+        }
+    } else if opts.recovery_out.exists() {
         let text =
             zeroize::Zeroizing::new(fs::read_to_string(&opts.recovery_out).map_err(|_| exists())?);
         let id = super::admin::parse_recovery_key(&text).map_err(|_| exists())?;
@@ -127,6 +151,7 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
     let mut admin = StaffIdentity::generate(&opts.admin);
     let recovery = age::x25519::Identity::generate();
     let db_key = crypto::random_key32();
+    let vault_id = hex(&crypto::random_bytes::<16>());
 
     let conn = store::open(&dir.db(), &db_key, true)?;
     store::write(&conn, |tx| {
@@ -135,11 +160,7 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
         let sources =
             serde_json::to_vec(&opts.policy_sources).map_err(|e| Error::Invalid(e.to_string()))?;
         store::meta::set(tx, "agency", opts.agency.as_bytes())?;
-        store::meta::set(
-            tx,
-            "vault_id",
-            hex(&crypto::random_bytes::<16>()).as_bytes(),
-        )?;
+        store::meta::set(tx, "vault_id", vault_id.as_bytes())?;
         store::meta::set(tx, "created_at", at.to_string().as_bytes())?;
         store::meta::set(tx, "policy_sources", &sources)?;
         store::meta::set(
@@ -197,8 +218,13 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
         crypto::encrypt_to_many(&[&admin.recipient(), &recovery.to_public()], &db_key[..])?;
     write_atomic(&dir.dbkey(), &wrapped)?;
     // After the key file it opens (so a rerun after a crash can tell it is ours), before
-    // VERSION (so a vault never exists without its recovery key file).
-    write_recovery(opts, &recovery)?;
+    // VERSION (so a vault never exists without its recovery key file or shares).
+    if opts.recovery_shares.is_single() {
+        write_recovery(opts, &recovery)?;
+    } else {
+        let shares = recovery::split(&recovery, &vault_id, opts.recovery_shares)?;
+        recovery::write_set(&opts.recovery_out, &shares, &opts.agency)?;
+    }
     // Written last: a directory without it is not a vault.
     write_atomic(&dir.version(), format!("{VERSION_LINE}\n").as_bytes())
 }

@@ -23,6 +23,7 @@ pub mod partners;
 mod people;
 pub mod policy_auth;
 mod records;
+pub mod recovery;
 mod referrals;
 mod rekey;
 pub mod requests;

@@ -75,11 +75,23 @@ pub fn run(mut c: Command) -> Run {
 
 impl TestVault {
     /// A new vault with admin `admin`, supervisor `li`, caseworkers `wang` and `chen`, auditor `audit`.
+    /// The recovery key is the single file at [`TestVault::recovery_path`].
     pub fn new() -> TestVault {
+        TestVault::with_recovery_shares("1/1")
+    }
+
+    /// The same with the recovery key in `spec` (`k/n`) shares in
+    /// [`TestVault::shares_dir`] (`1/1`: the single file).
+    pub fn with_recovery_shares(spec: &str) -> TestVault {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("tmp")).unwrap();
         let dir = tmp.path().join("vault");
         let v = TestVault { dir, tmp };
+        let out = if spec == "1/1" {
+            v.recovery_path()
+        } else {
+            v.shares_dir()
+        };
         let mut c = cmd(&v.dir);
         c.env("CASEVAULT_NEW_PASSPHRASE", ADMIN_PW)
             .args([
@@ -88,9 +100,11 @@ impl TestVault {
                 "Test Agency",
                 "--admin",
                 "admin",
+                "--recovery-shares",
+                spec,
                 "--recovery-out",
             ])
-            .arg(v.recovery_path());
+            .arg(out);
         run(c).ok();
         for (n, r) in [
             ("li", "supervisor"),
@@ -107,6 +121,11 @@ impl TestVault {
 
     pub fn recovery_path(&self) -> PathBuf {
         self.tmp.path().join("recovery.txt")
+    }
+
+    /// Where [`TestVault::with_recovery_shares`] writes the share files.
+    pub fn shares_dir(&self) -> PathBuf {
+        self.tmp.path().join("recovery-shares")
     }
 
     /// Adds a member the way people do: the admin invites, the member enrols with their own
