@@ -112,6 +112,14 @@ pub enum Error {
     },
     /// Several failures already put into words (one per line), e.g. notices not written.
     Several(Vec<String>),
+    /// The log is shorter than this installation has seen it (truncated, or the vault was
+    /// restored from an older copy): refused, the remembered state kept (issue 11, item 3).
+    LogRollback { seen: u64, now: u64 },
+    /// The log's history differs from the one this installation has seen (no consistency
+    /// proof from the remembered head): refused, the remembered state kept.
+    LogFork { seen: u64, now: u64 },
+    /// The installation's remembered log state cannot be found, read or trusted.
+    StateFile { path: PathBuf, reason: String },
 }
 
 impl Error {
@@ -219,6 +227,11 @@ impl fmt::Display for Error {
                 command = resend
             ),
             Error::Several(lines) => lines.join("\n"),
+            Error::LogRollback { seen, now } => tr!("err.log_rollback", seen = seen, now = now),
+            Error::LogFork { seen, now } => tr!("err.log_fork", seen = seen, now = now),
+            Error::StateFile { path, reason } => {
+                tr!("err.state_file", path = path.display(), reason = reason)
+            }
         };
         f.write_str(&s)
     }

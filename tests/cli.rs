@@ -73,6 +73,7 @@ fn demo_runs_in_both_languages() {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_casevault"));
         c.env("CASEVAULT_LANG", lang)
             .env("TMPDIR", tmp.path())
+            .env("CASEVAULT_STATE_DIR", tmp.path().join("state"))
             .args(["--json", "demo"]);
         let r = run(c).ok();
         let steps = r.json()["steps"].as_array().unwrap().len();

@@ -23,6 +23,7 @@ pub mod policy_auth;
 mod records;
 mod referrals;
 mod rekey;
+pub mod remember;
 pub mod requests;
 mod rotation;
 mod session;
