@@ -288,3 +288,23 @@ fn concurrent_appends_leave_the_largest_head_remembered() {
     assert_eq!(remembered(&v, "wang")["size"], log_size(&v));
     v.run("wang", READ).ok();
 }
+
+#[test]
+fn a_damaged_log_does_not_hide_a_rollback() {
+    let v = TestVault::new();
+    activity(&v, "C001");
+    v.run("li", READ).ok();
+    let seen = log_size(&v);
+    rewrite_tail(&v, seen - 2, &[]);
+    // The stored tail no longer matches its checkpoint either: the signed checkpoint alone
+    // still shows the log is shorter than this installation saw.
+    v.insider_db("wang")
+        .execute(
+            "UPDATE log_entries SET stored = stored || x'00' WHERE idx = (SELECT max(idx) FROM log_entries)",
+            [],
+        )
+        .unwrap();
+    let r = v.run("li", READ);
+    assert_alarm(&r, "log truncated", seen, seen - 2);
+    assert_eq!(remembered(&v, "li")["size"], seen);
+}

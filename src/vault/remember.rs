@@ -20,7 +20,7 @@ use super::disclosure;
 use crate::crypto::{hex, unhex};
 use crate::error::{Error, Result};
 use crate::log::merkle::{consistency_proof_from, verify_consistency, Frontier, Hash};
-use crate::log::{Checkpoint, LogHead, VerifierKey};
+use crate::log::{Checkpoint, LogError, LogHead, VerifierKey};
 use crate::store;
 
 /// The first line of meaning in every state file; a file with another is refused.
@@ -107,6 +107,9 @@ pub enum Outcome {
     Extended { from: u64, to: u64 },
     /// The same head as remembered.
     Same { size: u64 },
+    /// The log disagrees with its last checkpoint (an append would raise `Alarm`); its
+    /// signed checkpoint was compared with the remembered head, nothing was remembered.
+    Damaged,
 }
 
 /// Reads the remembered head of `staff` for `vault_id`, if any.
@@ -243,7 +246,20 @@ pub fn check_and_remember(
     let remembered = load(state, &vault_id, staff)?;
     // One read transaction: every query sees the same commit.
     let tx = conn.unchecked_transaction()?;
-    let head = crate::log::head(&tx, &vkey)?;
+    let head = match crate::log::head(&tx, &vkey) {
+        Ok(h) => h,
+        // The stored log disagrees with its own last checkpoint (or its bytes are not even
+        // bytes): every append refuses with that alarm and `log verify` names it, while reads
+        // that need no log entry go on. The signed checkpoint alone still shows a rollback or
+        // a fork at the remembered size; nothing is remembered from a damaged log.
+        Err(LogError::Alarm { .. } | LogError::Db(rusqlite::Error::InvalidColumnType(..))) => {
+            if let Some(r) = &remembered {
+                check_last_checkpoint(&tx, &vkey, &origin, r)?;
+            }
+            return Ok(Outcome::Damaged);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let outcome = match &remembered {
         None => Outcome::First { size: head.size },
         Some(r) => {
@@ -283,6 +299,42 @@ pub fn check_and_remember(
         save(state, &vault_id, staff, &origin, &head)?;
     }
     Ok(outcome)
+}
+
+/// For a damaged log: the last stored checkpoint, if its signature holds, must not be shorter
+/// than the remembered head, nor differ from it at the same size.
+fn check_last_checkpoint(
+    conn: &Connection,
+    vkey: &VerifierKey,
+    origin: &str,
+    r: &Remembered,
+) -> Result<()> {
+    use rusqlite::OptionalExtension;
+    let note: Option<String> = conn
+        .query_row(
+            "SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .ok()
+        .flatten();
+    let Some(cp) = note.and_then(|n| Checkpoint::open(&n, vkey).ok()) else {
+        return Ok(());
+    };
+    if cp.size < r.size {
+        return Err(Error::LogRollback {
+            seen: r.size,
+            now: cp.size,
+        });
+    }
+    if r.origin != origin || (cp.size == r.size && cp.root != r.root) {
+        return Err(Error::LogFork {
+            seen: r.size,
+            now: cp.size,
+        });
+    }
+    Ok(())
 }
 
 /// The state file `staff` keeps for the vault open on `conn` (for messages and tests).
