@@ -137,6 +137,14 @@ pub enum Error {
     LogForked { size: u64 },
     /// Recovery key shares refused (malformed, another vault or set, too few, no match).
     RecoveryShare(crate::vault::recovery::ShareError),
+    /// The log is shorter than this installation has seen it (truncated, or the vault was
+    /// restored from an older copy): refused, the remembered state kept (issue 11, item 3).
+    LogRollback { seen: u64, now: u64 },
+    /// The log's history differs from the one this installation has seen (no consistency
+    /// proof from the remembered head): refused, the remembered state kept.
+    LogFork { seen: u64, now: u64 },
+    /// The installation's remembered log state cannot be found, read or trusted.
+    StateFile { path: PathBuf, reason: String },
 }
 
 impl Error {
@@ -264,6 +272,11 @@ impl fmt::Display for Error {
             }
             Error::LogForked { size } => tr!("packet.log_forked", size = size),
             Error::RecoveryShare(e) => e.to_string(),
+            Error::LogRollback { seen, now } => tr!("err.log_rollback", seen = seen, now = now),
+            Error::LogFork { seen, now } => tr!("err.log_fork", seen = seen, now = now),
+            Error::StateFile { path, reason } => {
+                tr!("err.state_file", path = path.display(), reason = reason)
+            }
         };
         f.write_str(&s)
     }

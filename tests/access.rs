@@ -49,8 +49,7 @@ fn unassigned_worker_keys_cannot_open_later_records() {
     v.run("li", &["case", "assign", &case.to_string(), "chen"])
         .ok();
     // chen keeps a copy of the keys she held while assigned.
-    let dir = VaultDir::new(&v.dir);
-    let s = Session::open(&dir, "chen", &SecretString::from(pw("chen"))).unwrap();
+    let s = v.session("chen");
     let old = s.case_keys(case, 1).unwrap();
     drop(s);
     v.run("li", &["case", "unassign", &case.to_string(), "chen"])
@@ -152,7 +151,8 @@ fn removed_staff_cannot_open_the_vault() {
     // With her saved identity file and passphrase, put back: the database key no longer opens for her.
     std::fs::write(v.dir.join("staff/chen.age"), &id_file).unwrap();
     let me = StaffIdentity::open(&id_file, &SecretString::from(pw("chen")), "chen").unwrap();
-    assert!(Session::with_identity(&VaultDir::new(&v.dir), me).is_err());
+    let state = casevault::vault::remember::StateDir::new(common::state_dir(&v.dir));
+    assert!(Session::with_identity_in(&VaultDir::new(&v.dir), me, &state).is_err());
     // Even the old database key file she may have kept no longer opens the rotated database.
     let me = StaffIdentity::open(&id_file, &SecretString::from(pw("chen")), "chen").unwrap();
     let old_key = casevault::crypto::decrypt(&[&me.age], &dbkey_before)

@@ -6,7 +6,6 @@ mod common;
 use std::io::Read;
 use std::process::Command;
 
-use casevault::vault::{Session, VaultDir};
 use common::*;
 use secrecy::SecretString;
 
@@ -49,7 +48,7 @@ fn stock_age_opens_wrapping_and_record() {
     let id_path = work.path().join("li.txt");
     std::fs::write(&id_path, identity).unwrap();
 
-    let s = Session::open(&VaultDir::new(&v.dir), "li", &SecretString::from(pw("li"))).unwrap();
+    let s = v.session("li");
     let wrap = casevault::store::keys::get_wrap(&s.conn, case, 1, "li")
         .unwrap()
         .unwrap();

@@ -9,9 +9,8 @@ use std::process::Command;
 
 use casevault::log::{Kind, LegalBasis};
 use casevault::store;
-use casevault::vault::{Session, VaultDir};
+use casevault::vault::Session;
 use common::*;
-use secrecy::SecretString;
 
 fn chromium() -> Option<PathBuf> {
     for name in ["chromium", "chromium-browser", "google-chrome"] {
@@ -106,12 +105,7 @@ fn html_report_renders_in_headless_chromium() {
     // Disclosures over three months to two recipients; one without a legal basis.
     std::env::set_var("CASEVAULT_TEST_MODE", "1");
     {
-        let s = Session::open(
-            &VaultDir::new(&v.dir),
-            "wang",
-            &SecretString::from(pw("wang")),
-        )
-        .unwrap();
+        let s = v.session("wang");
         for (date, to, basis) in [
             (
                 "2027-01-10",

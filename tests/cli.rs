@@ -70,9 +70,13 @@ fn piped_import_is_quiet_and_json_is_json() {
 fn demo_runs_in_both_languages() {
     for lang in ["en", "zh"] {
         let tmp = tempfile::tempdir().unwrap();
+        // The installation's remembered log state lives outside the temporary folder the
+        // demo must leave empty.
+        let state = tempfile::tempdir().unwrap();
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_casevault"));
         c.env("CASEVAULT_LANG", lang)
             .env("TMPDIR", tmp.path())
+            .env("CASEVAULT_STATE_DIR", state.path())
             .args(["--json", "demo"]);
         let r = run(c).ok();
         let steps = r.json()["steps"].as_array().unwrap().len();

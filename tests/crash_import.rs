@@ -5,9 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use casevault::vault::{Session, VaultDir};
 use common::*;
-use secrecy::SecretString;
 
 const CLIENTS: usize = 600;
 const RECORDS_PER_CLIENT: usize = 8;
@@ -34,7 +32,7 @@ fn file() -> String {
 
 /// (lines committed, clients, cases, records) as the vault holds them.
 fn held(v: &TestVault) -> (i64, i64, i64, i64) {
-    let s = Session::open(&VaultDir::new(&v.dir), "li", &SecretString::from(pw("li"))).unwrap();
+    let s = v.session("li");
     let q = |sql: &str| s.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
     (
         q("SELECT coalesce(max(lines_done), 0) FROM imports"),

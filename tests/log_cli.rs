@@ -144,12 +144,7 @@ fn tier3_read_fails_closed_when_the_log_cannot_be_written() {
     // the database would refuse every open (the schema is pinned), so it is a TEMP trigger on
     // this session's own connection, and the read runs in this process.
     {
-        let mut s = casevault::vault::Session::open(
-            &casevault::vault::VaultDir::new(&v.dir),
-            "li",
-            &secrecy::SecretString::from(pw("li")),
-        )
-        .unwrap();
+        let mut s = v.session("li");
         s.conn
             .execute_batch("CREATE TEMP TRIGGER no_log BEFORE INSERT ON main.log_entries BEGIN SELECT RAISE(FAIL, 'log unavailable'); END;")
             .unwrap();
@@ -160,12 +155,7 @@ fn tier3_read_fails_closed_when_the_log_cannot_be_written() {
     }
     // The log's stored state no longer matches its last checkpoint: an alarm, no read.
     {
-        let s = casevault::vault::Session::open(
-            &casevault::vault::VaultDir::new(&v.dir),
-            "li",
-            &secrecy::SecretString::from(pw("li")),
-        )
-        .unwrap();
+        let s = v.session("li");
         s.conn
             .execute("UPDATE log_entries SET stored = stored || x'00' WHERE idx = (SELECT max(idx) FROM log_entries)", [])
             .unwrap();

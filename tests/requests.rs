@@ -585,13 +585,7 @@ fn the_accounting_lists_exactly_the_disclosures_made_within_the_lookback() {
     .ok();
     {
         use casevault::log::{Kind, LegalBasis};
-        use casevault::vault::{Session, VaultDir};
-        let s = Session::open(
-            &VaultDir::new(&v.dir),
-            "wang",
-            &SecretString::from(pw("wang")),
-        )
-        .unwrap();
+        let s = v.session("wang");
         let mut e = s.log_entry(Kind::ReferralExport, Some(case)).unwrap();
         e.recipient = "Harbour Youth Centre".into();
         e.purpose = "housing support".into();

@@ -186,6 +186,7 @@ fn the_demo_survives_a_closed_stdout() {
         .env("CASEVAULT_SCRYPT_LOG_N", "2")
         .env("CASEVAULT_LANG", "en")
         .env("TMPDIR", tmp.path())
+        .env("CASEVAULT_STATE_DIR", tmp.path().join("state"))
         .arg("demo")
         .stdin(Stdio::null());
     quiet(&closed(c), "demo");

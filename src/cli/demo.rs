@@ -58,6 +58,12 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
         }
     };
     let dir = VaultDir::new(root.join("vault"));
+    // A throwaway vault's remembered log state goes with it; a kept one is remembered by
+    // this installation like any other vault.
+    let state = match &a.keep {
+        Some(_) => crate::vault::remember::StateDir::from_env()?,
+        None => crate::vault::remember::StateDir::new(root.join("state")),
+    };
     let mut steps = Vec::new();
     let mut say = |line: String| {
         if !ctx.json {
@@ -78,7 +84,7 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
             recovery_shares: vault::recovery::ShareSpec::SINGLE,
         },
     )?;
-    let mut admin = Session::open(&dir, "admin", &pass("admin"))?;
+    let mut admin = Session::open_in(&dir, "admin", &pass("admin"), &state)?;
     for (name, role) in [
         ("limin", Role::Supervisor),
         ("wangfang", Role::Caseworker),
@@ -93,7 +99,7 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
         say(tr!("demo.step_staff", name = name, role = role.label()));
     }
 
-    let mut sup = Session::open(&dir, "limin", &pass("limin"))?;
+    let mut sup = Session::open_in(&dir, "limin", &pass("limin"), &state)?;
     let r = sup.import(DATA.as_bytes(), 100, &mut |_, _| {})?;
     say(tr!(
         "demo.step_import",
@@ -102,7 +108,7 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
         records = r.records
     ));
 
-    let mut wang = Session::open(&dir, "wangfang", &pass("wangfang"))?;
+    let mut wang = Session::open_in(&dir, "wangfang", &pass("wangfang"), &state)?;
     let note = wang.record_add(&NewRecord {
         case_id: 1,
         kind: "process".into(),
@@ -138,7 +144,7 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
     ));
     say(refused(wang.record_show(risk.id)));
 
-    let mut chen = Session::open(&dir, "chenchen", &pass("chenchen"))?;
+    let mut chen = Session::open_in(&dir, "chenchen", &pass("chenchen"), &state)?;
     say(tr!("demo.step_unassigned"));
     say(refused(chen.record_show(note.id)));
 
@@ -172,10 +178,10 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
     drop((chen, sup, wang));
     let cases = admin.staff_remove("chenchen")?;
     say(tr!("demo.step_offboard", cases = cases.len()));
-    let gone = Session::open(&dir, "chenchen", &pass("chenchen"));
+    let gone = Session::open_in(&dir, "chenchen", &pass("chenchen"), &state);
     say(refused(gone.map(|_| ())));
 
-    let mut sup = Session::open(&dir, "limin", &pass("limin"))?;
+    let mut sup = Session::open_in(&dir, "limin", &pass("limin"), &state)?;
     let closed = sup.case_close(3)?;
     say(tr!("demo.step_close", case = closed.id));
     drop((sup, admin));

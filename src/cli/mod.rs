@@ -99,7 +99,12 @@ pub enum Command {
     Recovery(recovery::RecoveryCmd),
 }
 
-/// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
+/// Exit code of a refused open: the log is shorter than, or forks from, the head this
+/// installation remembers (`vault::remember`).
+pub const LOG_ALARM: i32 = 3;
+
+/// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage,
+/// 3 log rollback or fork alarm.
 /// `audit run` has its own: 0 clean, 1 findings, 2 the audit could not run.
 ///
 /// Output never decides the outcome of the work: a closed stdout (broken pipe) ends printing
@@ -148,7 +153,14 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             crate::errln!("casevault: {}", context::terminal_safe(&e.to_string()));
-            1
+            match e {
+                // The remembered-state alarms (a rolled back or forked log) get their own
+                // code, so scripts and monitoring can tell them from an ordinary failure.
+                crate::error::Error::LogRollback { .. } | crate::error::Error::LogFork { .. } => {
+                    LOG_ALARM
+                }
+                _ => 1,
+            }
         }
     };
     settle(code, 1)

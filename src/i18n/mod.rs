@@ -30,6 +30,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("requests.toml", include_str!("requests.toml")),
     ("audit.toml", include_str!("audit.toml")),
     ("recovery.toml", include_str!("recovery.toml")),
+    ("state.toml", include_str!("state.toml")),
 ];
 
 /// A display language.

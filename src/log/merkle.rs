@@ -102,6 +102,70 @@ fn subproof(m: usize, d: &[Hash], complete: bool, out: &mut Vec<Hash>) {
     }
 }
 
+/// PROOF(old.size(), leaves) computed from the old tree's frontier and only the leaves
+/// appended since (`new_leaves`, from index `old.size()`): every node of an RFC 6962
+/// consistency proof lies either wholly in the new leaves or is one of the old tree's
+/// frontier subtrees, so a holder of the old frontier needs O(n − m) leaves, not the whole
+/// log. The result is the same proof as [`consistency_proof`]; `None` only if `old` is not a
+/// well-formed frontier.
+pub fn consistency_proof_from(old: &Frontier, new_leaves: &[Hash]) -> Option<Vec<Hash>> {
+    let m = old.size();
+    let n = m.checked_add(new_leaves.len() as u64)?;
+    let mut proof = Vec::new();
+    if m == 0 || m == n {
+        return Some(proof);
+    }
+    let old_nodes = old.levels();
+    // MTH(D[a..b]): an old frontier subtree, or a range of the new leaves.
+    let node = |a: u64, b: u64| -> Option<Hash> {
+        if b <= m {
+            old_nodes.iter().find_map(|&(level, hash)| {
+                let low = if level >= 63 {
+                    u64::MAX
+                } else {
+                    (1u64 << (level + 1)) - 1
+                };
+                let start = m & !low;
+                (start == a && b - a == 1u64 << level).then_some(hash)
+            })
+        } else if a >= m {
+            let from = usize::try_from(a - m).ok()?;
+            let to = usize::try_from(b - m).ok()?;
+            Some(root(new_leaves.get(from..to)?))
+        } else {
+            None
+        }
+    };
+    // SUBPROOF over the subtree D[a..a+size], with the old tree ending inside it.
+    fn sub(
+        a: u64,
+        size: u64,
+        old_end: u64,
+        complete: bool,
+        node: &dyn Fn(u64, u64) -> Option<Hash>,
+        out: &mut Vec<Hash>,
+    ) -> Option<()> {
+        let m = old_end - a;
+        if m == size {
+            if !complete {
+                out.push(node(a, a + size)?);
+            }
+            return Some(());
+        }
+        let k = split(usize::try_from(size).ok()?) as u64;
+        if m <= k {
+            sub(a, k, old_end, complete, node, out)?;
+            out.push(node(a + k, a + size)?);
+        } else {
+            sub(a + k, size - k, old_end, false, node, out)?;
+            out.push(node(a, a + k)?);
+        }
+        Some(())
+    }
+    sub(0, n, m, true, &node, &mut proof)?;
+    Some(proof)
+}
+
 /// RFC 9162 §2.1.3.2: does `proof` show `leaf` at `index` under `root` of a tree of `size`?
 pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
     if index >= size {
@@ -243,6 +307,28 @@ impl Frontier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consistency_from_frontier_matches_full_proof() {
+        let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for n in 0..=leaves.len() {
+            for m in 0..=n {
+                let mut old = Frontier::default();
+                for l in &leaves[..m] {
+                    old.push(*l);
+                }
+                let got = consistency_proof_from(&old, &leaves[m..n]).unwrap();
+                assert_eq!(Some(got.clone()), consistency_proof(&leaves[..n], m as u64));
+                assert!(verify_consistency(
+                    m as u64,
+                    n as u64,
+                    &old.root(),
+                    &root(&leaves[..n]),
+                    &got
+                ));
+            }
+        }
+    }
 
     fn hex(h: &Hash) -> String {
         h.iter().map(|b| format!("{b:02x}")).collect()

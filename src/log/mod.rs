@@ -34,9 +34,10 @@ pub use note::{key_id, Checkpoint, VerifierKey};
 pub use receipt::{verify_receipt, Receipt};
 pub use registry::Registry;
 pub use store::{
-    append, append_many, entries, entry_at, first_where, has_kind, receipt_for, revocation_logged,
-    stored_at, stored_verifier_key, verified_registry, verify_db, verify_db_with, walk_kind_desc,
-    Filter, Listed, NewEntry, CHECKPOINT_RETAIN_EVERY, SCHEMA,
+    append, append_many, entries, entry_at, first_where, has_kind, head, leaf_hashes, receipt_for,
+    revocation_logged, stored_at, stored_verifier_key, verified_registry, verify_db,
+    verify_db_with, walk_kind_desc, Filter, Listed, LogHead, NewEntry, CHECKPOINT_RETAIN_EVERY,
+    SCHEMA,
 };
 pub use verify::{Verifier, VerifyOptions, VerifyReport, MAX_ERRORS, STREAM_CHUNK};
 

@@ -98,6 +98,57 @@ impl NewEntry {
 /// The state of the log as of its last checkpoint, after the cheap consistency check.
 struct Head {
     frontier: Frontier,
+    /// The last checkpoint's signed note (empty for an empty log).
+    note: String,
+}
+
+/// The log's current head, checked as an append checks it (signature of the last
+/// checkpoint, stored size, frontier root, the last entry's inclusion): what an
+/// installation compares with the head it remembers.
+#[derive(Clone, Debug)]
+pub struct LogHead {
+    pub size: u64,
+    pub root: Hash,
+    /// The last checkpoint's signed note (empty for an empty log).
+    pub note: String,
+    pub frontier: Frontier,
+}
+
+/// The log's current head (O(log n)); [`LogError::Alarm`] when the stored state disagrees
+/// with the last checkpoint. Call inside one read transaction so every query sees the same
+/// commit.
+pub fn head(conn: &Connection, vkey: &VerifierKey) -> Result<LogHead, LogError> {
+    let Head { frontier, note } = check_head(conn, vkey)?;
+    Ok(LogHead {
+        size: frontier.size(),
+        root: frontier.root(),
+        note,
+        frontier,
+    })
+}
+
+/// The leaf hashes of entries `from..to`, in order; [`LogError::Alarm`] if one is missing.
+pub fn leaf_hashes(conn: &Connection, from: u64, to: u64) -> Result<Vec<Hash>, LogError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, stored FROM log_entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+    )?;
+    let mut rows = stmt.query(params![to_sql(from)?, to_sql(to)?])?;
+    let mut out = Vec::with_capacity(to.saturating_sub(from).min(1 << 20) as usize);
+    while let Some(row) = rows.next()? {
+        let idx: i64 = row.get(0)?;
+        if idx != to_sql(from + out.len() as u64)? {
+            break;
+        }
+        let stored: Vec<u8> = row.get(1)?;
+        out.push(leaf_hash(&stored));
+    }
+    if out.len() as u64 != to.saturating_sub(from) {
+        return Err(LogError::Alarm {
+            size: to,
+            reason: format!("entries {from}..{to} incomplete"),
+        });
+    }
+    Ok(out)
 }
 
 /// Appends one entry signed by `actor_key` and a new checkpoint signed by `log_key`, inside
@@ -120,7 +171,7 @@ pub fn append(
     now: i64,
 ) -> Result<Receipt, LogError> {
     let vkey = VerifierKey::new(origin, log_key.verifying_key());
-    let Head { mut frontier } = check_head(tx, &vkey)?;
+    let Head { mut frontier, .. } = check_head(tx, &vkey)?;
     let index = frontier.size();
 
     // The actor must sign with the key the log has registered for them.
@@ -201,7 +252,7 @@ pub fn append_many(
         ));
     }
     let vkey = VerifierKey::new(origin, log_key.verifying_key());
-    let Head { mut frontier } = check_head(tx, &vkey)?;
+    let Head { mut frontier, .. } = check_head(tx, &vkey)?;
     let registry = load_registry(tx)?;
     let first = frontier.size();
     let mut out = Vec::with_capacity(reqs.len());
@@ -295,6 +346,7 @@ fn check_head(conn: &Connection, vkey: &VerifierKey) -> Result<Head, LogError> {
         }
         return Ok(Head {
             frontier: Frontier::default(),
+            note: String::new(),
         });
     };
     let size = u64::try_from(size).map_err(|_| alarm(0, "checkpoint size"))?;
@@ -324,7 +376,7 @@ fn check_head(conn: &Connection, vkey: &VerifierKey) -> Result<Head, LogError> {
             return Err(alarm(size, "last entry"));
         }
     }
-    Ok(Head { frontier })
+    Ok(Head { frontier, note })
 }
 
 fn load_frontier(conn: &Connection) -> Result<Vec<(u32, Hash)>, LogError> {

@@ -26,6 +26,7 @@ mod records;
 pub mod recovery;
 mod referrals;
 mod rekey;
+pub mod remember;
 pub mod requests;
 mod rotation;
 mod session;

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::dir::VaultDir;
 use super::lock::VaultLock;
+use super::remember::{self, StateDir};
 use crate::crypto::{self, CaseKeySet, Key32, StaffIdentity};
 use crate::domain::Case;
 use crate::error::{Error, Result};
@@ -36,11 +37,24 @@ pub struct Session {
     /// How many modes of the vault's files and folders were too loose and were set to
     /// 0600/0700 when it was opened (see `crate::private`); the command line says so once.
     pub tightened: usize,
+    /// Where this installation remembers the log heads it has seen (`remember.rs`).
+    pub(super) state: StateDir,
 }
 
 impl Session {
-    /// Unlocks `name`'s identity with `passphrase` and opens the database.
+    /// Unlocks `name`'s identity with `passphrase` and opens the database, checking the log
+    /// against the head this installation remembers ([`StateDir::from_env`]).
     pub fn open(dir: &VaultDir, name: &str, passphrase: &SecretString) -> Result<Session> {
+        Self::open_in(dir, name, passphrase, &StateDir::from_env()?)
+    }
+
+    /// [`Session::open`] with the remembered log state kept in `state`.
+    pub fn open_in(
+        dir: &VaultDir,
+        name: &str,
+        passphrase: &SecretString,
+        state: &StateDir,
+    ) -> Result<Session> {
         dir.check()?;
         let path = dir.identity(name);
         let file = match std::fs::read(&path) {
@@ -52,7 +66,7 @@ impl Session {
         };
         let next = super::dir::identity_next(&path);
         let first = StaffIdentity::open(&file, passphrase, name)
-            .and_then(|me| Self::with_identity(dir, me));
+            .and_then(|me| Self::with_identity_in(dir, me, state));
         match first {
             // A key rotation committed but was cut off before renaming the new identity file
             // into place: the new file opens the vault, and this finishes the rename.
@@ -60,7 +74,8 @@ impl Session {
                 if next.exists() =>
             {
                 let bytes = std::fs::read(&next).map_err(|e| Error::io(&next, e))?;
-                let s = Self::with_identity(dir, StaffIdentity::open(&bytes, passphrase, name)?)?;
+                let me = StaffIdentity::open(&bytes, passphrase, name)?;
+                let s = Self::with_identity_in(dir, me, state)?;
                 std::fs::rename(&next, &path).map_err(|e| Error::io(&path, e))?;
                 super::dir::sync_dir(&dir.staff_dir())?;
                 Ok(s)
@@ -71,6 +86,15 @@ impl Session {
 
     /// Opens the database with an already unlocked identity.
     pub fn with_identity(dir: &VaultDir, me: StaffIdentity) -> Result<Session> {
+        Self::with_identity_in(dir, me, &StateDir::from_env()?)
+    }
+
+    /// [`Session::with_identity`] with the remembered log state kept in `state`.
+    pub fn with_identity_in(
+        dir: &VaultDir,
+        me: StaffIdentity,
+        state: &StateDir,
+    ) -> Result<Session> {
         let name = me.name.clone();
         let lock = VaultLock::shared(&dir.lock())?;
         // Before SQLite opens the database, so -wal and -shm are made with the tightened mode.
@@ -90,6 +114,9 @@ impl Session {
         // before parsing, so a rewritten copy is a tamper alarm, not a parse error).
         super::policy_auth::check_in_force(&conn, &registry, &Policy::digest(&sources))?;
         let policy = Policy::from_stored(&sources)?;
+        // After the log's own checks (registry, policy), before anything this session
+        // appends: the log must extend the head this installation last saw.
+        remember::check_and_remember(&conn, &dir.root, state, &name)?;
         let session = Session {
             dir: dir.clone(),
             conn,
@@ -102,6 +129,7 @@ impl Session {
             key_cache: RefCell::new(HashMap::new()),
             lock,
             tightened,
+            state: state.clone(),
         };
         // A supervisor keeps the supervisor key current (the first one, and a fresh one after
         // a supervisor left), so caseworkers' new case epochs have a top tier to use.
@@ -113,6 +141,12 @@ impl Session {
             })?;
         }
         Ok(session)
+    }
+
+    /// Checks the log against the remembered head again and remembers the current one (what
+    /// this session and others appended since it opened). Runs when the session ends.
+    pub fn remember_head(&self) -> Result<remember::Outcome> {
+        remember::check_and_remember(&self.conn, &self.dir.root, &self.state, &self.me.name)
     }
 
     /// The agency's name.
@@ -149,6 +183,20 @@ impl Session {
         // The assignment row is only an index: its signed statement decides.
         self.require_assignment(case_id)?;
         Ok(case)
+    }
+}
+
+impl Drop for Session {
+    /// Every command ends by dropping its session: the head it leaves (its own appends
+    /// included) becomes the remembered one. A failure here weakens nothing already checked
+    /// (the next open proves consistency from the older head) but is said, never hidden.
+    fn drop(&mut self) {
+        if let Err(e) = self.remember_head() {
+            crate::errln!(
+                "casevault: {}",
+                crate::tr!("state.update_failed", reason = e.to_string())
+            );
+        }
     }
 }
 

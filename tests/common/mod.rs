@@ -28,10 +28,18 @@ pub fn cmd(dir: &Path) -> Command {
         .env("CASEVAULT_SCRYPT_LOG_N", "2")
         .env("CASEVAULT_LANG", "en")
         .env("TMPDIR", dir.parent().unwrap().join("tmp"))
+        // Each vault's own installation state (remembered log heads), never the user's.
+        .env("CASEVAULT_STATE_DIR", state_dir(dir))
         .arg("--vault")
         .arg(dir)
         .stdin(Stdio::null());
     c
+}
+
+/// The remembered-state folder of the installation the tests run for the vault at `dir`:
+/// beside the vault, outside it.
+pub fn state_dir(dir: &Path) -> PathBuf {
+    dir.parent().unwrap().join("state")
 }
 
 pub struct Run {
@@ -196,10 +204,11 @@ impl TestVault {
 
     /// A library session as `who` (for checks at the key and database level).
     pub fn session(&self, who: &str) -> casevault::vault::Session {
-        casevault::vault::Session::open(
+        casevault::vault::Session::open_in(
             &casevault::vault::VaultDir::new(&self.dir),
             who,
             &secrecy::SecretString::from(Self::passphrase(who)),
+            &casevault::vault::remember::StateDir::new(state_dir(&self.dir)),
         )
         .unwrap()
     }
