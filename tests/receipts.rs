@@ -165,11 +165,11 @@ fn agency_secrets(v: &TestVault) -> (SigningKey, age::x25519::Identity) {
             .to_string()
     };
     let seed: Vec<u8> = (0..32)
-        .map(|i| u8::from_str_radix(&line("packet ")[2 * i..2 * i + 2], 16).unwrap())
+        .map(|i| u8::from_str_radix(&line("# packet ")[2 * i..2 * i + 2], 16).unwrap())
         .collect();
     (
         SigningKey::from_bytes(&seed.try_into().unwrap()),
-        line("inbound ").parse().unwrap(),
+        line("# inbound ").parse().unwrap(),
     )
 }
 

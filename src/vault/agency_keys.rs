@@ -45,8 +45,8 @@ pub struct AgencyKeys {
 }
 
 /// What one holder unwraps for one generation. The first line is the supervisor key (older
-/// generations hold nothing else); then `packet <hex seed>`, `inbound <age secret>` and
-/// `legacy-inbound <age secret>` (the inbound key a vault kept in its database before
+/// generations hold nothing else); then the comment lines `# packet <hex seed>`,
+/// `# inbound <age secret>` and `# legacy-inbound <age secret>` (the inbound key a vault kept in its database before
 /// generations carried one, moved here so packets sent to it still open).
 pub(super) struct GenerationSecrets {
     pub supervisor: age::x25519::Identity,
@@ -60,15 +60,15 @@ impl GenerationSecrets {
     pub fn encode(&self) -> Zeroizing<String> {
         let mut s = Zeroizing::new(self.supervisor.to_string().expose_secret().to_string());
         if let Some(k) = &self.packet {
-            s.push_str("\npacket ");
+            s.push_str("\n# packet ");
             s.push_str(&crate::crypto::hex(&k.to_bytes()));
         }
         if let Some(i) = &self.inbound {
-            s.push_str("\ninbound ");
+            s.push_str("\n# inbound ");
             s.push_str(i.to_string().expose_secret());
         }
         if let Some(i) = &self.legacy_inbound {
-            s.push_str("\nlegacy-inbound ");
+            s.push_str("\n# legacy-inbound ");
             s.push_str(i.to_string().expose_secret());
         }
         s
@@ -85,7 +85,8 @@ impl GenerationSecrets {
             legacy_inbound: None,
         };
         for line in lines {
-            let (tag, value) = line.trim().split_once(' ')?;
+            // Comment lines, so stock `age -d -i` reads the file as the supervisor identity.
+            let (tag, value) = line.trim().strip_prefix("# ")?.split_once(' ')?;
             match tag {
                 "packet" => {
                     let seed: Zeroizing<[u8; 32]> = Zeroizing::new(crate::crypto::unhex(value)?);
