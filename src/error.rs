@@ -112,6 +112,21 @@ pub enum Error {
     },
     /// Several failures already put into words (one per line), e.g. notices not written.
     Several(Vec<String>),
+    /// A disclosure is logged and committed but not released: its checkpoint has fewer valid
+    /// witness cosignatures than the policy's quorum. `failures` says why per witness;
+    /// `retry` is what to run once the witnesses answer.
+    AwaitingWitnesses {
+        log_index: u64,
+        have: usize,
+        need: usize,
+        failures: Vec<String>,
+        retry: String,
+    },
+    /// A witness refused our checkpoint as inconsistent with what it cosigned before (a fork
+    /// or rollback of the log): nothing is released and a supervisor must investigate.
+    WitnessAlarm { witness: String, reason: String },
+    /// The witness server's state directory or its configuration is unusable.
+    WitnessConfig(String),
 }
 
 impl Error {
@@ -219,6 +234,24 @@ impl fmt::Display for Error {
                 command = resend
             ),
             Error::Several(lines) => lines.join("\n"),
+            Error::AwaitingWitnesses {
+                log_index,
+                have,
+                need,
+                failures,
+                retry,
+            } => tr!(
+                "witness.awaiting",
+                index = log_index,
+                have = have,
+                need = need,
+                reasons = failures.join("; "),
+                command = retry
+            ),
+            Error::WitnessAlarm { witness, reason } => {
+                tr!("witness.alarm", witness = witness, reason = reason)
+            }
+            Error::WitnessConfig(m) => m.clone(),
         };
         f.write_str(&s)
     }

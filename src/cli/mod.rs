@@ -18,6 +18,7 @@ mod record;
 mod referral;
 mod request;
 mod staff;
+mod witness;
 
 use std::path::PathBuf;
 
@@ -93,6 +94,9 @@ pub enum Command {
     /// Confidentiality audit: `audit run` (exit 0 clean, 1 findings, 2 could not run).
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Run a transparency-log witness for other agencies' logs: init, add-log, key, serve.
+    #[command(subcommand)]
+    Witness(witness::WitnessCmd),
 }
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage.
@@ -133,6 +137,7 @@ pub fn main() -> i32 {
         Command::Referral(c) => referral::run(&mut ctx, c),
         Command::Packet(c) => packet::run(&mut ctx, c),
         Command::Request(c) => request::run(&mut ctx, c),
+        Command::Witness(c) => witness::run(&mut ctx, c),
         Command::Audit(c) => {
             let code = audit::run(&mut ctx, c);
             // A report that could not be written is an audit that could not run.
@@ -143,11 +148,25 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             crate::errln!("casevault: {}", context::terminal_safe(&e.to_string()));
-            1
+            exit_code(&e)
         }
     };
     settle(code, 1)
 }
+
+/// Exit codes besides 1: [`WITNESS_PENDING`] and [`WITNESS_ALARM`].
+fn exit_code(e: &crate::error::Error) -> i32 {
+    match e {
+        crate::error::Error::AwaitingWitnesses { .. } => WITNESS_PENDING,
+        crate::error::Error::WitnessAlarm { .. } => WITNESS_ALARM,
+        _ => 1,
+    }
+}
+
+/// Exit code of a disclosure logged but held back until witnesses cosign its checkpoint.
+pub const WITNESS_PENDING: i32 = 3;
+/// Exit code when a witness refused our log as forked or rolled back.
+pub const WITNESS_ALARM: i32 = 4;
 
 /// Flushes stdout and folds a stdout write error into the exit code: `failure` unless the
 /// command already failed.

@@ -29,6 +29,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("referral.toml", include_str!("referral.toml")),
     ("requests.toml", include_str!("requests.toml")),
     ("audit.toml", include_str!("audit.toml")),
+    ("witness.toml", include_str!("witness.toml")),
 ];
 
 /// A display language.
