@@ -46,6 +46,9 @@ pub enum LogCmd {
     },
     /// Print the verifier key auditors need.
     Key,
+    /// Submit the latest checkpoint to the policy's witnesses and store their cosignatures
+    /// (then `referral resend` / `request resend` release disclosures that waited for them).
+    Witness,
     /// Write everything an outside auditor needs to DIR (no client identities).
     Export {
         #[arg(long)]
@@ -128,7 +131,51 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
             let earlier = read_earlier(&checkpoint)?;
             let s = ctx.session()?;
             let r = s.log_verify(&earlier)?;
-            report(ctx, &r)
+            let w = s.witness_check()?;
+            if !ctx.json && (w.need > 0 || w.checkpoints > 1 || !w.invalid.is_empty()) {
+                crate::errln!(
+                    "{}",
+                    tr!(
+                        "witness.verify_summary",
+                        met = w.meeting_quorum,
+                        total = w.checkpoints,
+                        need = w.need
+                    )
+                );
+            }
+            report(ctx, &r)?;
+            if w.invalid.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::Several(w.invalid))
+            }
+        }
+        LogCmd::Witness => {
+            let s = ctx.session()?;
+            let run = s.log_witness()?;
+            let ok = run.cosigned.len() >= run.need;
+            ctx.emit(&run, || {
+                let mut t = tr!(
+                    "witness.submitted",
+                    size = run.size,
+                    have = run.cosigned.len(),
+                    need = run.need
+                );
+                for w in &run.cosigned {
+                    t.push('\n');
+                    t.push_str(&tr!("witness.row_ok", witness = w));
+                }
+                for f in &run.failures {
+                    t.push('\n');
+                    t.push_str(&tr!("witness.row_failed", reason = f));
+                }
+                t
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Several(run.failures))
+            }
         }
         LogCmd::Key => {
             let s = ctx.session()?;

@@ -37,7 +37,7 @@ pub use store::{
     stored_at, stored_verifier_key, verified_registry, verify_db, verify_db_with, walk_kind_desc,
     Filter, Listed, NewEntry, CHECKPOINT_RETAIN_EVERY, SCHEMA,
 };
-pub use store::{consistency_between, latest_checkpoint};
+pub use store::{consistency_between, latest_checkpoint, roots_at};
 pub use verify::{Verifier, VerifyOptions, VerifyReport, MAX_ERRORS, STREAM_CHUNK};
 
 /// The verifier key string for the log `origin` signed by `log_key` (what auditors receive).

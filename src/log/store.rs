@@ -739,3 +739,28 @@ pub fn consistency_between(conn: &Connection, old: u64, new: u64) -> Result<Vec<
     }
     super::merkle::consistency_proof(&leaves, old).ok_or(LogError::NoSuchEntry { index: old, size })
 }
+
+/// The tree roots at each of `sizes` (those beyond the log are left out), in one pass over
+/// the stored entries: what witness cosignatures are checked against.
+pub fn roots_at(
+    conn: &Connection,
+    sizes: &std::collections::BTreeSet<u64>,
+) -> Result<std::collections::BTreeMap<u64, Hash>, LogError> {
+    let mut out = std::collections::BTreeMap::new();
+    if sizes.contains(&0) {
+        out.insert(0, super::merkle::empty_root());
+    }
+    let Some(&max) = sizes.iter().next_back() else {
+        return Ok(out);
+    };
+    let mut stmt = conn.prepare("SELECT stored FROM log_entries WHERE idx < ?1 ORDER BY idx")?;
+    let rows = stmt.query_map([to_sql(max)?], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut frontier = Frontier::default();
+    for stored in rows {
+        frontier.push(leaf_hash(&stored?));
+        if sizes.contains(&frontier.size()) {
+            out.insert(frontier.size(), frontier.root());
+        }
+    }
+    Ok(out)
+}

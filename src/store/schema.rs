@@ -254,9 +254,27 @@ CREATE TABLE supervisor_keys (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 10: witness cosignatures (issue 11 item 2, `docs/witness.md`). `cosignatures`
+/// keeps each witness's cosignature line with the checkpoint body it signs (the vault keeps
+/// only some checkpoint notes, so the body is stored beside the line); `witness_state` the
+/// tree size each witness last cosigned, from which the next consistency proof starts.
+const V10_WITNESS: &str = r#"
+CREATE TABLE cosignatures (
+    size    INTEGER NOT NULL,
+    witness TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    line    TEXT NOT NULL,
+    PRIMARY KEY (size, witness)
+) WITHOUT ROWID;
+CREATE TABLE witness_state (
+    witness TEXT PRIMARY KEY,
+    size    INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
 /// 4: requests; 5: record attachments; 6: consent revocation moment; 7: inputs for resending
-/// a disclosure; 8: signed authority; 9: supervisor keys.
+/// a disclosure; 8: signed authority; 9: supervisor keys; 10: witness cosignatures.
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::log::SCHEMA,
@@ -267,4 +285,5 @@ pub const MIGRATIONS: &[&str] = &[
     V7_RESEND,
     V8_AUTHORITY,
     V9_SUPERVISOR_KEYS,
+    V10_WITNESS,
 ];

@@ -332,6 +332,7 @@ impl Session {
             )?;
         }
         tx.commit()?;
+        let receipt = self.witnessed(receipt)?;
 
         let built = prepared.seal(packet::Receipt {
             entry_index: receipt.index,
@@ -504,6 +505,7 @@ impl Session {
             return Err(refuse(tr!("referral.resend_mismatch", id = id)));
         }
         let receipt = crate::log::receipt_for(&self.conn, row.log_index as u64)?;
+        let receipt = self.witnessed(receipt)?;
         let built = prepared.seal(packet::Receipt {
             entry_index: receipt.index,
             checkpoint: receipt.checkpoint.clone(),
