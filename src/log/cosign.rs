@@ -96,7 +96,9 @@ impl CosignerKey {
             .strip_prefix("\u{2014} ")
             .ok_or(NoteError::BadSignatureLine(1))?;
         let (name, b64) = rest.split_once(' ').ok_or(NoteError::BadSignatureLine(1))?;
-        let blob = B64.decode(b64).map_err(|_| NoteError::BadSignatureLine(1))?;
+        let blob = B64
+            .decode(b64)
+            .map_err(|_| NoteError::BadSignatureLine(1))?;
         if name != self.name || blob.len() < 4 || blob[..4] != self.id {
             return Err(NoteError::NotSignedByKey(self.name.clone()));
         }

@@ -96,7 +96,9 @@ impl Change {
             Change::WitnessQuorumLowered { from, to } => {
                 format!("lower witness_quorum {from}->{to}")
             }
-            Change::WitnessQuorumRaised { from, to } => format!("raise witness_quorum {from}->{to}"),
+            Change::WitnessQuorumRaised { from, to } => {
+                format!("raise witness_quorum {from}->{to}")
+            }
             Change::WitnessRemoved { name } => format!("lower witness removed {name}"),
             Change::WitnessChanged { name } => format!("lower witness changed {name}"),
             Change::WitnessAdded { name } => format!("witness added {name}"),

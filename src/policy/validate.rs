@@ -289,7 +289,10 @@ fn check_witnesses(p: &Policy) -> Result<()> {
             ));
         }
         if !names.insert(w.name.as_str()) {
-            return Err(invalid(f, tr!("policy.rule.witness_duplicate", name = w.name)));
+            return Err(invalid(
+                f,
+                tr!("policy.rule.witness_duplicate", name = w.name),
+            ));
         }
         if crate::witness::http::split_url(&w.url).is_none() {
             return Err(invalid(f, tr!("policy.rule.witness_url", name = w.name)));

@@ -283,7 +283,13 @@ impl Session {
             ..Default::default()
         };
         for c in &all {
-            let bad = || tr!("witness.bad_cosignature", size = c.size, witness = c.witness);
+            let bad = || {
+                tr!(
+                    "witness.bad_cosignature",
+                    size = c.size,
+                    witness = c.witness
+                )
+            };
             let Some((_, key)) = keys.iter().find(|(w, _)| w.name == c.witness) else {
                 // A witness no longer in the policy: its cosignatures count for nothing.
                 continue;
