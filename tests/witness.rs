@@ -222,6 +222,40 @@ fn release_waits_for_the_witness_and_carries_its_cosignature() {
     assert!(open_packet(&s, &p2).contains("\u{2014} w.test/w1 "));
     let r = v.run("audit", &["log", "verify"]).ok();
     assert!(r.stderr.contains("witnesses: "), "{}", r.stderr);
+
+    // The export carries the cosignatures; offline verify checks them with the witness key.
+    let ex = v.tmp.path().join("export");
+    v.run("audit", &["log", "export", "--out", ex.to_str().unwrap()])
+        .ok();
+    let key = v
+        .run("audit", &["log", "key"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let offline = |quorum: &str| {
+        let mut c = cmd(&v.dir);
+        c.args([
+            "log",
+            "verify",
+            "--export",
+            ex.to_str().unwrap(),
+            "--key",
+            &key,
+        ])
+        .args(["--witness", &wkey, "--witness-quorum", quorum]);
+        run(c)
+    };
+    let r = offline("1").ok();
+    assert!(r.stderr.contains("2/2"), "{}", r.stderr);
+    let file = ex.join("cosignatures.txt");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let i = text.find("\u{2014} w.test/w1 ").unwrap() + "\u{2014} w.test/w1 ".len() + 20;
+    let mut bytes = text.into_bytes();
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&file, bytes).unwrap();
+    let r = offline("1").fails();
+    assert!(r.stderr.contains("invalid"), "{}", r.stderr);
 }
 
 /// Rewrites the tail of the last entry and makes the stored state consistent again (frontier,

@@ -43,6 +43,13 @@ pub enum LogCmd {
         /// must be the log's entry at its index.
         #[arg(long)]
         checkpoint: Vec<PathBuf>,
+        /// Offline: a witness's public key (vkey) whose cosignatures in the export count;
+        /// may be given many times.
+        #[arg(long, requires = "export")]
+        witness: Vec<String>,
+        /// Offline: how many of those witnesses must cosign the latest checkpoint.
+        #[arg(long, requires = "export", default_value_t = 0)]
+        witness_quorum: usize,
     },
     /// Print the verifier key auditors need.
     Key,
@@ -116,16 +123,52 @@ fn report(ctx: &Context, r: &VerifyReport) -> Result<()> {
     }
 }
 
+/// Failure when a stored cosignature is invalid, or (offline, when a quorum is asked for) the
+/// export's latest checkpoint misses it. Inside the vault the latest checkpoint is witnessed
+/// only when a disclosure needs it, so it is reported, not failed.
+fn witness_outcome(w: crate::vault::witnessing::WitnessCheck, latest: bool) -> Result<()> {
+    let mut problems = w.invalid;
+    if latest && w.need > 0 && !w.latest_ok {
+        problems.push(tr!("witness.latest_below_quorum", need = w.need));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Several(problems))
+    }
+}
+
 pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
     match cmd {
         LogCmd::Verify {
             export: Some(dir),
             key: Some(key),
             checkpoint,
+            witness,
+            witness_quorum,
         } => {
             let earlier = read_earlier(&checkpoint)?;
             let r = log::verify_export_with(&dir, &key, &earlier, log::VerifyOptions::default());
-            report(ctx, &r)
+            let origin = key.split('+').next().unwrap_or_default();
+            let w = crate::vault::witnessing::verify_export_cosignatures(
+                &dir,
+                origin,
+                &witness,
+                witness_quorum,
+            )?;
+            if !ctx.json && (!witness.is_empty() || witness_quorum > 0) {
+                crate::errln!(
+                    "{}",
+                    tr!(
+                        "witness.verify_summary",
+                        met = w.meeting_quorum,
+                        total = w.checkpoints,
+                        need = w.need
+                    )
+                );
+            }
+            report(ctx, &r)?;
+            witness_outcome(w, true)
         }
         LogCmd::Verify { checkpoint, .. } => {
             let earlier = read_earlier(&checkpoint)?;
@@ -144,11 +187,7 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
                 );
             }
             report(ctx, &r)?;
-            if w.invalid.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::Several(w.invalid))
-            }
+            witness_outcome(w, false)
         }
         LogCmd::Witness => {
             let s = ctx.session()?;
@@ -186,6 +225,7 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
         LogCmd::Export { out } => {
             let s = ctx.session()?;
             let n = s.log_export(&out)?;
+            s.export_cosignatures(&out)?;
             ctx.emit(&serde_json::json!({ "entries": n, "dir": out }), || {
                 tr!("cli.log_exported", entries = n, dir = out.display())
             });

@@ -310,3 +310,111 @@ impl Session {
         Ok(out)
     }
 }
+
+/// The file of an export holding witness cosignatures: one block per cosigned checkpoint,
+/// its body (`<origin>\n<size>\n<root>\n`), the cosignature lines, a blank line.
+pub const COSIGNATURES_FILE: &str = "cosignatures.txt";
+
+impl Session {
+    /// Writes [`COSIGNATURES_FILE`] into an export directory (after `log_export`).
+    pub fn export_cosignatures(&self, dir: &std::path::Path) -> Result<usize> {
+        let all = store::cosignatures::all(&self.conn)?;
+        let mut by_body: BTreeMap<(u64, String), Vec<String>> = BTreeMap::new();
+        for c in all {
+            by_body.entry((c.size, c.body)).or_default().push(c.line);
+        }
+        let mut text = String::new();
+        for ((_, body), lines) in &by_body {
+            text.push_str(body);
+            for l in lines {
+                text.push_str(l.trim_end());
+                text.push('\n');
+            }
+            text.push('\n');
+        }
+        let path = dir.join(COSIGNATURES_FILE);
+        crate::private::write(&path, text.as_bytes()).map_err(|e| Error::io(&path, e))?;
+        Ok(by_body.len())
+    }
+}
+
+/// Checks an export's [`COSIGNATURES_FILE`] offline against witness vkeys: each cosignature
+/// must verify and sign the exported log's tree at its size under the log's origin.
+pub fn verify_export_cosignatures(
+    dir: &std::path::Path,
+    log_origin: &str,
+    witness_keys: &[String],
+    need: usize,
+) -> Result<WitnessCheck> {
+    let keys = witness_keys
+        .iter()
+        .map(|k| CosignerKey::parse(k).map_err(|e| Error::Invalid(e.to_string())))
+        .collect::<Result<Vec<_>>>()?;
+    let path = dir.join(COSIGNATURES_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let entries = log::read_records(dir, log::ENTRIES_FILE)?;
+    let mut out = WitnessCheck {
+        need,
+        ..Default::default()
+    };
+    let mut blocks = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let lines: Vec<&str> = block.lines().collect();
+        if lines.len() < 3 {
+            out.invalid
+                .push(tr!("witness.bad_cosignature", size = 0, witness = "-"));
+            continue;
+        }
+        let body = format!("{}\n{}\n{}\n", lines[0], lines[1], lines[2]);
+        blocks.push((body, lines[3..].to_vec()));
+    }
+    let mut roots = BTreeMap::new();
+    let sizes: BTreeSet<u64> = blocks
+        .iter()
+        .filter_map(|(b, _)| Checkpoint::parse_body(b).ok().map(|c| c.size))
+        .collect();
+    let mut f = log::merkle::Frontier::default();
+    for e in &entries {
+        f.push(log::merkle::leaf_hash(e));
+        if sizes.contains(&f.size()) {
+            roots.insert(f.size(), f.root());
+        }
+    }
+    let latest = entries.len() as u64;
+    out.checkpoints = blocks.len();
+    for (body, lines) in &blocks {
+        let cp = Checkpoint::parse_body(body).ok();
+        let size = cp.as_ref().map_or(0, |c| c.size);
+        let matches = cp
+            .as_ref()
+            .is_some_and(|c| c.origin == log_origin && roots.get(&c.size) == Some(&c.root));
+        let mut ok = BTreeSet::new();
+        for l in lines {
+            let name = l
+                .strip_prefix("\u{2014} ")
+                .and_then(|r| r.split(' ').next())
+                .unwrap_or("-");
+            match keys.iter().find(|k| k.name == name) {
+                Some(k) if matches && k.verify_line(body, l).is_ok() => {
+                    ok.insert(k.name.clone());
+                }
+                Some(_) => {
+                    out.invalid
+                        .push(tr!("witness.bad_cosignature", size = size, witness = name))
+                }
+                None => {}
+            }
+        }
+        if ok.len() >= need {
+            out.meeting_quorum += 1;
+            if size == latest {
+                out.latest_ok = true;
+            }
+        }
+    }
+    Ok(out)
+}
