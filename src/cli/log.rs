@@ -149,6 +149,11 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
         } => {
             let earlier = read_earlier(&checkpoint)?;
             let r = log::verify_export_with(&dir, &key, &earlier, log::VerifyOptions::default());
+            report(ctx, &r)?;
+            if witness.is_empty() && witness_quorum == 0 {
+                return Ok(());
+            }
+            // Only when asked: the cosignature check reads the entries again.
             let origin = key.split('+').next().unwrap_or_default();
             let w = crate::vault::witnessing::verify_export_cosignatures(
                 &dir,
@@ -156,7 +161,7 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
                 &witness,
                 witness_quorum,
             )?;
-            if !ctx.json && (!witness.is_empty() || witness_quorum > 0) {
+            if !ctx.json {
                 crate::errln!(
                     "{}",
                     tr!(
@@ -167,13 +172,13 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
                     )
                 );
             }
-            report(ctx, &r)?;
             witness_outcome(w, true)
         }
         LogCmd::Verify { checkpoint, .. } => {
             let earlier = read_earlier(&checkpoint)?;
             let s = ctx.session()?;
             let r = s.log_verify(&earlier)?;
+            report(ctx, &r)?;
             let w = s.witness_check()?;
             if !ctx.json && (w.need > 0 || w.checkpoints > 1 || !w.invalid.is_empty()) {
                 crate::errln!(
@@ -186,7 +191,6 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
                     )
                 );
             }
-            report(ctx, &r)?;
             witness_outcome(w, false)
         }
         LogCmd::Witness => {

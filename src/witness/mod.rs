@@ -98,6 +98,9 @@ pub fn init(dir: &Path, name: &str) -> Result<String> {
     }
     for d in [dir.to_path_buf(), dir.join("logs"), dir.join("state")] {
         crate::private::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+        // An existing folder keeps its mode otherwise; the key must not be listable by others.
+        fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| Error::io(&d, e))?;
     }
     let mut seed = Zeroizing::new([0u8; 32]);
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut());
@@ -113,6 +116,13 @@ impl Witness {
         let name_path = dir.join("name");
         let name = fs::read_to_string(&name_path).map_err(|e| Error::io(&name_path, e))?;
         let key_path = dir.join("key");
+        // Like ssh with a host key: refuse a key file others can read.
+        let mode = fs::metadata(&key_path)
+            .map_err(|e| Error::io(&key_path, e))?
+            .permissions();
+        if std::os::unix::fs::PermissionsExt::mode(&mode) & 0o077 != 0 {
+            return Err(cfg(tr!("witness.key_mode", path = key_path.display())));
+        }
         let raw = Zeroizing::new(fs::read(&key_path).map_err(|e| Error::io(&key_path, e))?);
         let seed: &[u8; 32] = raw
             .as_slice()
