@@ -145,6 +145,21 @@ pub enum Error {
     LogFork { seen: u64, now: u64 },
     /// The installation's remembered log state cannot be found, read or trusted.
     StateFile { path: PathBuf, reason: String },
+    /// A disclosure is logged and committed but not released: its checkpoint has fewer valid
+    /// witness cosignatures than the policy's quorum. `failures` says why per witness;
+    /// `retry` is what to run once the witnesses answer.
+    AwaitingWitnesses {
+        log_index: u64,
+        have: usize,
+        need: usize,
+        failures: Vec<String>,
+        retry: String,
+    },
+    /// A witness refused our checkpoint as inconsistent with what it cosigned before (a fork
+    /// or rollback of the log): nothing is released and a supervisor must investigate.
+    WitnessAlarm { witness: String, reason: String },
+    /// The witness server's state directory or its configuration is unusable.
+    WitnessConfig(String),
 }
 
 impl Error {
@@ -277,6 +292,24 @@ impl fmt::Display for Error {
             Error::StateFile { path, reason } => {
                 tr!("err.state_file", path = path.display(), reason = reason)
             }
+            Error::AwaitingWitnesses {
+                log_index,
+                have,
+                need,
+                failures,
+                retry,
+            } => tr!(
+                "witness.awaiting",
+                index = log_index,
+                have = have,
+                need = need,
+                reasons = failures.join("; "),
+                command = retry
+            ),
+            Error::WitnessAlarm { witness, reason } => {
+                tr!("witness.alarm", witness = witness, reason = reason)
+            }
+            Error::WitnessConfig(m) => m.clone(),
         };
         f.write_str(&s)
     }

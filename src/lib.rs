@@ -9,6 +9,7 @@
 //! - [`log`]: the signed, Merkle-tree disclosure log;
 //! - [`packet`]: referral packets that stock `age` and `minisign` can open;
 //! - [`audit`]: the confidentiality audit over metadata (never record content);
+//! - [`witness`]: a C2SP tlog-witness server that cosigns other logs' checkpoints;
 //! - [`cli`]: the thin `casevault` command line over all of it.
 #![forbid(unsafe_code)]
 
@@ -24,5 +25,6 @@ pub mod policy;
 pub mod private;
 pub mod store;
 pub mod vault;
+pub mod witness;
 
 pub use error::{Error, Result};

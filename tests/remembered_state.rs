@@ -16,7 +16,7 @@ use serde_json::Value;
 const ROLES: [&str; 5] = ["admin", "li", "wang", "chen", "audit"];
 
 /// The exit code of a log rollback or fork alarm.
-const LOG_ALARM: i32 = 3;
+const LOG_ALARM: i32 = 4;
 
 /// A command every role may run (it opens the vault and reads).
 const READ: &[&str] = &["--json", "staff", "list"];

@@ -43,6 +43,13 @@ pub enum LogCmd {
         /// must be the log's entry at its index.
         #[arg(long)]
         checkpoint: Vec<PathBuf>,
+        /// Offline: a witness's public key (vkey) whose cosignatures in the export count;
+        /// may be given many times.
+        #[arg(long, requires = "export")]
+        witness: Vec<String>,
+        /// Offline: how many of those witnesses must cosign the latest checkpoint.
+        #[arg(long, requires = "export", default_value_t = 0)]
+        witness_quorum: usize,
     },
     /// Print the verifier key auditors need.
     Key,
@@ -61,6 +68,9 @@ pub enum LogCmd {
         #[arg(long)]
         checkpoint: Option<PathBuf>,
     },
+    /// Submit the latest checkpoint to the policy's witnesses and store their cosignatures
+    /// (then `referral resend` / `request resend` release disclosures that waited for them).
+    Witness,
     /// Write everything an outside auditor needs to DIR (no client identities).
     Export {
         #[arg(long)]
@@ -128,22 +138,102 @@ fn report(ctx: &Context, r: &VerifyReport) -> Result<()> {
     }
 }
 
+/// Failure when a stored cosignature is invalid, or (offline, when a quorum is asked for) the
+/// export's latest checkpoint misses it. Inside the vault the latest checkpoint is witnessed
+/// only when a disclosure needs it, so it is reported, not failed.
+fn witness_outcome(w: crate::vault::witnessing::WitnessCheck, latest: bool) -> Result<()> {
+    let mut problems = w.invalid;
+    if latest && w.need > 0 && !w.latest_ok {
+        problems.push(tr!("witness.latest_below_quorum", need = w.need));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Several(problems))
+    }
+}
+
 pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
     match cmd {
         LogCmd::Verify {
             export: Some(dir),
             key: Some(key),
             checkpoint,
+            witness,
+            witness_quorum,
         } => {
             let earlier = read_earlier(&checkpoint)?;
             let r = log::verify_export_with(&dir, &key, &earlier, log::VerifyOptions::default());
-            report(ctx, &r)
+            report(ctx, &r)?;
+            if witness.is_empty() && witness_quorum == 0 {
+                return Ok(());
+            }
+            // Only when asked: the cosignature check reads the entries again.
+            let origin = key.split('+').next().unwrap_or_default();
+            let w = crate::vault::witnessing::verify_export_cosignatures(
+                &dir,
+                origin,
+                &witness,
+                witness_quorum,
+            )?;
+            if !ctx.json {
+                crate::errln!(
+                    "{}",
+                    tr!(
+                        "witness.verify_summary",
+                        met = w.meeting_quorum,
+                        total = w.checkpoints,
+                        need = w.need
+                    )
+                );
+            }
+            witness_outcome(w, true)
         }
         LogCmd::Verify { checkpoint, .. } => {
             let earlier = read_earlier(&checkpoint)?;
             let s = ctx.session()?;
             let r = s.log_verify(&earlier)?;
-            report(ctx, &r)
+            report(ctx, &r)?;
+            let w = s.witness_check()?;
+            if !ctx.json && (w.need > 0 || w.checkpoints > 1 || !w.invalid.is_empty()) {
+                crate::errln!(
+                    "{}",
+                    tr!(
+                        "witness.verify_summary",
+                        met = w.meeting_quorum,
+                        total = w.checkpoints,
+                        need = w.need
+                    )
+                );
+            }
+            witness_outcome(w, false)
+        }
+        LogCmd::Witness => {
+            let s = ctx.session()?;
+            let run = s.log_witness()?;
+            let ok = run.cosigned.len() >= run.need;
+            ctx.emit(&run, || {
+                let mut t = tr!(
+                    "witness.submitted",
+                    size = run.size,
+                    have = run.cosigned.len(),
+                    need = run.need
+                );
+                for w in &run.cosigned {
+                    t.push('\n');
+                    t.push_str(&tr!("witness.row_ok", witness = w));
+                }
+                for f in &run.failures {
+                    t.push('\n');
+                    t.push_str(&tr!("witness.row_failed", reason = f));
+                }
+                t
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Several(run.failures))
+            }
         }
         LogCmd::Key => {
             let s = ctx.session()?;
@@ -168,6 +258,7 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
         LogCmd::Export { out } => {
             let s = ctx.session()?;
             let n = s.log_export(&out)?;
+            s.export_cosignatures(&out)?;
             ctx.emit(&serde_json::json!({ "entries": n, "dir": out }), || {
                 tr!("cli.log_exported", entries = n, dir = out.display())
             });

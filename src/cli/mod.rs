@@ -19,6 +19,7 @@ mod recovery;
 mod referral;
 mod request;
 mod staff;
+mod witness;
 
 use std::path::PathBuf;
 
@@ -97,14 +98,17 @@ pub enum Command {
     /// The recovery key's shares: reshare.
     #[command(subcommand)]
     Recovery(recovery::RecoveryCmd),
+    /// Run a transparency-log witness for other agencies' logs: init, add-log, key, serve.
+    #[command(subcommand)]
+    Witness(witness::WitnessCmd),
 }
 
-/// Exit code of a refused open: the log is shorter than, or forks from, the head this
-/// installation remembers (`vault::remember`).
-pub const LOG_ALARM: i32 = 3;
+/// Exit code of a log alarm: a refused open (the log is shorter than, or forks from, the
+/// head this installation remembers, `vault::remember`) or a witness refusing our log.
+pub const LOG_ALARM: i32 = 4;
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage,
-/// 3 log rollback or fork alarm.
+/// 3 a disclosure waits for witnesses, 4 log alarm (rollback, fork, a witness refused our log).
 /// `audit run` has its own: 0 clean, 1 findings, 2 the audit could not run.
 ///
 /// Output never decides the outcome of the work: a closed stdout (broken pipe) ends printing
@@ -143,6 +147,7 @@ pub fn main() -> i32 {
         Command::Packet(c) => packet::run(&mut ctx, c),
         Command::Request(c) => request::run(&mut ctx, c),
         Command::Recovery(c) => recovery::run(&mut ctx, c),
+        Command::Witness(c) => witness::run(&mut ctx, c),
         Command::Audit(c) => {
             let code = audit::run(&mut ctx, c);
             // A report that could not be written is an audit that could not run.
@@ -153,18 +158,25 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             crate::errln!("casevault: {}", context::terminal_safe(&e.to_string()));
-            match e {
-                // The remembered-state alarms (a rolled back or forked log) get their own
-                // code, so scripts and monitoring can tell them from an ordinary failure.
-                crate::error::Error::LogRollback { .. } | crate::error::Error::LogFork { .. } => {
-                    LOG_ALARM
-                }
-                _ => 1,
-            }
+            exit_code(&e)
         }
     };
     settle(code, 1)
 }
+
+/// Exit codes besides 1: [`WITNESS_PENDING`] and [`LOG_ALARM`].
+fn exit_code(e: &crate::error::Error) -> i32 {
+    match e {
+        crate::error::Error::AwaitingWitnesses { .. } => WITNESS_PENDING,
+        crate::error::Error::WitnessAlarm { .. }
+        | crate::error::Error::LogRollback { .. }
+        | crate::error::Error::LogFork { .. } => LOG_ALARM,
+        _ => 1,
+    }
+}
+
+/// Exit code of a disclosure logged but held back until witnesses cosign its checkpoint.
+pub const WITNESS_PENDING: i32 = 3;
 
 /// Flushes stdout and folds a stdout write error into the exit code: `failure` unless the
 /// command already failed.

@@ -31,6 +31,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("audit.toml", include_str!("audit.toml")),
     ("recovery.toml", include_str!("recovery.toml")),
     ("state.toml", include_str!("state.toml")),
+    ("witness.toml", include_str!("witness.toml")),
 ];
 
 /// A display language.

@@ -115,14 +115,14 @@ impl Checkpoint {
 }
 
 /// One parsed signature line.
-struct SigLine<'a> {
-    name: &'a str,
-    id: [u8; 4],
-    sig: Vec<u8>,
+pub(super) struct SigLine<'a> {
+    pub(super) name: &'a str,
+    pub(super) id: [u8; 4],
+    pub(super) sig: Vec<u8>,
 }
 
 /// Splits a note into its signed text and its signature lines, checking the syntax.
-fn split_note(note: &str) -> Result<(&str, Vec<SigLine<'_>>), NoteError> {
+pub(super) fn split_note(note: &str) -> Result<(&str, Vec<SigLine<'_>>), NoteError> {
     if note.len() > MAX_NOTE || note.chars().any(|c| c.is_ascii_control() && c != '\n') {
         return Err(NoteError::Malformed);
     }
@@ -161,7 +161,7 @@ fn split_note(note: &str) -> Result<(&str, Vec<SigLine<'_>>), NoteError> {
 }
 
 /// A key name: non-empty, no Unicode white space, no `+`.
-fn valid_key_name(name: &str) -> bool {
+pub(super) fn valid_key_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
@@ -235,7 +235,7 @@ impl VerifierKey {
     }
 }
 
-fn hex4(id: &[u8; 4]) -> String {
+pub(super) fn hex4(id: &[u8; 4]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -761,3 +761,58 @@ pub fn entry_at(conn: &Connection, index: u64) -> Result<Option<Entry>, LogError
         None => Ok(None),
     }
 }
+
+/// The latest checkpoint note (with its size), if the log has one.
+pub fn latest_checkpoint(conn: &Connection) -> Result<Option<(u64, String)>, LogError> {
+    let row: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT size, note FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.map(|(s, n)| (s as u64, n)))
+}
+
+/// The RFC 6962 consistency proof from tree size `old` to `new` over the stored entries (what
+/// a witness needs to move from the size it cosigned last). O(new) hashing.
+pub fn consistency_between(conn: &Connection, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
+    let (entries, _) = load_all(conn)?;
+    let size = entries.len() as u64;
+    if new > size || old > new {
+        return Err(LogError::NoSuchEntry { index: new, size });
+    }
+    let leaves: Vec<Hash> = entries[..new as usize]
+        .iter()
+        .map(|e| leaf_hash(e))
+        .collect();
+    if old == 0 || old == new {
+        return Ok(Vec::new());
+    }
+    super::merkle::consistency_proof(&leaves, old).ok_or(LogError::NoSuchEntry { index: old, size })
+}
+
+/// The tree roots at each of `sizes` (those beyond the log are left out), in one pass over
+/// the stored entries: what witness cosignatures are checked against.
+pub fn roots_at(
+    conn: &Connection,
+    sizes: &std::collections::BTreeSet<u64>,
+) -> Result<std::collections::BTreeMap<u64, Hash>, LogError> {
+    let mut out = std::collections::BTreeMap::new();
+    if sizes.contains(&0) {
+        out.insert(0, super::merkle::empty_root());
+    }
+    let Some(&max) = sizes.iter().next_back() else {
+        return Ok(out);
+    };
+    let mut stmt = conn.prepare("SELECT stored FROM log_entries WHERE idx < ?1 ORDER BY idx")?;
+    let rows = stmt.query_map([to_sql(max)?], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut frontier = Frontier::default();
+    for stored in rows {
+        frontier.push(leaf_hash(&stored?));
+        if sizes.contains(&frontier.size()) {
+            out.insert(frontier.size(), frontier.root());
+        }
+    }
+    Ok(out)
+}

@@ -43,6 +43,16 @@ pub enum Change {
     TemplateAdded { kind: String, label: String },
     /// A template is removed.
     TemplateRemoved { kind: String, label: String },
+    /// Fewer witness cosignatures are needed (lowers protection).
+    WitnessQuorumLowered { from: usize, to: usize },
+    /// More witness cosignatures are needed.
+    WitnessQuorumRaised { from: usize, to: usize },
+    /// A witness is removed (lowers protection: its view no longer counts).
+    WitnessRemoved { name: String },
+    /// A witness's key or URL changes (lowers protection: a new key could be anyone's).
+    WitnessChanged { name: String },
+    /// A witness is added.
+    WitnessAdded { name: String },
 }
 
 impl Change {
@@ -54,6 +64,9 @@ impl Change {
                 | Change::ActionGained { .. }
                 | Change::AllCasesGained { .. }
                 | Change::TopReaders { .. }
+                | Change::WitnessQuorumLowered { .. }
+                | Change::WitnessRemoved { .. }
+                | Change::WitnessChanged { .. }
         )
     }
 
@@ -79,6 +92,16 @@ impl Change {
             }
             Change::TemplateAdded { kind, .. } => format!("template +{kind}"),
             Change::TemplateRemoved { kind, .. } => format!("template -{kind}"),
+            // Lowering witness items start with "lower " (see [`is_lowering_item`]).
+            Change::WitnessQuorumLowered { from, to } => {
+                format!("lower witness_quorum {from}->{to}")
+            }
+            Change::WitnessQuorumRaised { from, to } => {
+                format!("raise witness_quorum {from}->{to}")
+            }
+            Change::WitnessRemoved { name } => format!("lower witness removed {name}"),
+            Change::WitnessChanged { name } => format!("lower witness changed {name}"),
+            Change::WitnessAdded { name } => format!("witness added {name}"),
         }
     }
 
@@ -141,6 +164,15 @@ impl Change {
             Change::TemplateRemoved { kind, label } => {
                 tr!("policy.diff.template_removed", kind = kind, label = label)
             }
+            Change::WitnessQuorumLowered { from, to } => {
+                tr!("policy.diff.witness_quorum_lowered", from = from, to = to)
+            }
+            Change::WitnessQuorumRaised { from, to } => {
+                tr!("policy.diff.witness_quorum_raised", from = from, to = to)
+            }
+            Change::WitnessRemoved { name } => tr!("policy.diff.witness_removed", name = name),
+            Change::WitnessChanged { name } => tr!("policy.diff.witness_changed", name = name),
+            Change::WitnessAdded { name } => tr!("policy.diff.witness_added", name = name),
         }
     }
 }
@@ -200,6 +232,35 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
             (true, false) => out.push(Change::AllCasesLost { role }),
             _ => {}
         }
+    }
+    for w in &old.witnesses {
+        match new.witnesses.iter().find(|n| n.name == w.name) {
+            None => out.push(Change::WitnessRemoved {
+                name: w.name.clone(),
+            }),
+            Some(n) if n != w => out.push(Change::WitnessChanged {
+                name: w.name.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for w in &new.witnesses {
+        if !old.witnesses.iter().any(|o| o.name == w.name) {
+            out.push(Change::WitnessAdded {
+                name: w.name.clone(),
+            });
+        }
+    }
+    if new.witness_quorum < old.witness_quorum {
+        out.push(Change::WitnessQuorumLowered {
+            from: old.witness_quorum,
+            to: new.witness_quorum,
+        });
+    } else if new.witness_quorum > old.witness_quorum {
+        out.push(Change::WitnessQuorumRaised {
+            from: old.witness_quorum,
+            to: new.witness_quorum,
+        });
     }
     let (from, to) = (top_readers(old), top_readers(new));
     if from != to {

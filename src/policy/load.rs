@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     validate, Action, Field, FieldKind, Policy, Requests, Role, RolePolicy, Template, Tier,
+    WitnessPolicy,
 };
 use crate::error::{Error, Result};
 use crate::tr;
@@ -31,6 +32,10 @@ struct RawPolicy {
     tiers: Vec<Tier>,
     roles: BTreeMap<Role, RawRole>,
     requests: Requests,
+    #[serde(default)]
+    witness: Vec<WitnessPolicy>,
+    #[serde(default)]
+    witness_quorum: usize,
 }
 
 /// `[roles.<role>]` as written; actions keep their location for error messages.
@@ -275,6 +280,8 @@ impl Policy {
             roles,
             templates,
             requests: raw.requests,
+            witnesses: raw.witness,
+            witness_quorum: raw.witness_quorum,
             source_digest: Policy::digest(files),
         };
         validate::check(&policy)?;

@@ -448,6 +448,19 @@ pub struct Requests {
     pub lookback_years: u32,
 }
 
+/// A transparency-log witness the vault's checkpoints must be cosigned by (issue 11 item 2,
+/// `docs/witness.md`): `[[witness]]` in `policy.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessPolicy {
+    /// The witness's key name (as in its cosignature lines).
+    pub name: String,
+    /// Its public key, `<name>+<key id>+<base64(0x04 ‖ key)>` (C2SP tlog-cosignature vkey).
+    pub key: String,
+    /// Where it serves `add-checkpoint`: `http://host:port[/prefix]`.
+    pub url: String,
+}
+
 /// A parsed, validated policy.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Policy {
@@ -460,6 +473,11 @@ pub struct Policy {
     /// By kind.
     pub templates: BTreeMap<String, Template>,
     pub requests: Requests,
+    /// Witnesses that cosign the log's checkpoints (none by default).
+    pub witnesses: Vec<WitnessPolicy>,
+    /// How many of [`Policy::witnesses`] must cosign a disclosure's checkpoint before it is
+    /// released (0 by default: no witnessing).
+    pub witness_quorum: usize,
     /// [`Policy::digest`] of the sources this policy was parsed from.
     pub source_digest: [u8; 32],
 }

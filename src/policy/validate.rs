@@ -69,6 +69,7 @@ pub fn check_has_templates(p: &Policy) -> Result<()> {
 /// Checks every rule; the first broken one is returned.
 pub fn check(p: &Policy) -> Result<()> {
     check_main(p)?;
+    check_witnesses(p)?;
     for t in p.templates.values() {
         check_template(p, t)?;
     }
@@ -269,6 +270,43 @@ fn check_fields(f: &str, fields: &[Field], table: Option<&str>) -> Result<()> {
         if !finite(fd.min) || !finite(fd.max) || !ordered {
             return Err(invalid(f, tr!("policy.rule.bounds", field = n)));
         }
+    }
+    Ok(())
+}
+
+/// Witnesses: valid cosigner keys named as declared, distinct names, plain-HTTP URLs, and a
+/// quorum no larger than the list.
+fn check_witnesses(p: &Policy) -> Result<()> {
+    let f = POLICY_FILE;
+    let mut names = BTreeSet::new();
+    for w in &p.witnesses {
+        let key = crate::log::cosign::CosignerKey::parse(&w.key)
+            .map_err(|e| invalid(f, tr!("policy.rule.witness_key", name = w.name, reason = e)))?;
+        if key.name != w.name {
+            return Err(invalid(
+                f,
+                tr!("policy.rule.witness_key", name = w.name, reason = key.name),
+            ));
+        }
+        if !names.insert(w.name.as_str()) {
+            return Err(invalid(
+                f,
+                tr!("policy.rule.witness_duplicate", name = w.name),
+            ));
+        }
+        if crate::witness::http::split_url(&w.url).is_none() {
+            return Err(invalid(f, tr!("policy.rule.witness_url", name = w.name)));
+        }
+    }
+    if p.witness_quorum > p.witnesses.len() {
+        return Err(invalid(
+            f,
+            tr!(
+                "policy.rule.witness_quorum",
+                quorum = p.witness_quorum,
+                count = p.witnesses.len()
+            ),
+        ));
     }
     Ok(())
 }

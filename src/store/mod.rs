@@ -10,6 +10,7 @@ pub mod authority;
 pub mod cases;
 pub mod clients;
 pub mod consents;
+pub mod cosignatures;
 pub mod keys;
 pub mod meta;
 pub mod partner_checkpoints;

@@ -254,11 +254,29 @@ CREATE TABLE supervisor_keys (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 10: witness cosignatures (issue 11 item 2, `docs/witness.md`). `cosignatures`
+/// keeps each witness's cosignature line with the checkpoint body it signs (the vault keeps
+/// only some checkpoint notes, so the body is stored beside the line); `witness_state` the
+/// tree size each witness last cosigned, from which the next consistency proof starts.
+const V10_WITNESS: &str = r#"
+CREATE TABLE cosignatures (
+    size    INTEGER NOT NULL,
+    witness TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    line    TEXT NOT NULL,
+    PRIMARY KEY (size, witness)
+) WITHOUT ROWID;
+CREATE TABLE witness_state (
+    witness TEXT PRIMARY KEY,
+    size    INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
 /// Migration 11: caseworkers' exports waiting for a supervisor's release (only supervisors
 /// hold the packet key).
 const V11_RELEASES: &str = r#"
 CREATE TABLE referral_releases (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     case_id      INTEGER NOT NULL,
     request      TEXT NOT NULL,
     requested_by TEXT NOT NULL,
@@ -296,6 +314,7 @@ pub const MIGRATIONS: &[&str] = &[
     V7_RESEND,
     V8_AUTHORITY,
     V9_SUPERVISOR_KEYS,
+    V10_WITNESS,
     V11_RELEASES,
     V12_PARTNER_CHECKPOINTS,
 ];

@@ -32,6 +32,7 @@ mod rotation;
 mod session;
 mod staff;
 mod supervisor_key;
+pub mod witnessing;
 
 pub use admin::parse_recovery_key;
 pub use consents::FORM_TIER;

@@ -486,6 +486,7 @@ impl Session {
             )?;
         }
         tx.commit()?;
+        let receipt = self.witnessed(receipt)?;
 
         let built = prepared.seal(packet::Receipt {
             entry_index: receipt.index,
@@ -665,6 +666,7 @@ impl Session {
         }
         let prepared = found.ok_or_else(|| refuse(tr!("referral.resend_mismatch", id = id)))?;
         let receipt = crate::log::receipt_for(&self.conn, row.log_index as u64)?;
+        let receipt = self.witnessed(receipt)?;
         let built = prepared.seal(packet::Receipt {
             entry_index: receipt.index,
             checkpoint: receipt.checkpoint.clone(),

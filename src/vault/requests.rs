@@ -458,6 +458,7 @@ impl Session {
             },
         )?;
         tx.commit()?;
+        let receipt = self.witnessed(receipt)?;
         files
             .write(&cipher, &[receipt.to_json().as_bytes()], false)
             .map_err(|e| Error::NotWritten {
@@ -587,6 +588,7 @@ impl Session {
         let cipher = encrypt_package(to, &plain)?;
         drop(plain);
         let receipt = log::receipt_for(&self.conn, inputs.log_index)?;
+        let receipt = self.witnessed(receipt)?;
         files.write(&cipher, &[receipt.to_json().as_bytes()], false)?;
         let withheld = input.withheld.len();
         Ok(AccessOutcome {
