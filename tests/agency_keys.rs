@@ -97,27 +97,53 @@ fn a_caseworker_export_waits_for_a_supervisor_release() {
     assert_eq!(pending[0]["id"].as_i64().unwrap().to_string(), id);
     assert_eq!(pending[0]["records"][0]["kind"], "process");
     assert_eq!(pending[0]["requested_by"], "wang");
-    // A caseworker cannot release (or release their own request).
-    let r = v
-        .run(
-            "wang",
-            &["referral", "release", &id, "--out", out.to_str().unwrap()],
-        )
-        .fails();
-    assert!(r.stderr.contains("only supervisors"), "{}", r.stderr);
-    let r = v
-        .run(
-            "li",
+    assert_eq!(pending[0]["purpose"], "housing support");
+    let digest = pending[0]["digest"].as_str().unwrap().to_string();
+    let release = |who: &str, digest: &str, out: &Path| {
+        v.run(
+            who,
             &[
                 "--json",
                 "referral",
                 "release",
                 &id,
+                "--digest",
+                digest,
                 "--out",
                 out.to_str().unwrap(),
             ],
         )
-        .ok();
+    };
+    // A caseworker cannot release (or release their own request).
+    let r = release("wang", &digest, &out).fails();
+    assert!(r.stderr.contains("only supervisors"), "{}", r.stderr);
+
+    // An insider widens the request after the supervisor reviewed it: the digest no longer
+    // matches, and nothing leaves (found by the insider test of issue 11).
+    let db = v.insider_db("audit");
+    let text: String = db
+        .query_row("SELECT request FROM referral_releases", [], |r| r.get(0))
+        .unwrap();
+    db.execute(
+        "UPDATE referral_releases SET request = ?1",
+        [text.replace("\"records\":[]", "\"records\":[1]")],
+    )
+    .unwrap();
+    let r = release("li", &digest, &out).fails();
+    assert!(r.stderr.contains("not what you reviewed"), "{}", r.stderr);
+    assert!(!out.exists());
+    db.execute("UPDATE referral_releases SET request = ?1", [&text])
+        .unwrap();
+    // The case column and the request must agree.
+    db.execute("UPDATE referral_releases SET case_id = case_id + 100", [])
+        .unwrap();
+    let changed = v.run("li", &["--json", "referral", "pending"]).ok().json();
+    assert!(changed.as_array().unwrap().is_empty() || changed[0]["digest"] != digest.as_str());
+    db.execute("UPDATE referral_releases SET case_id = case_id - 100", [])
+        .unwrap();
+    drop(db);
+
+    let r = release("li", &digest, &out).ok();
     assert_eq!(r.json()["released"], true);
     assert!(out.exists());
     let log = v
@@ -132,11 +158,7 @@ fn a_caseworker_export_waits_for_a_supervisor_release() {
 
     // Released once: a second release finds nothing, and the list is empty.
     let again = v.tmp.path().join("again.age");
-    v.run(
-        "li",
-        &["referral", "release", &id, "--out", again.to_str().unwrap()],
-    )
-    .fails();
+    release("li", &digest, &again).fails();
     assert!(!again.exists());
     let pending = v.run("li", &["--json", "referral", "pending"]).ok().json();
     assert!(pending.as_array().unwrap().is_empty(), "{pending}");

@@ -108,17 +108,31 @@ fn export(
         .ok()
         .and_then(|j| j["release_request"].as_i64());
     match pending {
-        Some(id) => v.run(
-            "li",
-            &[
-                "--json",
-                "referral",
-                "release",
-                &id.to_string(),
-                "--out",
-                out.to_str().unwrap(),
-            ],
-        ),
+        Some(id) => {
+            let list = v.run("li", &["--json", "referral", "pending"]).ok().json();
+            let digest = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["id"] == id)
+                .unwrap()["digest"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            v.run(
+                "li",
+                &[
+                    "--json",
+                    "referral",
+                    "release",
+                    &id.to_string(),
+                    "--digest",
+                    &digest,
+                    "--out",
+                    out.to_str().unwrap(),
+                ],
+            )
+        }
         None => r,
     }
 }

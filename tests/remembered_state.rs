@@ -308,3 +308,27 @@ fn a_damaged_log_does_not_hide_a_rollback() {
     assert_alarm(&r, "log truncated", seen, seen - 2);
     assert_eq!(remembered(&v, "li")["size"], seen);
 }
+
+/// Found by the insider test: a restored copy whose checkpoints were then deleted (so the log
+/// looks "damaged" rather than shorter) must still be refused, not opened for reading.
+#[test]
+fn a_restored_copy_without_checkpoints_is_still_refused() {
+    let v = TestVault::new();
+    activity(&v, "C001");
+    let backup = v.tmp.path().join("backup");
+    copy_dir(&v.dir, &backup);
+    let old = log_size(&v);
+    activity(&v, "C002");
+    v.run("li", READ).ok();
+    v.run("wang", READ).ok();
+    std::fs::remove_dir_all(&v.dir).unwrap();
+    copy_dir(&backup, &v.dir);
+    v.insider_db("chen")
+        .execute("DELETE FROM log_checkpoints", [])
+        .unwrap();
+    for who in ["li", "wang"] {
+        let r = v.run(who, READ);
+        assert_eq!(r.code, LOG_ALARM, "{who}: {}", r.stderr);
+        assert!(r.stderr.contains(&old.to_string()), "{}", r.stderr);
+    }
+}

@@ -134,8 +134,9 @@ fn setup() -> Setup {
 }
 
 fn export(s: &Setup, out: &Path) -> Run {
+    // A supervisor's export releases at once (a caseworker's waits for a release).
     s.v.run(
-        "wang",
+        "li",
         &[
             "--json",
             "referral",
@@ -204,7 +205,7 @@ fn release_waits_for_the_witness_and_carries_its_cosignature() {
         .to_string();
     // Resending while it is still down releases nothing either.
     let r = v.run(
-        "wang",
+        "li",
         &["referral", "resend", &id, "--out", p2.to_str().unwrap()],
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -215,7 +216,7 @@ fn release_waits_for_the_witness_and_carries_its_cosignature() {
     let r = v.run("wang", &["log", "witness"]).ok();
     assert!(r.stdout.contains("1/1"), "{}", r.stdout);
     v.run(
-        "wang",
+        "li",
         &["referral", "resend", &id, "--out", p2.to_str().unwrap()],
     )
     .ok();

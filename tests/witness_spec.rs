@@ -543,8 +543,9 @@ fn our_vault_client_talks_tlog_witness_to_an_independent_witness() {
         .ok();
 
     let export = |out: &Path| {
+        // A supervisor's export releases at once.
         v.run(
-            "wang",
+            "li",
             &[
                 "--json",
                 "referral",

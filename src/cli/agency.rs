@@ -59,6 +59,10 @@ pub enum AgencyCmd {
         agency: String,
         #[arg(long)]
         statement: PathBuf,
+        /// The new key's id (16 hex digits, as minisign prints it), read to you by the
+        /// partner over a channel you already trust (a phone number on file).
+        #[arg(long)]
+        key_id: String,
     },
     /// Print this agency's inbound age recipient (partners encrypt packets for us to it).
     InboundKey,
@@ -238,7 +242,11 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
                 )
             });
         }
-        AgencyCmd::Update { agency, statement } => {
+        AgencyCmd::Update {
+            agency,
+            statement,
+            key_id,
+        } => {
             let read = |p: &std::path::Path| {
                 crate::error::read_capped_text(p, super::context::MAX_SMALL_FILE)
             };
@@ -249,6 +257,7 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
                 &read(&statement)?,
                 &read(&crate::vault::output::sig_path(&statement))?,
                 &read(std::path::Path::new(&prev))?,
+                &key_id,
             )?;
             ctx.emit(&a, || tr!("referral.agency_updated", name = a.name));
         }

@@ -38,6 +38,10 @@ pub enum ReferralCmd {
     Release {
         /// The release request's id (`referral pending` lists them).
         id: i64,
+        /// The request's digest as `referral pending` showed it: what is released is exactly
+        /// what was reviewed.
+        #[arg(long)]
+        digest: String,
         #[arg(long)]
         out: PathBuf,
     },
@@ -114,9 +118,9 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                 }
             }
         }
-        ReferralCmd::Release { id, out } => {
+        ReferralCmd::Release { id, digest, out } => {
             OutputSet::packet(&out).check(false)?;
-            let (row, built) = s.referral_release(id)?;
+            let (row, built) = s.referral_release(id, &digest)?;
             released(ctx, &s, row, built, &out)?;
         }
         ReferralCmd::Pending => {
@@ -133,6 +137,7 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                             p.case_id.to_string(),
                             p.agency.clone(),
                             p.consent_id.to_string(),
+                            p.purpose.clone(),
                             p.records
                                 .iter()
                                 .map(|r| format!("{} ({}, {})", r.id, r.kind, r.tier))
@@ -141,6 +146,7 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                             p.requested_by.clone(),
                             format_time(p.requested_at),
                             p.refused.clone().unwrap_or_default(),
+                            p.digest.clone(),
                         ]
                     })
                     .collect();
@@ -150,10 +156,12 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                         tr!("cli.h_case"),
                         tr!("referral.h_agency"),
                         tr!("referral.h_consent"),
+                        tr!("referral.h_purpose"),
                         tr!("referral.h_records"),
                         tr!("referral.h_requested_by"),
                         tr!("cli.h_time"),
                         tr!("referral.h_refused"),
+                        tr!("referral.h_digest"),
                     ],
                     &rows,
                 )

@@ -553,6 +553,7 @@ impl Session {
         statement: &str,
         signed_by_new: &str,
         signed_by_previous: &str,
+        confirmed_key_id: &str,
     ) -> Result<crate::store::agencies::AgencyRow> {
         self.require(crate::policy::Action::AgencyManage)?;
         let a = self.agency_show(key)?;
@@ -579,6 +580,16 @@ impl Session {
         }
         keys.check(Some(&a.minisign_pubkey))
             .map_err(|_| Error::Invalid(crate::tr!("referral.statement_bad_signature")))?;
+        // Whoever held the old key (a partner's departed staff member too) can sign a
+        // statement: the new key's id must also be confirmed with the partner out of band.
+        let key_id = keys.packet_key()?.key_id.to_string();
+        if !confirmed_key_id.trim().eq_ignore_ascii_case(&key_id) {
+            return Err(Error::Invalid(crate::tr!(
+                "referral.statement_key_id",
+                agency = a.name,
+                key_id = key_id
+            )));
+        }
         <age::x25519::Recipient as std::str::FromStr>::from_str(&keys.inbound)
             .map_err(|_| Error::Invalid(crate::tr!("referral.bad_age_recipient")))?;
         let mut seq = 1;

@@ -65,8 +65,22 @@ pub struct PendingRelease {
     pub records: Vec<PendingRecord>,
     /// Why a release would be refused now (consent revoked since, …), if it would.
     pub refused: Option<String>,
+    /// As the row says (not a signature): who asked.
     pub requested_by: String,
     pub requested_at: i64,
+    /// Short digest of the stored request: `referral release` must be given it, so what is
+    /// released is exactly what the supervisor reviewed here.
+    pub digest: String,
+}
+
+/// The digest a supervisor confirms at release: SHA-256 of the request row's case and text.
+fn release_digest(case_id: i64, text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(case_id.to_string().as_bytes());
+    h.update([0]);
+    h.update(text.as_bytes());
+    crypto::hex(&h.finalize()[..8])
 }
 
 /// One record a pending release would disclose.
@@ -233,6 +247,7 @@ impl Session {
                 refused: plan.err().map(|e| e.to_string()),
                 requested_by: by,
                 requested_at: at,
+                digest: release_digest(case_id, &text),
             });
         }
         Ok(out)
@@ -240,18 +255,34 @@ impl Session {
 
     /// A supervisor releases a caseworker's request: the export runs now, as this supervisor
     /// (every check again, the log entry signed by them, the packet signed with the packet key).
-    pub fn referral_release(&mut self, id: i64) -> Result<(ReferralRow, BuiltPacket)> {
+    pub fn referral_release(
+        &mut self,
+        id: i64,
+        digest: &str,
+    ) -> Result<(ReferralRow, BuiltPacket)> {
         if self.role != crate::policy::Role::Supervisor {
             return Err(Error::AgencyKeyNotHeld);
         }
-        let (_, _, text, _, _) = store::releases::get(&self.conn, id)?.ok_or(Error::NotFound {
+        let (_, case_id, text, _, _) =
+            store::releases::get(&self.conn, id)?.ok_or(Error::NotFound {
+                what: "release request",
+                id: id.to_string(),
+            })?;
+        // What is released must be what the supervisor reviewed (`referral pending`).
+        if !digest
+            .trim()
+            .eq_ignore_ascii_case(&release_digest(case_id, &text))
+        {
+            return Err(refuse(tr!("referral.release_changed", id = id)));
+        }
+        let tampered = || Error::Tampered {
             what: "release request",
             id: id.to_string(),
-        })?;
-        let mut req: ExportRequest = serde_json::from_str(&text).map_err(|_| Error::Tampered {
-            what: "release request",
-            id: id.to_string(),
-        })?;
+        };
+        let mut req: ExportRequest = serde_json::from_str(&text).map_err(|_| tampered())?;
+        if req.case_id != case_id {
+            return Err(tampered());
+        }
         req.release_of = Some(id);
         self.referral_export(&req)
     }

@@ -319,8 +319,29 @@ fn check_last_checkpoint(
         .optional()
         .ok()
         .flatten();
+    let stored: u64 = conn
+        .query_row("SELECT count(*) FROM log_entries", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .unwrap_or(0)
+        .max(0) as u64;
+    // Fewer entries than this installation saw: a rollback, whatever the checkpoints say.
+    if stored < r.size {
+        return Err(Error::LogRollback {
+            seen: r.size,
+            now: stored,
+        });
+    }
+    // No checkpoint that verifies (deleted or replaced) cannot show the remembered head is
+    // still there: an alarm, not a pass (found by the insider test of issue 11).
     let Some(cp) = note.and_then(|n| Checkpoint::open(&n, vkey).ok()) else {
-        return Ok(());
+        if r.size == 0 {
+            return Ok(());
+        }
+        return Err(Error::LogFork {
+            seen: r.size,
+            now: stored,
+        });
     };
     if cp.size < r.size {
         return Err(Error::LogRollback {
