@@ -438,18 +438,22 @@ fn a_partner_records_our_rotation_only_with_both_signatures() {
         a.tmp.path().join("forged.txt.previous.minisig"),
     )
     .unwrap();
-    let r = b
-        .run(
-            "admin",
+    let new_id = field(&a, &["--json", "agency", "key"], "key_id");
+    let update = |who: &str, st: &Path, key_id: &str| {
+        b.run(
+            who,
             &[
                 "agency",
                 "update",
                 "First",
                 "--statement",
-                forged.to_str().unwrap(),
+                st.to_str().unwrap(),
+                "--key-id",
+                key_id,
             ],
         )
-        .fails();
+    };
+    let r = update("admin", &forged, &new_id).fails();
     assert!(
         r.stderr.contains("signatures do not verify"),
         "{}",
@@ -465,44 +469,17 @@ fn a_partner_records_our_rotation_only_with_both_signatures() {
         &["agency", "key", "--statement", other.to_str().unwrap()],
     )
     .ok();
-    let r = b
-        .run(
-            "admin",
-            &[
-                "agency",
-                "update",
-                "First",
-                "--statement",
-                other.to_str().unwrap(),
-            ],
-        )
-        .fails();
+    let r = update("admin", &other, &new_id).fails();
     assert!(r.stderr.contains("not the key we hold"), "{}", r.stderr);
-    b.run(
-        "wang",
-        &[
-            "agency",
-            "update",
-            "First",
-            "--statement",
-            st.to_str().unwrap(),
-        ],
-    )
-    .fails();
+    update("wang", &st, &new_id).fails();
+    // A valid statement whose new key id was not confirmed with the partner (a departed
+    // holder of the old key can sign one): refused.
+    let r = update("admin", &st, "0000000000000000").fails();
+    assert!(r.stderr.contains("confirm the new key id"), "{}", r.stderr);
     verify("li").fails();
 
-    // The real statement: recorded, logged, and the new packet verifies.
-    b.run(
-        "admin",
-        &[
-            "agency",
-            "update",
-            "First",
-            "--statement",
-            st.to_str().unwrap(),
-        ],
-    )
-    .ok();
+    // The real statement, its key id confirmed: recorded, logged, the new packet verifies.
+    update("admin", &st, &new_id).ok();
     verify("li").ok();
     let log = b
         .run("audit", &["--json", "log", "show", "--kind", "key_change"])

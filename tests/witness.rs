@@ -336,8 +336,27 @@ fn a_forked_log_is_refused_by_the_witness_and_raises_an_alarm() {
     assert_eq!(r.code, 4, "{}\n{}", r.stderr, r.stdout);
     assert!(r.stderr.contains("ALARM"), "{}", r.stderr);
     // A new disclosure on top of the fork: 422 (the proof does not verify), not released.
+    // (Made from an installation that never saw the original, so its remembered state does
+    // not stop it first: the witness must.)
     let p2 = v.tmp.path().join("p2.age");
-    let r = export(&s, &p2);
+    let mut c = v.as_("li");
+    c.env("CASEVAULT_STATE_DIR", v.tmp.path().join("fresh-state"))
+        .args([
+            "--json",
+            "referral",
+            "export",
+            "--case",
+            &s.case.to_string(),
+            "--to",
+            "Partner",
+            "--consent",
+            &s.consent,
+            "--purpose",
+            "housing support",
+            "--out",
+            p2.to_str().unwrap(),
+        ]);
+    let r = run(c);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(
         r.stderr.contains("ALARM") && r.stderr.contains("422"),
