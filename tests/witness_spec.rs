@@ -567,15 +567,20 @@ fn our_vault_client_talks_tlog_witness_to_an_independent_witness() {
     v.process_note("wang", case, "second session").ok();
     export(&v.tmp.path().join("p2.age")).ok();
     let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 2, "{seen:?}");
+    // Each export, and the note between them (every command that grows the log submits its
+    // checkpoint when it ends), is submitted.
+    assert!(seen.len() >= 2, "{seen:?}");
     assert_eq!(
         (seen[0].0, seen[0].1),
         (0, 0),
         "first submission: old 0, no proof"
     );
-    assert_eq!(seen[1].0, seen[0].2, "second starts where the first ended");
-    assert!(seen[1].1 > 0 && seen[1].2 > seen[1].0, "{seen:?}");
-    // In-vault verify counts both checkpoints as meeting the quorum.
+    for w in seen.windows(2) {
+        assert_eq!(w[1].0, w[0].2, "each starts where the last ended: {seen:?}");
+        assert!(w[1].1 > 0 && w[1].2 > w[1].0, "{seen:?}");
+    }
+    // In-vault verify counts every stored checkpoint as meeting the quorum.
     let r = v.run("audit", &["log", "verify"]).ok();
-    assert!(r.stderr.contains("2/2"), "{}", r.stderr);
+    let n = seen.len();
+    assert!(r.stderr.contains(&format!("{n}/{n}")), "{}", r.stderr);
 }

@@ -191,11 +191,29 @@ impl Drop for Session {
     /// included) becomes the remembered one. A failure here weakens nothing already checked
     /// (the next open proves consistency from the older head) but is said, never hidden.
     fn drop(&mut self) {
-        if let Err(e) = self.remember_head() {
-            crate::errln!(
+        match self.remember_head() {
+            // The log grew: with witnesses in the policy, their cosignature anchors every
+            // entry (a tier-3 read, a record), not only disclosures, before anyone could cut
+            // it out. Best effort: a disclosure still waits for its quorum on its own.
+            Ok(super::remember::Outcome::Extended { .. }) if self.policy.witness_quorum > 0 => {
+                match self.log_witness() {
+                    Ok(run) if run.cosigned.len() >= run.need => {}
+                    Ok(run) => crate::errln!(
+                        "casevault: {}",
+                        crate::tr!(
+                            "witness.background_short",
+                            have = run.cosigned.len(),
+                            need = run.need
+                        )
+                    ),
+                    Err(e) => crate::errln!("casevault: {}", e),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => crate::errln!(
                 "casevault: {}",
                 crate::tr!("state.update_failed", reason = e.to_string())
-            );
+            ),
         }
     }
 }
