@@ -126,7 +126,7 @@ fn a_caseworker_export_waits_for_a_supervisor_release() {
         .unwrap();
     db.execute(
         "UPDATE referral_releases SET request = ?1",
-        [text.replace("\"records\":[]", "\"records\":[1]")],
+        [text.replace("housing support", "housing support!")],
     )
     .unwrap();
     let r = release("li", &digest, &out).fails();
@@ -143,7 +143,15 @@ fn a_caseworker_export_waits_for_a_supervisor_release() {
         .unwrap();
     drop(db);
 
+    // A record added to the case after the review does not join the release: the request
+    // fixed its records when it was made.
+    v.process_note("wang", case, "written after the review")
+        .ok();
     let r = release("li", &digest, &out).ok();
+    assert_eq!(
+        r.json()["referral"]["records"].as_array().unwrap().len(),
+        pending[0]["records"].as_array().unwrap().len()
+    );
     assert_eq!(r.json()["released"], true);
     assert!(out.exists());
     let log = v

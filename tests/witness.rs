@@ -105,8 +105,20 @@ fn apply_witness_policy(v: &TestVault, wkey: &str, addr: &str) {
         let e = e.unwrap();
         std::fs::copy(e.path(), dst.join("templates").join(e.file_name())).unwrap();
     }
-    v.run("admin", &["policy", "apply", dst.to_str().unwrap()])
-        .ok();
+    apply_with_approval(v, &dst);
+}
+
+/// `policy apply` by the admin, with a supervisor's approval first when the change lowers
+/// protection (adding a witness does, on a vault with records).
+fn apply_with_approval(v: &TestVault, dir: &Path) {
+    let r = v.run("admin", &["policy", "apply", dir.to_str().unwrap()]);
+    if r.code != 0 {
+        assert!(r.stderr.contains("policy approve"), "{}", r.stderr);
+        v.run("li", &["policy", "approve", dir.to_str().unwrap()])
+            .ok();
+        v.run("admin", &["policy", "apply", dir.to_str().unwrap()])
+            .ok();
+    }
 }
 
 struct Setup {
@@ -386,7 +398,7 @@ fn a_forked_log_is_refused_by_the_witness_and_raises_an_alarm() {
 fn witness_policy_changes_that_lower_protection_need_a_supervisor() {
     let s = setup();
     let v = &s.v;
-    let (srv, _state, wkey) = witness_for(v);
+    let (srv, state, wkey) = witness_for(v);
     apply_witness_policy(v, &wkey, &srv.addr);
     // Back to the shipped policy (no witness, quorum 0): refused without an approval.
     let shipped = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policy"));
@@ -413,6 +425,68 @@ fn witness_policy_changes_that_lower_protection_need_a_supervisor() {
     let r = v.run("admin", &["policy", "check", bad.to_str().unwrap()]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("witness_quorum"), "{}", r.stderr);
+
+    // Found by the insider test: adding a witness (quorum unchanged) needs the approval too,
+    // since a witness the admin runs could stand in for the real one; and one witness's key
+    // under a second name is refused (it would count twice).
+    let name = wkey.split('+').next().unwrap();
+    let add = v.tmp.path().join("policy-add");
+    std::fs::create_dir_all(add.join("templates")).unwrap();
+    std::fs::write(
+        add.join("policy.toml"),
+        format!("witness_quorum = 1\n{main}\n[[witness]]\nname = \"{name}\"\nkey = \"{wkey}\"\nurl = \"http://{}\"\n", srv.addr),
+    )
+    .unwrap();
+    for e in std::fs::read_dir(shipped.join("templates")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), add.join("templates").join(e.file_name())).unwrap();
+    }
+    let r = v.run("admin", &["policy", "apply", add.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("policy approve"), "{}", r.stderr);
+    let key_b64 = wkey.rsplit('+').next().unwrap();
+    let alias = {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(key_b64)
+            .unwrap();
+        let mut h = Sha256::new();
+        h.update(b"alias.test/w9\n");
+        h.update(&raw);
+        let id: String = h.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("alias.test/w9+{id}+{key_b64}")
+    };
+    std::fs::write(
+        add.join("policy.toml"),
+        format!("witness_quorum = 2\n{main}\n[[witness]]\nname = \"{name}\"\nkey = \"{wkey}\"\nurl = \"http://{0}\"\n[[witness]]\nname = \"alias.test/w9\"\nkey = \"{alias}\"\nurl = \"http://{0}\"\n", srv.addr),
+    )
+    .unwrap();
+    let r = v.run("admin", &["policy", "check", add.to_str().unwrap()]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("alias.test/w9"), "{}", r.stderr);
+
+    // One server per state folder (`srv` serves `state`).
+    let r = wcmd(
+        v,
+        &[
+            "witness",
+            "serve",
+            "--state",
+            state.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("one witness server per state folder"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Found by the insider test: entries that are not disclosures (a tier-3 read, a note) were
@@ -440,4 +514,35 @@ fn every_command_that_grows_the_log_has_its_checkpoint_witnessed() {
         .query_row("SELECT max(size) FROM cosignatures", [], |r| r.get(0))
         .unwrap();
     assert_eq!(cosigned, Some(size));
+}
+
+/// Found by the insider test: clients that send a byte every few seconds held every
+/// connection slot, so no checkpoint could be witnessed. Each request now has one deadline.
+#[test]
+fn slow_clients_do_not_block_the_witness() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let v = TestVault::new();
+    let (srv, _state, _wkey) = witness_for(&v);
+    let mut slow = Vec::new();
+    for _ in 0..40 {
+        let mut c = TcpStream::connect(&srv.addr).unwrap();
+        c.write_all(b"POST /add-checkpoint HTTP/1.1\r\n").unwrap();
+        slow.push(c);
+    }
+    let start = std::time::Instant::now();
+    let mut c = TcpStream::connect(&srv.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    c.write_all(b"POST /add-checkpoint HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(slow);
 }

@@ -539,6 +539,9 @@ fn our_vault_client_talks_tlog_witness_to_an_independent_witness() {
     let wvkey = vkey(name, 4, &wk.verifying_key());
     let (addr, seen) = spec_witness(log_vkey, name, wk.clone());
     let pol = policy_with_witness(&v, &wvkey, &format!("http://{addr}"));
+    // Adding a witness lowers protection on a vault with records: a supervisor approves.
+    v.run("li", &["policy", "approve", pol.to_str().unwrap()])
+        .ok();
     v.run("admin", &["policy", "apply", pol.to_str().unwrap()])
         .ok();
 

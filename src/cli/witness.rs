@@ -66,6 +66,31 @@ pub fn run(ctx: &mut Context, cmd: WitnessCmd) -> Result<()> {
         }
         WitnessCmd::Serve { state, listen } => {
             let w = Witness::open(&state)?;
+            // One server per state folder: two would each take the other's latest size for
+            // their own and could cosign two histories (found by the insider test). The lock
+            // lives as long as the process.
+            let lock_path = state.join("serve.lock");
+            let lock = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&lock_path)
+                    .map_err(|e| Error::io(&lock_path, e))?
+            };
+            match lock.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::Invalid(tr!(
+                        "witness.state_in_use",
+                        path = state.display()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+            }
             let listener = std::net::TcpListener::bind(&listen)
                 .map_err(|e| Error::io(PathBuf::from(&listen), e))?;
             let addr = listener
@@ -74,6 +99,7 @@ pub fn run(ctx: &mut Context, cmd: WitnessCmd) -> Result<()> {
             // One line with the bound address, flushed now: scripts that chose port 0 read it.
             crate::outln!("{}", tr!("witness.listening", addr = addr));
             let _ = super::out::finish();
+            let _held = lock;
             witness::http::serve(w, listener)
         }
     }

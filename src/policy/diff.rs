@@ -51,7 +51,8 @@ pub enum Change {
     WitnessRemoved { name: String },
     /// A witness's key or URL changes (lowers protection: a new key could be anyone's).
     WitnessChanged { name: String },
-    /// A witness is added.
+    /// A witness is added (lowers protection: with the quorum unchanged, a witness the
+    /// policy's author runs can stand in for the others).
     WitnessAdded { name: String },
 }
 
@@ -67,6 +68,7 @@ impl Change {
                 | Change::WitnessQuorumLowered { .. }
                 | Change::WitnessRemoved { .. }
                 | Change::WitnessChanged { .. }
+                | Change::WitnessAdded { .. }
         )
     }
 
@@ -101,7 +103,7 @@ impl Change {
             }
             Change::WitnessRemoved { name } => format!("lower witness removed {name}"),
             Change::WitnessChanged { name } => format!("lower witness changed {name}"),
-            Change::WitnessAdded { name } => format!("witness added {name}"),
+            Change::WitnessAdded { name } => format!("lower witness added {name}"),
         }
     }
 

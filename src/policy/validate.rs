@@ -279,9 +279,18 @@ fn check_fields(f: &str, fields: &[Field], table: Option<&str>) -> Result<()> {
 fn check_witnesses(p: &Policy) -> Result<()> {
     let f = POLICY_FILE;
     let mut names = BTreeSet::new();
+    let mut keys = BTreeSet::new();
     for w in &p.witnesses {
         let key = crate::log::cosign::CosignerKey::parse(&w.key)
             .map_err(|e| invalid(f, tr!("policy.rule.witness_key", name = w.name, reason = e)))?;
+        // One witness under two names would count twice toward the quorum (a cosignature
+        // does not sign the witness's name).
+        if !keys.insert(key.key.to_bytes()) {
+            return Err(invalid(
+                f,
+                tr!("policy.rule.witness_duplicate", name = w.name),
+            ));
+        }
         if key.name != w.name {
             return Err(invalid(
                 f,

@@ -73,10 +73,12 @@ pub struct PendingRelease {
     pub digest: String,
 }
 
-/// The digest a supervisor confirms at release: SHA-256 of the request row's case and text.
-fn release_digest(case_id: i64, text: &str) -> String {
+/// The digest a supervisor confirms at release: SHA-256 of the request's id, case and text.
+fn release_digest(id: i64, case_id: i64, text: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
+    h.update(id.to_string().as_bytes());
+    h.update([0]);
     h.update(case_id.to_string().as_bytes());
     h.update([0]);
     h.update(text.as_bytes());
@@ -202,8 +204,13 @@ impl Session {
             let (row, built) = self.referral_export(req)?;
             return Ok(Export::Released(Box::new((row, built))));
         }
-        self.export_plan(req)?;
-        let text = serde_json::to_string(req).map_err(|e| Error::Invalid(e.to_string()))?;
+        // The records are fixed now, as chosen or as the consent covers them today: what the
+        // supervisor reviews (and the digest binds) is what leaves, not what the case holds
+        // at release (found by the insider test).
+        let plan = self.export_plan(req)?;
+        let mut fixed = req.clone();
+        fixed.records = plan.chosen.iter().map(|m| m.id).collect();
+        let text = serde_json::to_string(&fixed).map_err(|e| Error::Invalid(e.to_string()))?;
         let me = self.me.name.clone();
         let id = store::write(&self.conn, |tx| {
             store::releases::insert(tx, req.case_id, &text, &me, now())
@@ -247,7 +254,7 @@ impl Session {
                 refused: plan.err().map(|e| e.to_string()),
                 requested_by: by,
                 requested_at: at,
-                digest: release_digest(case_id, &text),
+                digest: release_digest(id, case_id, &text),
             });
         }
         Ok(out)
@@ -271,7 +278,7 @@ impl Session {
         // What is released must be what the supervisor reviewed (`referral pending`).
         if !digest
             .trim()
-            .eq_ignore_ascii_case(&release_digest(case_id, &text))
+            .eq_ignore_ascii_case(&release_digest(id, case_id, &text))
         {
             return Err(refuse(tr!("referral.release_changed", id = id)));
         }
