@@ -312,52 +312,9 @@ fn a_supervisor_leaving_rotates_the_keys_with_a_statement_partners_check() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &p);
-        } else {
-            std::fs::copy(e.path(), &p).unwrap();
-        }
-    }
-}
-
 /// A packet from `a` to `b` ("Second" at `a`, "First" at `b`); returns its path.
 fn send(a: &TestVault, case: i64, name: &str) -> std::path::PathBuf {
-    let consent = a
-        .run(
-            "wang",
-            &[
-                "--json",
-                "consent",
-                "add",
-                "--client",
-                "C001",
-                "--agency",
-                "Second",
-                "--signer",
-                "client",
-                "--signer-name",
-                "Zhang San",
-                "--purpose",
-                "housing support",
-                "--kinds",
-                "process",
-                "--tiers",
-                "1,2",
-                "--revoke-how",
-                "call 021-123",
-                "--signed",
-                "2025-01-01",
-                "--expires",
-                "2099-12-31",
-            ],
-        )
-        .ok()
-        .json()["id"]
+    let consent = a.run("wang", &consent_c001("Second")).ok().json()["id"]
         .as_i64()
         .unwrap()
         .to_string();

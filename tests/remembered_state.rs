@@ -48,19 +48,6 @@ fn remembered(v: &TestVault, who: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Some log entries: a client, a case and notes.
 fn activity(v: &TestVault, number: &str) {
     let case = v.client_with_case(number, "Zhang");

@@ -61,7 +61,9 @@ impl GenerationSecrets {
         let mut s = Zeroizing::new(self.supervisor.to_string().expose_secret().to_string());
         if let Some(k) = &self.packet {
             s.push_str("\n# packet ");
-            s.push_str(&crate::crypto::hex(&k.to_bytes()));
+            // The seed and its hex form are secrets too: wiped, not just dropped.
+            let seed = Zeroizing::new(k.to_bytes());
+            s.push_str(&Zeroizing::new(crate::crypto::hex(seed.as_slice())));
         }
         if let Some(i) = &self.inbound {
             s.push_str("\n# inbound ");

@@ -356,3 +356,25 @@ impl TestVault {
         conn
     }
 }
+
+/// `CONSENT_C001_PARTNER` naming `agency` instead of "Partner".
+pub fn consent_c001(agency: &str) -> Vec<&str> {
+    CONSENT_C001_PARTNER
+        .iter()
+        .map(|a| if *a == "Partner" { agency } else { *a })
+        .collect()
+}
+
+/// Copies a directory tree (a backup of a vault, as an insider or an admin would take one).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let t = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
