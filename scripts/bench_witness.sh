@@ -31,7 +31,8 @@ cv_env() {
     while [ "$1" != "--" ]; do vars+=("$1"); shift; done
     shift
     env -i PATH="$PATH" CASEVAULT_TEST_MODE=1 CASEVAULT_SCRYPT_LOG_N=2 CASEVAULT_LANG=en \
-        TMPDIR="$(dirname "$vault")/tmp" "${vars[@]}" "$BIN" --vault "$vault" "$@" </dev/null
+        TMPDIR="$(dirname "$vault")/tmp" CASEVAULT_STATE_DIR="$(dirname "$vault")/state" \
+        "${vars[@]}" "$BIN" --vault "$vault" "$@" </dev/null
 }
 cv() { local vault=$1 who=$2; shift 2; cv_env "$vault" CASEVAULT_PASSPHRASE="$(pw "$who")" -- --as "$who" "$@"; }
 
@@ -49,7 +50,8 @@ new_vault() {
     local d=$1 vault=$1/vault
     mkdir -p "$d/tmp"
     cv_env "$vault" CASEVAULT_NEW_PASSPHRASE="$ADMIN_PW" -- \
-        init --agency "Bench Agency" --admin admin --recovery-out "$d/recovery.txt" >/dev/null
+        init --agency "Bench Agency" --admin admin --recovery-shares 1/1 \
+        --recovery-out "$d/recovery.txt" >/dev/null
     add_staff "$vault" li supervisor
     add_staff "$vault" wang caseworker
     cv "$vault" li case list >/dev/null
@@ -58,7 +60,8 @@ new_vault() {
     case_id=$(cv "$vault" wang --json case open C001 | jq -r .id)
     printf '%s' '{"client_number":"C001","date":"2026-11-20","session_aim":"check in","narrative":"first session"}' |
         env -i PATH="$PATH" CASEVAULT_TEST_MODE=1 CASEVAULT_SCRYPT_LOG_N=2 CASEVAULT_LANG=en \
-            TMPDIR="$d/tmp" CASEVAULT_PASSPHRASE="$(pw wang)" "$BIN" --vault "$vault" --as wang \
+            TMPDIR="$d/tmp" CASEVAULT_STATE_DIR="$d/state" CASEVAULT_PASSPHRASE="$(pw wang)" \
+            "$BIN" --vault "$vault" --as wang \
             record add --case "$case_id" --kind process --fields - >/dev/null
     rcpt=$(cv "$vault" admin --json agency keygen --out-dir "$d/keys" | jq -r .age_recipient)
     cv "$vault" admin agency add Partner --age-recipient "$rcpt" \
@@ -87,6 +90,8 @@ mkdir -p "$POL"
 cp -r "$ROOT/policy/templates" "$POL/"
 { echo "witness_quorum = 1"; cat "$ROOT/policy/policy.toml"
   printf '\n[[witness]]\nname = "bench.test/w1"\nkey = "%s"\nurl = "http://%s"\n' "$WKEY" "$ADDR"; } >"$POL/policy.toml"
+# Adding a witness lowers protection on a vault with records: a supervisor approves first.
+cv "$OUT/witnessed/vault" li policy approve "$POL" >/dev/null
 cv "$OUT/witnessed/vault" admin policy apply "$POL" >/dev/null
 
 now() { echo "${EPOCHREALTIME/,/.}"; }
@@ -95,7 +100,8 @@ export_once() { # export_once SIDE PAIR
     if [ "$side" = none ]; then d=$OUT/plain; c=$CASE_A; k=$CONSENT_A; else d=$OUT/witnessed; c=$CASE_B; k=$CONSENT_B; fi
     rm -f "$d/p.age" "$d/p.age.minisig"
     t0=$(now)
-    cv "$d/vault" wang referral export --case "$c" --to Partner --consent "$k" \
+    # A supervisor's export is released at once (a caseworker's waits for a release).
+    cv "$d/vault" li referral export --case "$c" --to Partner --consent "$k" \
         --purpose "housing support" --out "$d/p.age" >/dev/null
     t1=$(now)
     [ "$2" -gt 0 ] || return 0
@@ -113,10 +119,12 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 for side in ("none", "witness"):
     v = sorted(float(r["wall_s"]) for r in rows if r["side"] == side)
     p95 = v[min(len(v) - 1, round(0.95 * (len(v) - 1)))]
-    print(f"{side:8s} n={len(v)} median={statistics.median(v)*1000:.1f} ms p95={p95*1000:.1f} ms")
+    print(f"{side:8s} n={len(v)} median={statistics.median(v)*1000:.1f} ms p95={p95*1000:.1f} ms range={v[0]*1000:.1f}-{v[-1]*1000:.1f} ms")
 d = {}
 for r in rows:
     d.setdefault(r["pair"], {})[r["side"]] = float(r["wall_s"])
 diff = sorted(p["witness"] - p["none"] for p in d.values() if len(p) == 2)
 print(f"per-pair witness - none: median={statistics.median(diff)*1000:.1f} ms")
+ratio = sorted(p["witness"] / p["none"] for p in d.values() if len(p) == 2)
+print(f"per-pair witness / none: median={statistics.median(ratio):.3f} range={ratio[0]:.3f}-{ratio[-1]:.3f}")
 PY
