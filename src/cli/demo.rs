@@ -116,7 +116,7 @@ impl Layout {
 }
 
 /// Creates the demo's folder (0700): the one given, which must be new or empty, or a new one
-/// under the temporary directory.
+/// under the temporary directory. Its subfolders are new, so 0700 too.
 fn make_root(keep: Option<&Path>) -> Result<PathBuf> {
     let p = match keep {
         Some(p) => p.to_path_buf(),
@@ -133,13 +133,7 @@ fn make_root(keep: Option<&Path>) -> Result<PathBuf> {
         if !empty {
             return Err(Error::Invalid(tr!("demo.not_empty", dir = p.display())));
         }
-        // An empty folder the user named for the demo: it will hold the demo's vaults.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            &p,
-            std::fs::Permissions::from_mode(crate::private::DIR_MODE),
-        )
-        .map_err(|e| Error::io(&p, e))?;
+        // An empty folder the user already had keeps its mode: it is theirs (docs/threat-model.md).
     } else {
         crate::private::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
     }
