@@ -382,7 +382,12 @@ impl Story<'_> {
         n.say(tr!(
             "demo.step_supervisor_reads",
             id = risk.id,
-            level = read.fields["risk_level"].as_str().unwrap_or("")
+            level = choice_label(
+                &sup.policy,
+                "risk_assessment",
+                "risk_level",
+                read.fields["risk_level"].as_str().unwrap_or("")
+            )
         ));
         let supervision = sup.record_add(&NewRecord {
             case_id: 1,
@@ -960,6 +965,15 @@ fn kind_labels(policy: &Policy, kinds: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(&tr!("demo.list_sep"))
+}
+
+/// A choice field's value as its label in the current language.
+fn choice_label(policy: &Policy, kind: &str, field: &str, value: &str) -> String {
+    policy
+        .template(kind)
+        .and_then(|t| t.field(field))
+        .map(|f| f.choice_label(value))
+        .unwrap_or_else(|| value.to_string())
 }
 
 /// Whether an executable of this name is on PATH.
