@@ -2,9 +2,9 @@
 //! memory, so a working day pays the passphrase KDF and the prompt once, not per command.
 //!
 //! In the manner of ssh-agent and rbw-agent: a Unix socket `agent.sock` in a per-user folder
-//! (`$XDG_RUNTIME_DIR/casevault/`, else `/tmp/casevault-<uid>/`), the folder 0700 and checked
-//! to be ours and not a symlink before every use, the socket 0600, and the agent answers only
-//! peers with its own uid (`SO_PEERCRED`). The agent hands the unlocked identity to the
+//! (`$XDG_RUNTIME_DIR/casevault/`, else `${TMPDIR:-/tmp}/casevault-<uid>/`), the folder 0700
+//! and checked to be ours and not a symlink before every use, the socket 0600, and the agent
+//! answers only peers with its own uid (`SO_PEERCRED`). The agent hands the unlocked identity to the
 //! command that asks (docs/threat-model.md, "The agent"): it exists to save the KDF and the
 //! prompt, not to defend against processes of the same user.
 //!
@@ -96,7 +96,8 @@ pub struct Held {
     pub locks_in_secs: u64,
 }
 
-/// The agent's folder: `$XDG_RUNTIME_DIR/casevault`, else `/tmp/casevault-<uid>`.
+/// The agent's folder: `$XDG_RUNTIME_DIR/casevault`, else `${TMPDIR:-/tmp}/casevault-<uid>`
+/// (as ssh-agent: the runtime folder is per user and cleared at logout).
 pub fn dir() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(d) if !d.is_empty() && Path::new(&d).is_absolute() => Path::new(&d).join("casevault"),

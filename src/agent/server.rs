@@ -38,7 +38,9 @@ impl State {
 /// Runs the agent until `stop`: hardens the process, binds the socket (0600 in the checked
 /// 0700 folder) and calls `ready` with its path once it accepts connections.
 pub fn serve(idle: Duration, ready: impl FnOnce(&Path)) -> Result<()> {
-    super::harden().map_err(|e| Error::AgentProtocol(format!("hardening failed: {e}")))?;
+    // Refuses to hold secrets in a process that could be dumped.
+    super::harden()
+        .map_err(|e| Error::AgentProtocol(crate::tr!("agent.harden_failed", reason = e)))?;
     let dir = super::prepare_dir()?;
     let socket = dir.join(SOCKET_NAME);
     if std::fs::symlink_metadata(&socket).is_ok() {
