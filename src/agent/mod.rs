@@ -4,9 +4,9 @@
 //! In the manner of ssh-agent and rbw-agent: a Unix socket `agent.sock` in a per-user folder
 //! (`$XDG_RUNTIME_DIR/casevault/`, else `${TMPDIR:-/tmp}/casevault-<uid>/`), the folder 0700
 //! and checked to be ours and not a symlink before every use, the socket 0600, and the agent
-//! answers only peers with its own uid (`SO_PEERCRED`). The agent hands the unlocked identity to the
-//! command that asks (docs/threat-model.md, "The agent"): it exists to save the KDF and the
-//! prompt, not to defend against processes of the same user.
+//! answers only peers with its own uid (`SO_PEERCRED`). The agent hands the unlocked identity
+//! to the command that asks (docs/threat-model.md, "The agent"): it exists to save the KDF and
+//! the prompt, not to defend against processes of the same user.
 //!
 //! Protocol (docs/formats.md, "Agent protocol"): each message is a 4-byte big-endian length
 //! and that many bytes of JSON ([`Request`], [`Response`]); one request and one answer per
