@@ -204,3 +204,54 @@ fn handle(s: &mut State, req: &Request) -> Response {
         _ => refuse("bad_request"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(name: &str) -> IdentityParts {
+        IdentityParts {
+            name: name.into(),
+            root: "r".into(),
+            seed: "s".into(),
+            age: "a".into(),
+        }
+    }
+
+    fn req(op: &str, member: &str, digest: &str, id: Option<IdentityParts>) -> Request {
+        Request {
+            op: op.into(),
+            vault: "/v".into(),
+            member: member.into(),
+            file_digest: digest.into(),
+            identity: id,
+        }
+    }
+
+    #[test]
+    fn use_restarts_the_idle_clock_and_a_changed_file_is_forgotten() {
+        let mut s = State {
+            idle: Duration::from_millis(1000),
+            socket: PathBuf::from("/x"),
+            held: HashMap::new(),
+        };
+        // The identity must be the member's own.
+        assert!(!handle(&mut s, &req("unlock", "wang", "d1", Some(parts("li")))).ok);
+        assert!(handle(&mut s, &req("unlock", "wang", "d1", Some(parts("wang")))).ok);
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(handle(&mut s, &req("get", "wang", "d1", None)).ok);
+        std::thread::sleep(Duration::from_millis(600));
+        // 1.2 s after unlock, 0.6 s after the last use: still held.
+        let r = handle(&mut s, &req("get", "wang", "d1", None));
+        assert_eq!(r.identity.as_ref().map(|p| p.name.as_str()), Some("wang"));
+        assert!(!handle(&mut s, &req("get", "chen", "d1", None)).ok);
+        std::thread::sleep(Duration::from_millis(1100));
+        s.expire();
+        assert!(s.held.is_empty());
+        // A different identity file: a miss, and the entry is wiped.
+        assert!(handle(&mut s, &req("unlock", "wang", "d1", Some(parts("wang")))).ok);
+        assert!(!handle(&mut s, &req("get", "wang", "d2", None)).ok);
+        assert!(s.held.is_empty());
+        assert!(!handle(&mut s, &req("nonsense", "", "", None)).ok);
+    }
+}
