@@ -160,6 +160,14 @@ pub enum Error {
     WitnessAlarm { witness: String, reason: String },
     /// The witness server's state directory or its configuration is unusable.
     WitnessConfig(String),
+    /// No agent answers on the socket (`casevault agent start` first).
+    AgentNotRunning { socket: PathBuf },
+    /// The agent's folder or socket is not safely ours (owner, mode, symlink): not used.
+    AgentUnsafe { path: PathBuf, reason: String },
+    /// The agent answered something unexpected, or refused the request.
+    AgentProtocol(String),
+    /// `agent start`: an agent already answers on the socket.
+    AgentRunning { socket: PathBuf },
 }
 
 impl Error {
@@ -310,6 +318,14 @@ impl fmt::Display for Error {
                 tr!("witness.alarm", witness = witness, reason = reason)
             }
             Error::WitnessConfig(m) => m.clone(),
+            Error::AgentNotRunning { socket } => {
+                tr!("agent.not_running", socket = socket.display())
+            }
+            Error::AgentUnsafe { path, reason } => {
+                tr!("agent.unsafe", path = path.display(), reason = reason)
+            }
+            Error::AgentProtocol(m) => tr!("agent.protocol", reason = m),
+            Error::AgentRunning { socket } => tr!("agent.already", socket = socket.display()),
         };
         f.write_str(&s)
     }

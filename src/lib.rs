@@ -10,9 +10,11 @@
 //! - [`packet`]: referral packets that stock `age` and `minisign` can open;
 //! - [`audit`]: the confidentiality audit over metadata (never record content);
 //! - [`witness`]: a C2SP tlog-witness server that cosigns other logs' checkpoints;
+//! - [`agent`]: the per-user agent that holds unlocked identities for a work session;
 //! - [`cli`]: the thin `casevault` command line over all of it.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod audit;
 pub mod cli;
 pub mod crypto;

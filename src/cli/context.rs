@@ -17,6 +17,8 @@ pub struct Context {
     pub actor: Option<String>,
     pub passphrase_file: Option<PathBuf>,
     pub json: bool,
+    /// `--no-agent`: never take the identity from a running agent.
+    pub no_agent: bool,
 }
 
 impl Context {
@@ -26,6 +28,7 @@ impl Context {
             actor: cli.actor.clone(),
             passphrase_file: cli.passphrase_file.clone(),
             json: cli.json,
+            no_agent: cli.no_agent,
         }
     }
 
@@ -70,16 +73,41 @@ impl Context {
         Ok(s)
     }
 
-    /// Opens the vault as the actor, without offering to finish a pending rotation.
+    /// Opens the vault as the actor, without offering to finish a pending rotation. The
+    /// identity comes from a running agent that holds it for this vault and identity file
+    /// (`crate::agent`), else from the passphrase (file, environment or prompt).
     pub fn session_quiet(&self) -> Result<Session> {
         let actor = self.actor()?;
         self.vault.check()?;
-        let pass = self.passphrase(&actor)?;
-        let s = Session::open(&self.vault, &actor, &pass)?;
+        let s = match self.agent_session(&actor)? {
+            Some(s) => s,
+            None => {
+                let pass = self.passphrase(&actor)?;
+                Session::open(&self.vault, &actor, &pass)?
+            }
+        };
         if s.tightened > 0 {
             crate::errln!("{}", tr!("cli.modes_tightened", count = s.tightened));
         }
         Ok(s)
+    }
+
+    /// A session opened with the agent's copy of the actor's identity, or `None` to fall back
+    /// to the passphrase: no agent, disabled, nothing held for this vault and member, or an
+    /// identity a key rotation replaced (the passphrase path finishes such a rotation).
+    fn agent_session(&self, actor: &str) -> Result<Option<Session>> {
+        if !crate::agent::enabled(self.no_agent) {
+            return Ok(None);
+        }
+        let Some(me) = crate::agent::fetch(&self.vault.root, &self.vault.identity(actor), actor)
+        else {
+            return Ok(None);
+        };
+        match Session::with_identity(&self.vault, me) {
+            Ok(s) => Ok(Some(s)),
+            Err(Error::IdentitySuperseded { .. } | Error::KeyNotHeld { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn offer_rotation(&self, s: &mut Session, names: &str) {

@@ -2,6 +2,7 @@
 //! per subcommand. No rules live here; they live in [`crate::vault`].
 
 mod agency;
+mod agent;
 mod audit;
 mod case;
 mod client;
@@ -45,6 +46,9 @@ pub struct Cli {
     /// Print results as JSON for scripts.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Do not use a running agent's unlocked identity (also $CASEVAULT_AGENT=0).
+    #[arg(long, global = true)]
+    pub no_agent: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -98,6 +102,10 @@ pub enum Command {
     /// The recovery key's shares: reshare.
     #[command(subcommand)]
     Recovery(recovery::RecoveryCmd),
+    /// Unlock once per work session: an agent holds your unlocked identity (start, unlock,
+    /// lock, status, stop).
+    #[command(subcommand)]
+    Agent(agent::AgentCmd),
     /// Run a transparency-log witness for other agencies' logs: init, add-log, key, serve.
     #[command(subcommand)]
     Witness(witness::WitnessCmd),
@@ -129,6 +137,8 @@ pub fn main() -> i32 {
             return settle(code, 1);
         }
     };
+    // Every command may hold unlocked keys: none of them leaves a core dump (best effort).
+    let _ = crate::agent::harden();
     let mut ctx = Context::new(&cli);
     let result = match cli.command {
         Command::Init(a) => init::run(&mut ctx, a),
@@ -148,6 +158,7 @@ pub fn main() -> i32 {
         Command::Request(c) => request::run(&mut ctx, c),
         Command::Recovery(c) => recovery::run(&mut ctx, c),
         Command::Witness(c) => witness::run(&mut ctx, c),
+        Command::Agent(c) => agent::run(&mut ctx, c),
         Command::Audit(c) => {
             let code = audit::run(&mut ctx, c);
             // A report that could not be written is an audit that could not run.

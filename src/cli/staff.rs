@@ -103,6 +103,11 @@ pub fn run(ctx: &mut Context, cmd: StaffCmd) -> Result<()> {
         });
         return Ok(());
     }
+    // A new passphrase needs the current one, agent or not: whoever finds a session unlocked
+    // in the agent must not be able to lock its owner out.
+    if matches!(cmd, StaffCmd::Passwd { .. }) {
+        ctx.no_agent = true;
+    }
     // These two rotate anyway: no need to offer it first.
     let mut s = if matches!(cmd, StaffCmd::Remove { .. } | StaffCmd::Rotate) {
         ctx.session_quiet()?

@@ -11,7 +11,7 @@ mod sign;
 
 pub use age_io::{decrypt, encrypt, encrypt_to_many};
 pub use case_keys::{CaseKeySet, TierSecret};
-pub use identity::{RootPin, StaffIdentity, StaffPublic};
+pub use identity::{IdentityParts, RootPin, StaffIdentity, StaffPublic};
 pub use kdf::{scrypt_work_factor, KDF_FLOOR_LOG_N};
 pub use sign::{record_message, RecordSigInput};
 

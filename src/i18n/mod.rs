@@ -32,6 +32,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("recovery.toml", include_str!("recovery.toml")),
     ("state.toml", include_str!("state.toml")),
     ("witness.toml", include_str!("witness.toml")),
+    ("agent.toml", include_str!("agent.toml")),
 ];
 
 /// A display language.
