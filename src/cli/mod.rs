@@ -8,6 +8,7 @@ mod client;
 mod consent;
 mod context;
 mod demo;
+mod forms;
 mod import;
 mod init;
 mod log;
@@ -64,7 +65,7 @@ pub enum Command {
     /// Cases (个案): open, list, show, assign, unassign, stage, close.
     #[command(subcommand)]
     Case(case::CaseCmd),
-    /// Records: add, list, show, amend.
+    /// Records: add, list, show, amend, template.
     #[command(subcommand)]
     Record(record::RecordCmd),
     /// Bulk import of clients, cases and records from JSON Lines.

@@ -32,6 +32,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("recovery.toml", include_str!("recovery.toml")),
     ("state.toml", include_str!("state.toml")),
     ("witness.toml", include_str!("witness.toml")),
+    ("forms.toml", include_str!("forms.toml")),
 ];
 
 /// A display language.
