@@ -139,3 +139,87 @@ fn record_add_without_fields_off_a_terminal_says_to_use_fields() {
         .ok();
     assert_eq!(list.json().as_array().unwrap().len(), 0);
 }
+
+/// `record add` on a terminal asks the fields one by one: run under a pseudo-terminal made by
+/// util-linux `script`, answers typed in (bad ones asked again).
+#[test]
+fn record_add_on_a_terminal_asks_the_fields_one_by_one() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no script(1) to make a pseudo-terminal");
+        return;
+    }
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang San");
+    let line = format!(
+        "{} --vault {} --as wang --json record add --case {case} --kind process",
+        env!("CARGO_BIN_EXE_casevault"),
+        v.dir.display()
+    );
+    let mut c = Command::new("script");
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CASEVAULT_TEST_MODE", "1")
+        .env("CASEVAULT_SCRYPT_LOG_N", "2")
+        .env("CASEVAULT_LANG", "zh")
+        .env("TMPDIR", v.tmp.path().join("tmp"))
+        .env("CASEVAULT_STATE_DIR", state_dir(&v.dir))
+        .env("CASEVAULT_PASSPHRASE", TestVault::passphrase("wang"))
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // client_number; worker skipped; session_no "abc" (asked again) then 2; date 2026-13-01
+    // (asked again) then a real one; time_slot, form, place skipped; session_aim; narrative;
+    // findings, next_plan skipped; the note.
+    let answers = [
+        "C001",
+        "",
+        "abc",
+        "2",
+        "2026-13-01",
+        "2026-11-20",
+        "",
+        "",
+        "",
+        "家访",
+        "谈话内容",
+        "",
+        "",
+        "备注",
+    ];
+    let mut stdin = child.stdin.take().unwrap();
+    for a in answers {
+        stdin.write_all(format!("{a}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("服务对象编号（client_number，单行文字，必填）"),
+        "{text}"
+    );
+    assert!(text.contains("请重新输入"), "{text}");
+    let list = v
+        .run(
+            "wang",
+            &["--json", "record", "list", "--case", &case.to_string()],
+        )
+        .ok()
+        .json();
+    let id = list[0]["id"].as_i64().unwrap().to_string();
+    let r = v
+        .run("wang", &["--json", "record", "show", &id])
+        .ok()
+        .json();
+    assert_eq!(r["fields"]["session_no"], 2, "{r}");
+    assert_eq!(r["fields"]["date"], "2026-11-20");
+    assert_eq!(r["fields"]["narrative"], "谈话内容");
+    assert_eq!(r["fields"]["note"], "备注");
+    assert!(r["fields"].get("worker").is_none());
+}
