@@ -491,12 +491,12 @@ impl Session {
             from: Some(from),
             ..Default::default()
         };
-        Ok(log::entries(&self.conn, &filter)?
+        log::entries(&self.conn, &filter)?
             .into_iter()
             .map(|l| l.entry)
             .filter(|e| ACCOUNTED_KINDS.contains(&e.kind.code()) && e.disclosed_sha256.is_some())
             .map(|e| disclosure_of(&self.conn, &self.policy, e))
-            .collect::<Result<Vec<_>>>()?)
+            .collect()
     }
 
     /// Rebuilds the access package of a fulfilled request whose file was not written: the
