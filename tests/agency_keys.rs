@@ -444,7 +444,15 @@ fn a_partner_records_our_rotation_only_with_both_signatures() {
     verify("li").fails();
 
     // The real statement, its key id confirmed: recorded, logged, the new packet verifies.
-    update("admin", &st, &new_id).ok();
+    let r = update("admin", &st, &new_id).ok();
+    // It says where the key change is logged and which key is now recorded.
+    assert!(
+        r.stdout
+            .contains("the key change is in the disclosure log at entry")
+            && r.stdout.contains(&new_id.to_ascii_uppercase()),
+        "{}",
+        r.stdout
+    );
     verify("li").ok();
     let log = b
         .run("audit", &["--json", "log", "show", "--kind", "key_change"])

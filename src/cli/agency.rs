@@ -54,10 +54,15 @@ pub enum AgencyCmd {
         statement: Option<PathBuf>,
     },
     /// Record a partner's new keys from its key statement (admin): FILE, FILE.minisig (by its
-    /// new key) and FILE.previous.minisig (by the key we hold for it) must all verify.
+    /// new key) and FILE.previous.minisig (by the key we hold for it) must all verify. The
+    /// agency keeps its id, consents and referrals; the key change is logged.
+    /// Example: `casevault agency update 阳光家庭服务中心 --statement keys.txt --key-id 1A2B…`
     Update {
+        /// The partner agency (name or id).
         agency: String,
-        #[arg(long)]
+        /// The partner's key statement (`agency key --statement FILE` on their side), with
+        /// FILE.minisig and FILE.previous.minisig beside it.
+        #[arg(long, value_name = "FILE")]
         statement: PathBuf,
         /// The new key's id (16 hex digits, as minisign prints it), read to you by the
         /// partner over a channel you already trust (a phone number on file).
@@ -252,14 +257,28 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             };
             let mut prev = statement.as_os_str().to_owned();
             prev.push(".previous.minisig");
-            let a = s.agency_update(
+            let (a, index) = s.agency_update(
                 &agency,
                 &read(&statement)?,
                 &read(&crate::vault::output::sig_path(&statement))?,
                 &read(std::path::Path::new(&prev))?,
                 &key_id,
             )?;
-            ctx.emit(&a, || tr!("referral.agency_updated", name = a.name));
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            v["log_index"] = index.into();
+            v["key_id"] = key_id.trim().to_ascii_uppercase().into();
+            ctx.emit(&v, || {
+                format!(
+                    "{}\n{}",
+                    tr!("referral.agency_updated", name = a.name),
+                    tr!(
+                        "forms.agency_update_logged",
+                        index = index,
+                        key_id = key_id.trim().to_ascii_uppercase(),
+                        inbound = a.age_recipient
+                    )
+                )
+            });
         }
         AgencyCmd::InboundKey => {
             let r = s.inbound_recipient()?;

@@ -27,15 +27,94 @@ pub enum CaseCmd {
         client: Option<String>,
     },
     /// Show a case.
-    Show { case: i64 },
+    Show(CaseArg),
     /// Assign a worker to a case (supervisor).
-    Assign { case: i64, worker: String },
+    Assign {
+        #[command(flatten)]
+        case: CaseArg,
+        #[command(flatten)]
+        other: WorkerArg,
+    },
     /// Unassign a worker; records added afterwards are out of their reach.
-    Unassign { case: i64, worker: String },
+    Unassign {
+        #[command(flatten)]
+        case: CaseArg,
+        #[command(flatten)]
+        other: WorkerArg,
+    },
     /// Move a case to its next stage (intake → assessment → plan → intervention → evaluation).
-    Stage { case: i64, stage: String },
+    Stage {
+        #[command(flatten)]
+        case: CaseArg,
+        #[command(flatten)]
+        other: StageArg,
+    },
     /// Close a case (supervisor).
-    Close { case: i64 },
+    Close(CaseArg),
+}
+
+/// A case id, as a positional CASE or as `--case` (the name every other command uses).
+#[derive(clap::Args, Debug)]
+pub struct CaseArg {
+    /// The case id.
+    #[arg(
+        value_name = "CASE",
+        required_unless_present = "case",
+        conflicts_with = "case"
+    )]
+    id: Option<i64>,
+    /// The case id (instead of the positional CASE).
+    #[arg(long, value_name = "CASE")]
+    case: Option<i64>,
+}
+
+impl CaseArg {
+    fn get(&self) -> i64 {
+        // clap makes exactly one of them present.
+        self.id.or(self.case).unwrap_or_default()
+    }
+}
+
+/// A staff name, positional or `--worker` (needed after `--case`: positionals fill in order).
+#[derive(clap::Args, Debug)]
+pub struct WorkerArg {
+    /// The worker's staff name.
+    #[arg(
+        value_name = "WORKER",
+        required_unless_present = "worker",
+        conflicts_with = "worker"
+    )]
+    worker_name: Option<String>,
+    /// The worker's staff name (instead of the positional WORKER).
+    #[arg(long, value_name = "WORKER")]
+    worker: Option<String>,
+}
+
+impl WorkerArg {
+    fn get(self) -> String {
+        self.worker_name.or(self.worker).unwrap_or_default()
+    }
+}
+
+/// A stage code, positional or `--stage`.
+#[derive(clap::Args, Debug)]
+pub struct StageArg {
+    /// The stage: assessment, plan, intervention, evaluation.
+    #[arg(
+        value_name = "STAGE",
+        required_unless_present = "stage",
+        conflicts_with = "stage"
+    )]
+    stage_name: Option<String>,
+    /// The stage (instead of the positional STAGE).
+    #[arg(long, value_name = "STAGE")]
+    stage: Option<String>,
+}
+
+impl StageArg {
+    fn get(self) -> String {
+        self.stage_name.or(self.stage).unwrap_or_default()
+    }
 }
 
 fn case_text(c: &Case) -> String {
@@ -102,10 +181,11 @@ pub fn run(ctx: &mut Context, cmd: CaseCmd) -> Result<()> {
             });
             return Ok(());
         }
-        CaseCmd::Show { case } => s.case_show(case)?,
-        CaseCmd::Assign { case, worker } => s.case_assign(case, &worker)?,
-        CaseCmd::Unassign { case, worker } => s.case_unassign(case, &worker)?,
-        CaseCmd::Stage { case, stage } => {
+        CaseCmd::Show(c) => s.case_show(c.get())?,
+        CaseCmd::Assign { case: c, other: w } => s.case_assign(c.get(), &w.get())?,
+        CaseCmd::Unassign { case: c, other: w } => s.case_unassign(c.get(), &w.get())?,
+        CaseCmd::Stage { case: c, other: st } => {
+            let (case, stage) = (c.get(), st.get());
             let st = Stage::parse(&stage).ok_or_else(|| {
                 Error::Invalid(tr!(
                     "cli.bad_value",
@@ -116,7 +196,7 @@ pub fn run(ctx: &mut Context, cmd: CaseCmd) -> Result<()> {
             })?;
             s.case_stage(case, st)?
         }
-        CaseCmd::Close { case } => s.case_close(case)?,
+        CaseCmd::Close(c) => s.case_close(c.get())?,
     };
     ctx.emit(&case, || case_text(&case));
     Ok(())

@@ -90,6 +90,72 @@ pub struct AddArgs {
     form_case: Option<i64>,
 }
 
+/// `consent show` for people: one "label: value" line per term, kinds and tiers by their
+/// labels (JSON only under --json).
+fn consent_text(policy: &crate::policy::Policy, c: &crate::domain::Consent) -> String {
+    let t = &c.terms;
+    let kinds: Vec<String> = t
+        .kinds
+        .iter()
+        .map(|k| match policy.template(k) {
+            Some(tpl) => format!("{} ({k})", tpl.label()),
+            None => k.clone(),
+        })
+        .collect();
+    let tiers: Vec<String> = t
+        .tiers
+        .iter()
+        .map(|l| match policy.tier(*l) {
+            Some(x) => format!("{l} {}", x.label()),
+            None => l.to_string(),
+        })
+        .collect();
+    let yes_no = |b: bool| {
+        if b {
+            tr!("forms.yes")
+        } else {
+            tr!("forms.no")
+        }
+    };
+    let mut lines = vec![
+        (tr!("forms.c_id"), c.id.to_string()),
+        (tr!("forms.c_client"), c.client_id.to_string()),
+        (tr!("forms.c_agency"), c.agency_name.clone()),
+        (
+            tr!("forms.c_signer"),
+            format!("{} ({})", t.signer_name, t.signer_role.label()),
+        ),
+        (tr!("forms.c_authority"), t.authority.clone()),
+        (tr!("forms.c_purposes"), t.purposes.join("; ")),
+        (tr!("forms.c_kinds"), kinds.join(", ")),
+        (tr!("forms.c_tiers"), tiers.join(", ")),
+        (tr!("forms.c_description"), t.description.clone()),
+        (tr!("forms.c_separate"), yes_no(t.separate_consent)),
+        (tr!("forms.c_revoke_how"), t.revoke_how.clone()),
+        (tr!("forms.c_redisclosure"), t.redisclosure_notice.clone()),
+        (tr!("forms.c_signed"), t.signed_on.to_string()),
+        (tr!("forms.c_expires"), t.expires_on.to_string()),
+    ];
+    if let Some(d) = c.revoked_on {
+        let via = c.revoked_via.clone().unwrap_or_default();
+        lines.push((tr!("forms.c_revoked"), format!("{d} ({via})")));
+    }
+    lines.push((tr!("forms.c_form"), yes_no(c.has_form)));
+    lines.push((
+        tr!("forms.c_recorded"),
+        format!(
+            "{} · {}",
+            crate::domain::time::format_time(c.created_at),
+            c.created_by
+        ),
+    ));
+    lines
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect()
+}
+
 pub(super) fn date(s: &str) -> Result<Date> {
     Date::parse(s).ok_or_else(|| Error::Invalid(tr!("referral.bad_date", value = s)))
 }
@@ -190,7 +256,7 @@ pub fn run(ctx: &mut Context, cmd: ConsentCmd) -> Result<()> {
         }
         ConsentCmd::Show { id } => {
             let c = s.consent_show(id)?;
-            ctx.emit(&c, || serde_json::to_string_pretty(&c).unwrap_or_default());
+            ctx.emit(&c, || consent_text(&s.policy, &c));
         }
         ConsentCmd::Revoke { id, on, via } => {
             let on = match on {

@@ -9,6 +9,7 @@ mod client;
 mod consent;
 mod context;
 mod demo;
+mod forms;
 mod import;
 mod init;
 mod log;
@@ -24,7 +25,7 @@ mod witness;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use context::Context;
 
@@ -68,7 +69,7 @@ pub enum Command {
     /// Cases (个案): open, list, show, assign, unassign, stage, close.
     #[command(subcommand)]
     Case(case::CaseCmd),
-    /// Records: add, list, show, amend.
+    /// Records: add, list, show, amend, template.
     #[command(subcommand)]
     Record(record::RecordCmd),
     /// Bulk import of clients, cases and records from JSON Lines.
@@ -109,6 +110,18 @@ pub enum Command {
     /// Run a transparency-log witness for other agencies' logs: init, add-log, key, serve.
     #[command(subcommand)]
     Witness(witness::WitnessCmd),
+    /// Print a shell completion script to standard output, e.g.
+    /// `casevault completions bash > /etc/bash_completion.d/casevault`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output, e.g. `casevault man | man -l -`;
+    /// `casevault man record` for one command's page.
+    Man {
+        /// A command (e.g. record) for its own page.
+        command: Option<String>,
+    },
 }
 
 /// Exit code of a log alarm: a refused open (the log is shorter than, or forks from, the
@@ -159,6 +172,13 @@ pub fn main() -> i32 {
         Command::Recovery(c) => recovery::run(&mut ctx, c),
         Command::Witness(c) => witness::run(&mut ctx, c),
         Command::Agent(c) => agent::run(&mut ctx, c),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "casevault", &mut buf);
+            out::bytes(&buf);
+            Ok(())
+        }
+        Command::Man { command } => man_page(command),
         Command::Audit(c) => {
             let code = audit::run(&mut ctx, c);
             // A report that could not be written is an audit that could not run.
@@ -173,6 +193,37 @@ pub fn main() -> i32 {
         }
     };
     settle(code, 1)
+}
+
+/// `casevault man [COMMAND]`: the manual page (roff) of the whole command, or of one
+/// subcommand (`casevault-record`), generated from the CLI definition by clap_mangen.
+fn man_page(sub: Option<String>) -> crate::error::Result<()> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let page = match sub {
+        None => cmd,
+        Some(name) => {
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let found = cmd.find_subcommand(&name).cloned().ok_or_else(|| {
+                crate::error::Error::Invalid(tr!(
+                    "forms.man_unknown",
+                    name = name,
+                    names = names.join(", ")
+                ))
+            })?;
+            let full = format!("casevault-{}", found.get_name());
+            found.display_name(full).version(env!("CARGO_PKG_VERSION"))
+        }
+    };
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut buf)
+        .map_err(|e| crate::error::Error::Invalid(e.to_string()))?;
+    out::bytes(&buf);
+    Ok(())
 }
 
 /// Exit codes besides 1: [`WITNESS_PENDING`] and [`LOG_ALARM`].

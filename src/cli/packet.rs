@@ -16,20 +16,23 @@ pub enum PacketCmd {
     /// Check a packet's signature (FILE.minisig) by a partner agency.
     Verify {
         file: PathBuf,
-        #[arg(long)]
-        from: String,
+        /// The sending partner agency (name or id). `--from` is the older name.
+        #[arg(long, visible_alias = "from")]
+        agency: String,
     },
     /// Verify, decrypt and show a packet (nothing is written to disk).
     Open {
         file: PathBuf,
-        #[arg(long)]
-        from: String,
+        /// The sending partner agency (name or id). `--from` is the older name.
+        #[arg(long, visible_alias = "from")]
+        agency: String,
     },
     /// Import a packet: a new client and case with its records.
     Import {
         file: PathBuf,
-        #[arg(long)]
-        from: String,
+        /// The sending partner agency (name or id). `--from` is the older name.
+        #[arg(long, visible_alias = "from")]
+        agency: String,
         /// Client number for the new client (default REF-<packet id>).
         #[arg(long)]
         client_number: Option<String>,
@@ -39,8 +42,9 @@ pub enum PacketCmd {
     /// Verify a consistency proof a partner made with `casevault log prove` (from a receipt
     /// of theirs we hold) under their recorded log key, and remember its checkpoints.
     CheckProof {
-        #[arg(long, visible_alias = "agency")]
-        from: String,
+        /// The partner agency (name or id). `--from` is the older name.
+        #[arg(long, visible_alias = "from")]
+        agency: String,
         #[arg(long)]
         proof: PathBuf,
     },
@@ -79,6 +83,60 @@ fn withheld_notice(view: &PacketView) -> String {
     t
 }
 
+/// The manifest for people: "label: value" lines (the JSON is under --json).
+fn manifest_text(m: &crate::packet::Manifest) -> String {
+    use crate::packet::manifest::Expiry;
+    let c = &m.consent;
+    let role = crate::domain::SignerRole::parse(&c.signer.role)
+        .map_or_else(|| c.signer.role.clone(), |r| r.label().to_string());
+    let expires = match &c.expires {
+        Expiry::Date(d) => d.clone(),
+        Expiry::Event(e) => e.clone(),
+    };
+    let records: Vec<String> = m
+        .records
+        .iter()
+        .map(|r| format!("{} ({}, {})", r.id, r.kind, r.tier))
+        .collect();
+    let attachments: Vec<String> = m
+        .attachments
+        .iter()
+        .map(|a| format!("{} ({} B)", a.name, a.size))
+        .collect();
+    let mut lines = vec![
+        (tr!("forms.p_id"), m.packet_id.clone()),
+        (tr!("forms.p_created"), m.created.clone()),
+        (
+            tr!("forms.p_sender"),
+            format!("{} ({})", m.sender.name, m.sender.key_id),
+        ),
+        (tr!("forms.p_recipient"), m.recipient.name.clone()),
+        (tr!("forms.c_purposes"), m.purpose.clone()),
+        (tr!("forms.c_id"), c.consent_id.clone()),
+        (
+            tr!("forms.c_signer"),
+            format!("{} ({role}; {})", c.signer.name, c.signer.authority),
+        ),
+        (tr!("forms.c_kinds"), c.scope.kinds.join(", ")),
+        (tr!("forms.c_tiers"), c.scope.tiers.join(", ")),
+        (tr!("forms.c_description"), c.scope.description.clone()),
+        (tr!("forms.c_signed"), c.signed_on.clone()),
+        (tr!("forms.c_expires"), expires),
+        (tr!("forms.c_revoke_how"), c.revoke.clone()),
+        (tr!("forms.c_redisclosure"), m.redisclosure_notice.clone()),
+        (tr!("forms.p_records"), records.join(", ")),
+        (tr!("forms.p_attachments"), attachments.join(", ")),
+    ];
+    if let Some(r) = &m.receipt {
+        lines.push((tr!("forms.p_log_entry"), r.entry_index.to_string()));
+    }
+    lines
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}: {v}\n"))
+        .collect()
+}
+
 /// Adds the receipt check's fields to a JSON object.
 fn merge(v: &mut serde_json::Value, r: &crate::vault::ReceiptCheck) {
     if let (Some(o), Ok(serde_json::Value::Object(add))) =
@@ -91,7 +149,7 @@ fn merge(v: &mut serde_json::Value, r: &crate::vault::ReceiptCheck) {
 pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
     let mut s = ctx.session()?;
     match cmd {
-        PacketCmd::Verify { file, from } => {
+        PacketCmd::Verify { file, agency: from } => {
             let (ct, sig) = read(&file)?;
             let (comment, receipt) = s.packet_verify(&from, &ct, &sig)?;
             let mut v = serde_json::json!({"valid": true, "trusted_comment": comment});
@@ -104,7 +162,7 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
                 )
             });
         }
-        PacketCmd::Open { file, from } => {
+        PacketCmd::Open { file, agency: from } => {
             let (ct, sig) = read(&file)?;
             let view = s.packet_open(&from, &ct, &sig)?;
             let p = &view.packet;
@@ -126,7 +184,7 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
                     t.push_str(&withheld_notice(&view));
                     t.push_str("\n\n");
                 }
-                t.push_str(&String::from_utf8_lossy(&p.manifest.to_bytes()));
+                t.push_str(&manifest_text(&p.manifest));
                 t.push('\n');
                 t.push_str(&p.document);
                 t
@@ -134,7 +192,7 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
         }
         PacketCmd::Import {
             file,
-            from,
+            agency: from,
             client_number,
             client_name,
         } => {
@@ -172,7 +230,10 @@ pub fn run(ctx: &mut Context, cmd: PacketCmd) -> Result<()> {
                 t
             });
         }
-        PacketCmd::CheckProof { from, proof } => {
+        PacketCmd::CheckProof {
+            agency: from,
+            proof,
+        } => {
             let text = read_capped_text(&proof, crate::packet::MAX_RECEIPT_BYTES as u64)?;
             let o = s.packet_check_proof(&from, &text)?;
             ctx.emit(&o, || {

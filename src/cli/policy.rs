@@ -14,8 +14,11 @@ use crate::vault::PolicyOutcome;
 pub enum PolicyCmd {
     /// Check a policy directory (default: the shipped policy); errors name file, line, column.
     Check { dir: Option<PathBuf> },
-    /// Show the tiers and templates of a policy directory (default: the shipped policy).
+    /// Show the tiers and templates of a policy directory (default: the shipped policy), with
+    /// each template's fields: label, type, required mark.
     Show { dir: Option<PathBuf> },
+    /// Print a fill-in example for a kind (same as `record template`).
+    Template(super::forms::TemplateArgs),
     /// Put the policy in DIR into force in the vault (admin; logged). A change that lowers
     /// protection on a vault with records needs `policy approve DIR` by a supervisor first.
     Apply { dir: PathBuf },
@@ -34,6 +37,7 @@ pub fn run(ctx: &mut Context, cmd: PolicyCmd) -> Result<()> {
             emit_outcome(ctx, &o, false);
             return Ok(());
         }
+        PolicyCmd::Template(a) => return super::forms::run_template(ctx, a),
         PolicyCmd::Approve { dir } => {
             let sources = Policy::read_sources(&dir)?;
             let mut s = ctx.session()?;
@@ -55,7 +59,7 @@ pub fn run(ctx: &mut Context, cmd: PolicyCmd) -> Result<()> {
     let templates: Vec<serde_json::Value> = p
         .templates
         .values()
-        .map(|t| serde_json::json!({"kind": t.kind, "label_zh": t.label_zh, "label_en": t.label_en, "default_tier": t.default_tier, "retention_years": t.retention_years}))
+        .map(|t| serde_json::json!({"kind": t.kind, "label_zh": t.label_zh, "label_en": t.label_en, "default_tier": t.default_tier, "retention_years": t.retention_years, "fields": t.fields.iter().map(super::forms::field_json).collect::<Vec<_>>()}))
         .collect();
     let digest = crate::crypto::hex(&Policy::digest(&sources));
     let out = serde_json::json!({"valid": true, "digest": digest, "minor_age": p.minor_age, "tiers": tiers, "templates": templates});
@@ -90,6 +94,11 @@ pub fn run(ctx: &mut Context, cmd: PolicyCmd) -> Result<()> {
                     tr!("cli.h_tier"),
                     tpl.default_tier
                 ));
+                t.push_str(&tr!("forms.policy_fields"));
+                t.push('\n');
+                for line in super::forms::fields_table(tpl).lines() {
+                    t.push_str(&format!("    {line}\n"));
+                }
             }
         }
         t

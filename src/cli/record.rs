@@ -17,7 +17,8 @@ use zeroize::Zeroizing;
 #[derive(Subcommand, Debug)]
 pub enum RecordCmd {
     /// Add a record: template fields as a JSON object (--fields FILE, `-` for stdin) and/or
-    /// free text (--text, stored in the `note` field).
+    /// free text (--text, stored in the `note` field). With neither, on a terminal, the
+    /// fields are asked one by one.
     Add {
         #[arg(long)]
         case: i64,
@@ -28,8 +29,11 @@ pub enum RecordCmd {
         /// Raise the template's confidentiality tier (lowering it needs a supervisor).
         #[arg(long)]
         tier: Option<u8>,
-        #[arg(long)]
+        /// The template's fields as a JSON object in FILE (`-`: standard input);
+        /// `record template KIND` prints an example.
+        #[arg(long, value_name = "FILE")]
         fields: Option<PathBuf>,
+        /// Free text, kept in the record's `note` field.
         #[arg(long)]
         text: Option<String>,
         /// Attach a file (repeatable; at most 64 MiB each). Only its file name is kept.
@@ -56,6 +60,9 @@ pub enum RecordCmd {
         #[arg(long = "attach", value_name = "FILE")]
         attach: Vec<PathBuf>,
     },
+    /// Print a fill-in example for a kind: the fields with their labels, types and required
+    /// marks, then example JSON for --fields (bare JSON under --json). Same as `policy template`.
+    Template(super::forms::TemplateArgs),
     /// Write a record's attachment, decrypted and checked against its signed hash, to
     /// standard output. Refused when standard output is a terminal: pipe it to a viewer
     /// or redirect it yourself (casevault never writes plaintext files).
@@ -146,9 +153,33 @@ pub fn run(ctx: &mut Context, cmd: RecordCmd) -> Result<()> {
             text,
             attach,
         } => {
-            let fields = content(fields, text)?;
+            use std::io::IsTerminal;
+            // Neither --fields nor --text: ask on a terminal, else say how to give them.
+            let ask = fields.is_none() && text.is_none();
+            if ask && !std::io::stdin().is_terminal() {
+                return Err(Error::Invalid(tr!("forms.need_fields", kind = kind)));
+            }
+            let given = if ask {
+                None
+            } else {
+                Some(content(fields, text)?)
+            };
             let attachments = read_attachments(&attach)?;
             let mut s = ctx.session()?;
+            let fields = if let Some(given) = given {
+                given
+            } else {
+                let t = super::forms::template(&s.policy, &kind)?;
+                let asked = super::forms::ask_fields(
+                    t,
+                    &mut std::io::stdin().lock(),
+                    &mut std::io::stderr(),
+                )?;
+                if asked.is_empty() {
+                    return Err(Error::Invalid(tr!("cli.record_empty")));
+                }
+                asked
+            };
             let m = s.record_add_with(
                 &crate::vault::NewRecord {
                     case_id: case,
@@ -248,6 +279,7 @@ pub fn run(ctx: &mut Context, cmd: RecordCmd) -> Result<()> {
                 t
             });
         }
+        RecordCmd::Template(a) => super::forms::run_template(ctx, a)?,
         RecordCmd::Attachment { record, name } => {
             use std::io::IsTerminal;
             // Checked before anything is decrypted.

@@ -19,9 +19,9 @@ pub enum ReferralCmd {
     Export {
         #[arg(long)]
         case: i64,
-        /// Recipient agency (name or id).
-        #[arg(long)]
-        to: String,
+        /// Recipient partner agency (name or id). `--to` is the older name.
+        #[arg(long, visible_alias = "to")]
+        agency: String,
         /// The consent id.
         #[arg(long)]
         consent: i64,
@@ -86,7 +86,7 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
     match cmd {
         ReferralCmd::Export {
             case,
-            to,
+            agency,
             consent,
             records,
             purpose,
@@ -99,7 +99,7 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
             OutputSet::packet(&out).check(false)?;
             let export = s.referral_submit(&ExportRequest {
                 case_id: case,
-                agency: to,
+                agency,
                 consent_id: consent,
                 records,
                 purpose,

@@ -33,6 +33,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("state.toml", include_str!("state.toml")),
     ("witness.toml", include_str!("witness.toml")),
     ("agent.toml", include_str!("agent.toml")),
+    ("forms.toml", include_str!("forms.toml")),
 ];
 
 /// A display language.

@@ -32,7 +32,7 @@ mod template;
 pub mod validate;
 
 pub use load::{DIGEST_TAG, POLICY_FILE, TEMPLATES_DIR};
-pub use template::is_date;
+pub use template::{check_field, is_date};
 
 /// A staff role. Every staff member has exactly one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -375,6 +375,11 @@ impl Field {
     /// The field's label in the current language.
     pub fn label(&self) -> String {
         pick(&self.label_zh, &self.label_en)
+    }
+
+    /// The field's help text in the current language (empty if none).
+    pub fn help(&self) -> String {
+        pick(&self.help_zh, &self.help_en)
     }
 
     /// The label of choice `value` in the current language (the value itself if unknown).

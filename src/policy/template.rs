@@ -195,6 +195,12 @@ fn check_value(kind: &str, f: &Field, value: &Value, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks one filled-in value of field `f` of template `kind`, as [`Policy::validate_content`]
+/// would: lets a form ask again for just that field (`record add` on a terminal).
+pub fn check_field(kind: &str, f: &Field, value: &Value) -> Result<()> {
+    check_value(kind, f, value, &f.name)
+}
+
 impl Policy {
     /// Checks record content (a JSON object of field name → value) against the template of
     /// `kind`: unknown kind, missing required field, unknown field, wrong type (dates

@@ -31,6 +31,49 @@ pub struct Disclosure {
     pub description: String,
     pub purpose: String,
     pub basis: String,
+    /// The packet that carried it (referrals, partner answers, correction notices).
+    pub packet_id: Option<String>,
+    /// What went out, so a guardian can tell what went to whom.
+    pub records: Vec<DisclosedRecord>,
+}
+
+/// A record in a disclosure, as the accounting lists it (no content).
+#[derive(Clone, Debug, Serialize)]
+pub struct DisclosedRecord {
+    pub id: i64,
+    pub kind: String,
+    pub kind_zh: String,
+    pub kind_en: String,
+    /// `None`: the record is no longer held (purged after its retention period).
+    pub tier: Option<u8>,
+    /// The record's date (`YYYY-MM-DD`).
+    pub date: Option<String>,
+}
+
+impl Disclosure {
+    /// What was disclosed, in words: each record as "kind (tier N, date)" and the packet id;
+    /// the log entry's own detail when the disclosure sent no packet (an access package).
+    fn what(&self, t: &dyn Fn(&str) -> String) -> String {
+        if self.records.is_empty() {
+            return format!("{}: {}", self.kind, self.description);
+        }
+        let items: Vec<String> = self
+            .records
+            .iter()
+            .map(|r| {
+                let mut s = format!("{} / {} #{}", r.kind_zh, r.kind_en, r.id);
+                if let (Some(tier), Some(date)) = (r.tier, &r.date) {
+                    s.push_str(&format!(" ({} {tier}, {date})", t("requests.doc.tier")));
+                }
+                s
+            })
+            .collect();
+        let mut s = items.join("; ");
+        if let Some(p) = &self.packet_id {
+            s.push_str(&format!(" — {} {p}", t("requests.doc.packet")));
+        }
+        s
+    }
 }
 
 /// Everything the package is built from.
@@ -323,8 +366,11 @@ fn document(inp: &PackageInput, j: &Value) -> String {
         ));
         for x in inp.disclosures {
             d.push_str(&format!(
-                "| {} | {} | {}: {} | {} |\n",
-                x.date, x.recipient, x.kind, x.description, x.purpose
+                "| {} | {} | {} | {} |\n",
+                x.date,
+                x.recipient,
+                x.what(&t),
+                x.purpose
             ));
         }
     }

@@ -546,7 +546,8 @@ impl Session {
 
     /// Records a partner's key rotation from its key statement and both signatures (admin):
     /// the statement must name the partner's current packet key as the previous one and be
-    /// signed by it and by the new key.
+    /// signed by it and by the new key. Returns the agency as updated and the index of the
+    /// log entry that records the key change.
     pub fn agency_update(
         &mut self,
         key: &str,
@@ -554,7 +555,7 @@ impl Session {
         signed_by_new: &str,
         signed_by_previous: &str,
         confirmed_key_id: &str,
-    ) -> Result<crate::store::agencies::AgencyRow> {
+    ) -> Result<(crate::store::agencies::AgencyRow, u64)> {
         self.require(crate::policy::Action::AgencyManage)?;
         let a = self.agency_show(key)?;
         self.verified_agency(&a)?;
@@ -605,11 +606,11 @@ impl Session {
             signed_by_previous: signed_by_previous.to_string(),
             signed_by_new: keys.signed_by_new,
         };
-        store::write(&self.conn, |tx| {
+        let index = store::write(&self.conn, |tx| {
             store::agencies::set_keys(tx, a.id, &keys.inbound, &keys.packet)?;
-            self.attest(tx, &claim, None).map(|_| ())
+            self.attest(tx, &claim, None)
         })?;
-        self.agency_show(&a.id.to_string())
+        Ok((self.agency_show(&a.id.to_string())?, index))
     }
 }
 

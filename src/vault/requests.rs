@@ -8,11 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use rusqlite::Connection;
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::access_package::{self, Disclosure, PackageInput, PackageRecord};
+use super::access_package::{self, DisclosedRecord, Disclosure, PackageInput, PackageRecord};
 use super::disclosure::{basis_text, id_mac};
 use super::output::{resend_command, OutputSet};
 use super::Session;
@@ -490,12 +491,12 @@ impl Session {
             from: Some(from),
             ..Default::default()
         };
-        Ok(log::entries(&self.conn, &filter)?
+        log::entries(&self.conn, &filter)?
             .into_iter()
             .map(|l| l.entry)
             .filter(|e| ACCOUNTED_KINDS.contains(&e.kind.code()) && e.disclosed_sha256.is_some())
-            .map(disclosure_of)
-            .collect())
+            .map(|e| disclosure_of(&self.conn, &self.policy, e))
+            .collect()
     }
 
     /// Rebuilds the access package of a fulfilled request whose file was not written: the
@@ -550,8 +551,10 @@ impl Session {
         let mut disclosures = Vec::new();
         for i in &inputs.disclosures {
             disclosures.push(disclosure_of(
+                &self.conn,
+                &self.policy,
                 log::entry_at(&self.conn, *i)?.ok_or_else(tampered)?,
-            ));
+            )?);
         }
         let input = PackageInput {
             agency: self.agency()?,
@@ -850,9 +853,40 @@ pub fn receipt_path(out: &Path) -> PathBuf {
     super::output::receipt_path(out)
 }
 
-/// One accounting line from its log entry.
-fn disclosure_of(e: log::Entry) -> Disclosure {
-    Disclosure {
+/// One accounting line from its log entry. A disclosure that sent a packet (a referral, a
+/// partner's answer, a correction notice) lists what went out: each record's kind (with its
+/// labels), tier and date, from the referral row the entry's index names; the packet id stays.
+fn disclosure_of(conn: &Connection, policy: &Policy, e: log::Entry) -> Result<Disclosure> {
+    let mut packet_id = None;
+    let mut records = Vec::new();
+    if let Some(row) = store::referrals::by_log_index(conn, e.index)? {
+        packet_id = Some(row.packet_id.clone());
+        for id in &row.records {
+            // A record purged after its retention period is listed by id alone.
+            let meta = store::records::get(conn, *id)?.map(|r| r.meta);
+            let (kind, tier, date) = match &meta {
+                Some(m) => (
+                    m.kind.clone(),
+                    Some(m.tier),
+                    Some(Date::from_unix(m.created_at).to_string()),
+                ),
+                None => (String::new(), None, None),
+            };
+            let (kind_zh, kind_en) = policy
+                .template(&kind)
+                .map(|t| (t.label_zh.clone(), t.label_en.clone()))
+                .unwrap_or_else(|| (kind.clone(), kind.clone()));
+            records.push(DisclosedRecord {
+                id: *id,
+                kind,
+                kind_zh,
+                kind_en,
+                tier,
+                date,
+            });
+        }
+    }
+    Ok(Disclosure {
         log_index: e.index,
         time: e.time,
         date: format_time(e.time),
@@ -861,7 +895,9 @@ fn disclosure_of(e: log::Entry) -> Disclosure {
         description: e.detail,
         purpose: e.purpose,
         basis: basis_text(&e.basis),
-    }
+        packet_id,
+        records,
+    })
 }
 
 /// Encrypts a package's plaintext to the client's key or passphrase.
