@@ -444,7 +444,7 @@ fn witness_policy_changes_that_lower_protection_need_a_supervisor() {
     let r = v.run("admin", &["policy", "apply", add.to_str().unwrap()]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("policy approve"), "{}", r.stderr);
-    let key_b64 = wkey.rsplit('+').next().unwrap();
+    let key_b64 = wkey.splitn(3, '+').nth(2).unwrap();
     let alias = {
         use base64::Engine;
         use sha2::{Digest, Sha256};
