@@ -328,9 +328,9 @@ fn the_go_reference_verifier_agrees_on_exports_receipts_and_proofs() {
         .unwrap()
         .verify(&vk)
         .unwrap();
-    // (`log prove` hands out the latest checkpoint as stored, without cosignatures: no quorum.)
-    let k = ["--key", key.as_str()];
-    let g = go(&bin, &[&["proof", pf.to_str().unwrap()][..], &k].concat()).unwrap();
+    // The new checkpoint carries the witness's cosignature (the quorum is asked for).
+    let g = go(&bin, &[&["proof", pf.to_str().unwrap()][..], &w].concat()).unwrap();
+    assert_eq!(g["new_cosigners"], serde_json::json!(["w.test/w1"]));
     assert_eq!(g["old_size"], old.size);
     assert_eq!(g["new_size"], new.size);
     assert_eq!(g["new_root"], casevault::crypto::hex(&new.root));
@@ -406,7 +406,7 @@ fn the_go_reference_verifier_agrees_on_exports_receipts_and_proofs() {
     let alt = if h.starts_with('A') { "B" } else { "A" };
     pj["proof"][0] = Value::from(format!("{alt}{}", &h[1..]));
     std::fs::write(&pf, pj.to_string()).unwrap();
-    assert!(go(&bin, &[&["proof", pf.to_str().unwrap()][..], &k].concat()).is_err());
+    assert!(go(&bin, &[&["proof", pf.to_str().unwrap()][..], &w].concat()).is_err());
     assert!(ConsistencyProof::from_json(&pj.to_string())
         .unwrap()
         .verify(&vk)
