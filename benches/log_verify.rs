@@ -6,13 +6,23 @@
 //! signature, (c) the hashing floor: SHA-256 over the same stored bytes; and (d) one append
 //! to a database already holding the log. Ratios are printed before criterion runs.
 //!
+//! (e) cosigned checkpoints (issue 11): every retained checkpoint (each 1024 entries, and the
+//! latest) carries 1 to 3 witness cosignatures in `cosignatures.txt`; verifying the export as
+//! `log verify --export --witness … --witness-quorum 1` does (the log, then every cosignature
+//! against the tree at its size) is timed against the same verification without witnesses,
+//! pair by pair in the same run (order alternating), for the tree-only and the full
+//! verification; median and range of each ratio are printed. `CASEVAULT_BENCH_PAIRS` (default
+//! 3) sets the number of full pairs; the tree-only ones are twice as many.
+//!
 //! `cargo bench --bench log_verify` (add `CASEVAULT_BENCH_ENTRIES=100000` to iterate).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use casevault::log::cosign::{cosign, note_body, CosignerKey};
 use casevault::log::{self, merkle, Checkpoint, VerifyOptions};
 use criterion::{criterion_group, criterion_main, Criterion};
+use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 use rusqlite::{params, Connection, TransactionBehavior};
 use sha2::{Digest, Sha256};
@@ -38,6 +48,11 @@ fn cache_dir(n: u64) -> PathBuf {
 fn build(n: u64) -> PathBuf {
     let dir = cache_dir(n);
     if dir.join(log::README_FILE).exists() {
+        // Caches made before `checkpoint.txt` was required: add it.
+        if !dir.join(log::LATEST_FILE).exists() {
+            let notes = log::read_records(&dir, log::CHECKPOINTS_FILE).unwrap();
+            std::fs::write(dir.join(log::LATEST_FILE), notes.last().unwrap()).unwrap();
+        }
         return dir;
     }
     eprintln!("generating a {n}-entry log in {} (once) ...", dir.display());
@@ -146,6 +161,148 @@ fn tree_only(dir: &Path) -> log::VerifyReport {
     log::verify_export_with(dir, &vkey(), &[], VerifyOptions { signatures: false })
 }
 
+/// The three witnesses of the cosigned measurement (fixed keys) and their vkeys.
+fn witnesses() -> Vec<(String, SigningKey)> {
+    (1..=3u8)
+        .map(|i| {
+            (
+                format!("w{i}.bench.example/witness"),
+                SigningKey::from_bytes(&[0xC0 + i; 32]),
+            )
+        })
+        .collect()
+}
+
+fn witness_vkeys() -> Vec<String> {
+    witnesses()
+        .iter()
+        .map(|(name, k)| CosignerKey::new(name, k.verifying_key()).encode())
+        .collect()
+}
+
+/// Writes `cosignatures.txt` (the export's format) once: every checkpoint of
+/// `checkpoints.bin` cosigned by 1, 2 or 3 witnesses in turn. Returns (checkpoints,
+/// cosignatures).
+fn write_cosignatures(dir: &Path) -> (usize, usize) {
+    let notes = log::read_records(dir, log::CHECKPOINTS_FILE).unwrap();
+    let ws = witnesses();
+    let blocks: Vec<(String, usize)> = notes
+        .par_iter()
+        .enumerate()
+        .map(|(i, note)| {
+            let note = std::str::from_utf8(note).unwrap();
+            let body = note_body(note).unwrap().to_string();
+            let k = i % 3 + 1;
+            let mut block = body.clone();
+            for (name, key) in &ws[..k] {
+                block.push_str(&cosign(&body, name, key, 1_800_000_000 + i as u64));
+            }
+            block.push('\n');
+            (block, k)
+        })
+        .collect();
+    let path = dir.join("cosignatures.txt");
+    if !path.exists() {
+        let text: String = blocks.iter().map(|(b, _)| b.as_str()).collect();
+        let tmp = dir.join("cosignatures.txt.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    (blocks.len(), blocks.iter().map(|(_, k)| k).sum())
+}
+
+/// What `casevault log verify --export DIR --key K` checks.
+fn plain_verify(dir: &Path, signatures: bool) {
+    let r = log::verify_export_with(dir, &vkey(), &[], VerifyOptions { signatures });
+    assert!(r.is_ok(), "{:?}", r.errors.first().map(|e| e.to_string()));
+}
+
+/// The same plus `--witness W1 --witness W2 --witness W3 --witness-quorum 1`: every
+/// cosignature verified against the exported tree at its size.
+fn cosigned_verify(dir: &Path, signatures: bool, checkpoints: usize) {
+    plain_verify(dir, signatures);
+    let w =
+        casevault::vault::witnessing::verify_export_cosignatures(dir, ORIGIN, &witness_vkeys(), 1)
+            .unwrap();
+    assert!(w.invalid.is_empty() && w.latest_ok, "{:?}", w.invalid);
+    assert_eq!(
+        (w.checkpoints, w.meeting_quorum),
+        (checkpoints, checkpoints)
+    );
+}
+
+/// The cosignature lines alone, parsed and verified in memory (no tree): the part of (e)
+/// that is Ed25519.
+fn cosignature_lines_only(text: &str, keys: &[CosignerKey]) -> usize {
+    let blocks: Vec<&str> = text.split("\n\n").filter(|b| !b.is_empty()).collect();
+    blocks
+        .par_iter()
+        .map(|b| {
+            let lines: Vec<&str> = b.lines().collect();
+            let body = format!("{}\n{}\n{}\n", lines[0], lines[1], lines[2]);
+            lines[3..]
+                .iter()
+                .filter(|l| keys.iter().any(|k| k.verify_line(&body, l).is_ok()))
+                .count()
+        })
+        .sum()
+}
+
+/// Runs `pairs` pairs (plain, cosigned), alternating which goes first; returns the times.
+fn paired(pairs: usize, mut plain: impl FnMut(), mut cosigned: impl FnMut()) -> Vec<(f64, f64)> {
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    (0..pairs)
+        .map(|i| {
+            if i % 2 == 0 {
+                let a = time(&mut plain);
+                (a, time(&mut cosigned))
+            } else {
+                let b = time(&mut cosigned);
+                (time(&mut plain), b)
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// "median (min–max)" of `v`, with `unit` and `digits` decimals.
+fn spread(v: &[f64], digits: usize, unit: &str) -> String {
+    let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    format!(
+        "{:.digits$}{unit} ({:.digits$}–{:.digits$})",
+        median(v.to_vec()),
+        lo,
+        hi
+    )
+}
+
+fn print_pairs(label: &str, pairs: &[(f64, f64)]) {
+    let plain: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    let cos: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let ratio: Vec<f64> = pairs.iter().map(|p| p.1 / p.0).collect();
+    println!(
+        "  (e) {label}, {} pairs: without witnesses {}, with {}, ratio {}",
+        pairs.len(),
+        spread(&plain, 3, " s"),
+        spread(&cos, 3, " s"),
+        spread(&ratio, 2, "x")
+    );
+}
+
 fn min_time(runs: usize, mut f: impl FnMut()) -> Duration {
     (0..runs)
         .map(|_| {
@@ -222,6 +379,40 @@ fn bench(c: &mut Criterion) {
         "  (d) one append (commit, synchronous=FULL) at this size:           {:>8.3} ms",
         append.as_secs_f64() * 1e3
     );
+
+    // (e) Cosigned checkpoints, pair by pair against the same verification without them.
+    let (cps, cosigs) = write_cosignatures(&dir);
+    let pairs: usize = std::env::var("CASEVAULT_BENCH_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let cos_text = std::fs::read_to_string(dir.join("cosignatures.txt")).unwrap();
+    let keys: Vec<CosignerKey> = witness_vkeys()
+        .iter()
+        .map(|k| CosignerKey::parse(k).unwrap())
+        .collect();
+    let lines = min_time(3, || {
+        assert_eq!(cosignature_lines_only(&cos_text, &keys), cosigs);
+    });
+    println!(
+        "  (e) {cps} cosigned checkpoints, {cosigs} cosignatures (1–3 each, 3 witnesses, quorum 1)"
+    );
+    println!(
+        "      cosignature lines alone (parse + Ed25519, in memory):         {:>8.3} s",
+        lines.as_secs_f64()
+    );
+    let tree_pairs = paired(
+        2 * pairs,
+        || plain_verify(&dir, false),
+        || cosigned_verify(&dir, false, cps),
+    );
+    print_pairs("tree + checkpoints", &tree_pairs);
+    let full_pairs = paired(
+        pairs,
+        || plain_verify(&dir, true),
+        || cosigned_verify(&dir, true, cps),
+    );
+    print_pairs("full, every signature", &full_pairs);
 
     let mut g = c.benchmark_group("log_verify");
     g.sample_size(10);

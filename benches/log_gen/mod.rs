@@ -89,6 +89,8 @@ pub fn write_export(dir: &Path, n: u64) {
         }
     }
     log::write_records(dir, log::ENTRIES_FILE, &stored).unwrap();
+    // The latest checkpoint also as `checkpoint.txt`, which verification requires.
+    std::fs::write(dir.join(log::LATEST_FILE), notes.last().unwrap()).unwrap();
     log::write_records(dir, log::CHECKPOINTS_FILE, &notes).unwrap();
     std::fs::write(dir.join(log::KEY_FILE), vkey()).unwrap();
 }

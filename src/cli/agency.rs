@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::packet::PartnerKeys;
 use crate::tr;
 use crate::vault::output::OutputSet;
+use crate::vault::partners::parse_witnesses;
 
 #[derive(Subcommand, Debug)]
 pub enum AgencyCmd {
@@ -28,6 +29,14 @@ pub enum AgencyCmd {
         /// receipts in their packets are then checked. A partner with stock tools has none.
         #[arg(long)]
         log_key: Option<String>,
+        /// A witness whose cosignatures the partner's checkpoints must carry, as
+        /// NAME=VERIFIERKEY (what the witness's `casevault witness key` prints); repeatable.
+        /// Needs --log-key.
+        #[arg(long, requires = "log_key")]
+        witness: Vec<String>,
+        /// How many of those witnesses must cosign each receipt's checkpoint (default: all).
+        #[arg(long, requires = "witness")]
+        witness_quorum: Option<usize>,
         #[arg(long, default_value = "")]
         contact: String,
     },
@@ -55,19 +64,27 @@ pub enum AgencyCmd {
     },
     /// Record a partner's new keys from its key statement (admin): FILE, FILE.minisig (by its
     /// new key) and FILE.previous.minisig (by the key we hold for it) must all verify. The
-    /// agency keeps its id, consents and referrals; the key change is logged.
+    /// agency keeps its id, consents and referrals; the key change is logged. Or record the
+    /// witnesses whose cosignatures its checkpoints must carry (replaces the list;
+    /// `--witness-quorum 0` alone clears it).
     /// Example: `casevault agency update 阳光家庭服务中心 --statement keys.txt --key-id 1A2B…`
     Update {
         /// The partner agency (name or id).
         agency: String,
         /// The partner's key statement (`agency key --statement FILE` on their side), with
         /// FILE.minisig and FILE.previous.minisig beside it.
-        #[arg(long, value_name = "FILE")]
-        statement: PathBuf,
+        #[arg(long, value_name = "FILE", requires = "key_id")]
+        statement: Option<PathBuf>,
         /// The new key's id (16 hex digits, as minisign prints it), read to you by the
         /// partner over a channel you already trust (a phone number on file).
+        #[arg(long, requires = "statement")]
+        key_id: Option<String>,
+        /// A witness as NAME=VERIFIERKEY; repeatable (see `agency add`).
         #[arg(long)]
-        key_id: String,
+        witness: Vec<String>,
+        /// How many of the witnesses must cosign (default: all of them).
+        #[arg(long)]
+        witness_quorum: Option<usize>,
     },
     /// Print this agency's inbound age recipient (partners encrypt packets for us to it).
     InboundKey,
@@ -132,8 +149,12 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             age_recipient,
             minisign_pubkey,
             log_key,
+            witness,
+            witness_quorum,
             contact,
         } => {
+            // Checked before anything is recorded.
+            let witnesses = parse_witnesses(&witness, witness_quorum)?;
             let key_text = if Path::new(&minisign_pubkey).is_file() {
                 let p = Path::new(&minisign_pubkey);
                 crate::error::read_capped_text(p, super::context::MAX_SMALL_FILE)?
@@ -147,6 +168,9 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
                 log_key.as_deref(),
                 &contact,
             )?;
+            if !witnesses.keys.is_empty() {
+                s.agency_set_witnesses(&a.id.to_string(), &witnesses)?;
+            }
             ctx.emit(&a, || {
                 tr!("referral.agency_added", name = a.name, id = a.id)
             });
@@ -185,11 +209,28 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
         AgencyCmd::Show { agency } => {
             let a = s.agency_show(&agency)?;
             let log_key = s.agency_log_key(&a)?;
+            let witnesses = s.agency_witnesses(&a)?.filter(|w| w.quorum > 0);
             let mut v = serde_json::to_value(&a).unwrap_or_default();
             v["log_key"] = serde_json::json!(log_key);
+            if let Some(w) = &witnesses {
+                v["witnesses"] = serde_json::json!(w.vkeys());
+                v["witness_quorum"] = serde_json::json!(w.quorum);
+            }
             ctx.emit(&v, || {
+                let mut more = String::new();
+                if let Some(w) = &witnesses {
+                    more = format!(
+                        "{}: {}/{}\n",
+                        tr!("packet.h_witnesses"),
+                        w.quorum,
+                        w.keys.len()
+                    );
+                    for k in w.vkeys() {
+                        more.push_str(&format!("  {k}\n"));
+                    }
+                }
                 format!(
-                    "{} ({})\ncontact: {}\nage: {}\nminisign: {}\n{}: {}\n{}: {}\n",
+                    "{} ({})\ncontact: {}\nage: {}\nminisign: {}\n{}: {}\n{}: {}\n{more}",
                     a.name,
                     a.id,
                     a.contact,
@@ -251,7 +292,27 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
             agency,
             statement,
             key_id,
+            witness,
+            witness_quorum,
         } => {
+            if !witness.is_empty() || witness_quorum.is_some() {
+                let w = parse_witnesses(&witness, witness_quorum)?;
+                let a = s.agency_set_witnesses(&agency, &w)?;
+                ctx.emit(&a, || {
+                    tr!(
+                        "packet.agency_witnesses_set",
+                        name = a.name,
+                        count = w.keys.len(),
+                        quorum = w.quorum
+                    )
+                });
+                if statement.is_none() {
+                    return Ok(());
+                }
+            }
+            let (Some(statement), Some(key_id)) = (statement, key_id) else {
+                return Err(Error::Invalid(tr!("packet.update_needs_input")));
+            };
             let read = |p: &std::path::Path| {
                 crate::error::read_capped_text(p, super::context::MAX_SMALL_FILE)
             };

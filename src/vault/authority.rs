@@ -136,6 +136,14 @@ pub enum Claim {
         signed_by_previous: String,
         signed_by_new: String,
     },
+    /// The `seq`-th list of witnesses whose cosignatures this vault requires on a partner's
+    /// checkpoints (their vkeys, type 0x04) and how many must cosign; the latest one counts.
+    AgencyWitnesses {
+        id: i64,
+        seq: i64,
+        witnesses: Vec<String>,
+        quorum: usize,
+    },
 }
 
 impl Claim {
@@ -148,6 +156,7 @@ impl Claim {
             Claim::ConsentRevoked { .. } => Kind::ConsentRevoked,
             Claim::Agency { .. }
             | Claim::AgencyKeysRotated { .. }
+            | Claim::AgencyWitnesses { .. }
             | Claim::SupervisorKey { .. }
             | Claim::Invitation { .. } => Kind::KeyChange,
         }
@@ -162,6 +171,7 @@ impl Claim {
             Claim::ConsentRevoked { id, .. } => format!("revoked/{id}"),
             Claim::Agency { id, .. } => format!("agency/{id}"),
             Claim::AgencyKeysRotated { id, seq, .. } => agency_rotation_subject(*id, *seq),
+            Claim::AgencyWitnesses { id, seq, .. } => agency_witnesses_subject(*id, *seq),
             Claim::SupervisorKey { generation, .. } => supkey_subject(*generation),
             Claim::Invitation { name, .. } => format!("invite/{name}"),
         }
@@ -177,6 +187,7 @@ impl Claim {
             Claim::ConsentRevoked { id, .. } => format!("consent {id} revoked"),
             Claim::Agency { id, .. } => format!("agency {id} keys"),
             Claim::AgencyKeysRotated { id, seq, .. } => format!("agency {id} keys rotated {seq}"),
+            Claim::AgencyWitnesses { id, seq, .. } => agency_witnesses_detail(*id, *seq),
             Claim::SupervisorKey { generation, .. } => format!("supervisor key {generation}"),
             Claim::Invitation { name, role } => format!("invite {name} as {role}"),
         }
@@ -200,6 +211,16 @@ pub fn supkey_subject(generation: i64) -> String {
 /// The `authority` subject of a partner agency's `seq`-th key rotation.
 pub fn agency_rotation_subject(id: i64, seq: i64) -> String {
     format!("agency/{id}/rotation/{seq:06}")
+}
+
+/// The `authority` subject of the `seq`-th witness list recorded for partner agency `id`.
+pub fn agency_witnesses_subject(id: i64, seq: i64) -> String {
+    format!("agency/{id}/witnesses/{seq:06}")
+}
+
+/// The log entry detail of that witness list.
+pub fn agency_witnesses_detail(id: i64, seq: i64) -> String {
+    format!("agency {id} witnesses {seq}")
 }
 
 /// The `authority` subject of an assignment.
@@ -401,7 +422,7 @@ pub(super) fn admin_entitled(
         return Ok(false);
     }
     match claim {
-        Claim::Agency { .. } | Claim::AgencyKeysRotated { .. } => {
+        Claim::Agency { .. } | Claim::AgencyKeysRotated { .. } | Claim::AgencyWitnesses { .. } => {
             let detail = claim.detail();
             Ok(
                 log::first_where(conn, log::KindCode::KeyChange, &|e| e.detail == detail)?

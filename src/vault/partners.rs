@@ -8,10 +8,12 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::authority::{admin_entitled, agency_witnesses_detail, agency_witnesses_subject, Claim};
 use super::Session;
 use crate::crypto;
 use crate::domain::time::now;
 use crate::error::{Error, Result};
+use crate::log::cosign::CosignerKey;
 use crate::log::{self, Checkpoint, ConsistencyProof, KindCode, LogError, Receipt, VerifierKey};
 use crate::packet::OpenedPacket;
 use crate::policy::Action;
@@ -40,6 +42,9 @@ pub enum ReceiptProblem {
     Inconsistent { old: u64, new: u64 },
     /// No log key is recorded for the partner: nothing can be checked.
     NoLogKey,
+    /// The checkpoint carries fewer valid cosignatures by the witnesses recorded for the
+    /// partner than the quorum recorded with them.
+    Cosignatures { have: usize, need: usize },
 }
 
 impl fmt::Display for ReceiptProblem {
@@ -63,6 +68,9 @@ impl fmt::Display for ReceiptProblem {
                 tr!("packet.proof_inconsistent", old = old, new = new)
             }
             ReceiptProblem::NoLogKey => tr!("packet.no_log_key"),
+            ReceiptProblem::Cosignatures { have, need } => {
+                tr!("packet.receipt_cosignatures", have = have, need = need)
+            }
         };
         f.write_str(&s)
     }
@@ -83,6 +91,9 @@ pub struct ReceiptCheck {
     pub receipt_consistency: &'static str,
     /// The largest remembered checkpoint on the proved history.
     pub receipt_last_proved: Option<u64>,
+    /// Valid cosignatures by the witnesses recorded for the sender, when a quorum is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_cosignatures: Option<usize>,
 }
 
 impl ReceiptCheck {
@@ -119,6 +130,54 @@ pub struct ProofOutcome {
     pub last_proved: Option<u64>,
     /// Remembered checkpoints not yet proved consistent (sizes).
     pub unproved: Vec<u64>,
+}
+
+/// The witnesses whose cosignatures this vault requires on a partner's checkpoints, as its
+/// latest signed statement records them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerWitnesses {
+    pub keys: Vec<CosignerKey>,
+    pub quorum: usize,
+}
+
+impl PartnerWitnesses {
+    /// The vkeys, as recorded.
+    pub fn vkeys(&self) -> Vec<String> {
+        self.keys.iter().map(CosignerKey::encode).collect()
+    }
+}
+
+/// Parses `agency add/update --witness NAME=VKEY … --witness-quorum K`: each vkey a valid
+/// tlog-cosignature key named NAME, no name or key twice (a key under two names would count
+/// twice), and 0 < K <= the number of witnesses (K defaults to all of them). No witnesses
+/// and K absent or 0: none required.
+pub fn parse_witnesses(args: &[String], quorum: Option<usize>) -> Result<PartnerWitnesses> {
+    let bad = |arg: &str, reason: String| {
+        Error::Invalid(tr!("packet.bad_witness", witness = arg, reason = reason))
+    };
+    let mut keys: Vec<CosignerKey> = Vec::new();
+    for arg in args {
+        let (name, vkey) = arg
+            .split_once('=')
+            .ok_or_else(|| bad(arg, tr!("packet.witness_form")))?;
+        let k = CosignerKey::parse(vkey.trim()).map_err(|e| bad(arg, e.to_string()))?;
+        if k.name != name.trim() {
+            return Err(bad(arg, tr!("packet.witness_name_differs", name = k.name)));
+        }
+        if keys.iter().any(|o| o.name == k.name || o.key == k.key) {
+            return Err(bad(arg, tr!("packet.witness_twice")));
+        }
+        keys.push(k);
+    }
+    let quorum = quorum.unwrap_or(keys.len());
+    if quorum > keys.len() || (quorum == 0 && !keys.is_empty()) {
+        return Err(Error::Invalid(tr!(
+            "packet.witness_quorum",
+            quorum = quorum,
+            count = keys.len()
+        )));
+    }
+    Ok(PartnerWitnesses { keys, quorum })
 }
 
 /// The remembered checkpoints of a partner whose signature still verifies, parsed. A row
@@ -169,19 +228,24 @@ impl Session {
     /// Checks the receipt of an opened packet from `a` and remembers its checkpoint; an error
     /// refuses the packet. Without a recorded log key the receipt is reported unchecked.
     pub(super) fn packet_receipt(&self, a: &AgencyRow, p: &OpenedPacket) -> Result<ReceiptCheck> {
+        let refuse = |problem| Error::ReceiptRefused {
+            agency: a.name.clone(),
+            packet: p.manifest.packet_id.clone(),
+            problem,
+        };
+        let witnesses = self.agency_witnesses(a)?.filter(|w| w.quorum > 0);
         let Some(key) = self.verified_agency(a)? else {
+            if witnesses.is_some() {
+                return Err(refuse(ReceiptProblem::NoLogKey));
+            }
             return Ok(ReceiptCheck {
                 receipt: "unchecked",
                 receipt_entry: None,
                 receipt_checkpoint_size: None,
                 receipt_consistency: "unchecked",
                 receipt_last_proved: None,
+                receipt_cosignatures: None,
             });
-        };
-        let refuse = |problem| Error::ReceiptRefused {
-            agency: a.name.clone(),
-            packet: p.manifest.packet_id.clone(),
-            problem,
         };
         let key = key_of(&key).map_err(refuse)?;
         let receipt: Receipt = serde_json::from_value(p.receipt.clone())
@@ -211,6 +275,21 @@ impl Session {
         if entry.recipient != p.manifest.recipient.name {
             return Err(refuse(ReceiptProblem::OtherEntry("recipient")));
         }
+        // The witnesses this vault requires for the sender: k valid cosignatures on the very
+        // checkpoint the entry is proved under (each witness counted once).
+        let cosignatures = match &witnesses {
+            Some(w) => {
+                let have = log::cosign::cosigners(&receipt.checkpoint, &w.keys).len();
+                if have < w.quorum {
+                    return Err(refuse(ReceiptProblem::Cosignatures {
+                        have,
+                        need: w.quorum,
+                    }));
+                }
+                Some(have)
+            }
+            None => None,
+        };
         let (consistency, last) = store::write(&self.conn, |tx| {
             let known = remembered(tx, a.id, &key)?;
             conflict(&known, &cp).map_err(|size| refuse(ReceiptProblem::Fork { size }))?;
@@ -244,6 +323,7 @@ impl Session {
             receipt_checkpoint_size: Some(cp.size),
             receipt_consistency: consistency,
             receipt_last_proved: last,
+            receipt_cosignatures: cosignatures,
         })
     }
 
@@ -300,6 +380,83 @@ impl Session {
         })
     }
 
+    /// The witnesses recorded for partner `a` (the latest signed list), if any. A list whose
+    /// statement row is gone while the log records it (a rollback to an older list) or that
+    /// does not verify is a tamper alarm.
+    pub fn agency_witnesses(&self, a: &AgencyRow) -> Result<Option<PartnerWitnesses>> {
+        let tampered = || Error::Tampered {
+            what: "agency",
+            id: a.name.clone(),
+        };
+        let mut latest = None;
+        let mut seq = 1;
+        while store::authority::get(&self.conn, &agency_witnesses_subject(a.id, seq))?.is_some() {
+            let claim = self.verified_claim(
+                &self.conn,
+                &agency_witnesses_subject(a.id, seq),
+                &admin_entitled,
+                "agency",
+                &a.name,
+            )?;
+            let Claim::AgencyWitnesses {
+                id,
+                witnesses,
+                quorum,
+                ..
+            } = claim
+            else {
+                return Err(tampered());
+            };
+            if id != a.id {
+                return Err(tampered());
+            }
+            let keys = witnesses
+                .iter()
+                .map(|k| CosignerKey::parse(k))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|_| tampered())?;
+            latest = Some(PartnerWitnesses { keys, quorum });
+            seq += 1;
+        }
+        let next = agency_witnesses_detail(a.id, seq);
+        if log::first_where(&self.conn, log::KindCode::KeyChange, &|e| e.detail == next)?.is_some()
+        {
+            return Err(tampered());
+        }
+        Ok(latest)
+    }
+
+    /// Records the witnesses (and quorum) whose cosignatures this vault requires on partner
+    /// `agency`'s checkpoints (admin), as a signed statement in the log. Needs the partner's
+    /// log key (the checkpoint signature is checked first). An empty list clears the
+    /// requirement.
+    pub fn agency_set_witnesses(
+        &mut self,
+        agency: &str,
+        w: &PartnerWitnesses,
+    ) -> Result<AgencyRow> {
+        self.require(Action::AgencyManage)?;
+        let a = self.agency_show(agency)?;
+        if self.verified_agency(&a)?.is_none() && !w.keys.is_empty() {
+            return Err(Error::Invalid(tr!(
+                "packet.witnesses_need_log_key",
+                agency = a.name
+            )));
+        }
+        let mut seq = 1;
+        while store::authority::get(&self.conn, &agency_witnesses_subject(a.id, seq))?.is_some() {
+            seq += 1;
+        }
+        let claim = Claim::AgencyWitnesses {
+            id: a.id,
+            seq,
+            witnesses: w.vkeys(),
+            quorum: w.quorum,
+        };
+        store::write(&self.conn, |tx| self.attest(tx, &claim, None).map(|_| ()))?;
+        Ok(a)
+    }
+
     /// `log prove`: the consistency proof from a checkpoint a partner holds (the checkpoint
     /// note, or a receipt carrying it) to our latest checkpoint. A checkpoint our log is not
     /// consistent with is refused as a fork alarm.
@@ -312,10 +469,23 @@ impl Session {
         };
         let key = VerifierKey::parse(&super::disclosure::verifier_key(&self.conn)?)
             .map_err(|reason| LogError::Checkpoint { size: None, reason })?;
-        log::prove(&self.conn, &note, &key).map_err(|e| match e {
+        let mut p = log::prove(&self.conn, &note, &key).map_err(|e| match e {
             LogError::CheckpointMismatch { size } => Error::LogForked { size },
             LogError::Truncated { signed, .. } => Error::LogForked { size: signed },
             other => other.into(),
-        })
+        })?;
+        // The latest checkpoint with the witnesses' stored cosignatures on it (found missing
+        // by the Go reference test): a partner requiring them can check the new head too.
+        // The partner verifies each line; a planted row counts for nothing there.
+        if let Ok(body) = log::cosign::note_body(&p.new) {
+            let size = Checkpoint::parse_unverified(&p.new).map_or(0, |c| c.size);
+            let lines: Vec<String> = store::cosignatures::at(&self.conn, size)?
+                .into_iter()
+                .filter(|c| c.body == body)
+                .map(|c| c.line)
+                .collect();
+            p.new = log::cosign::with_lines(&p.new, &lines);
+        }
+        Ok(p)
     }
 }
