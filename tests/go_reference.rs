@@ -392,9 +392,8 @@ fn the_go_reference_verifier_agrees_on_exports_receipts_and_proofs() {
     assert!(e.contains("inclusion proof"), "{e}");
     let parsed = casevault::log::Receipt::from_json(&rj.to_string()).unwrap();
     assert!(casevault::log::verify_receipt(&parsed, &key).is_err());
-    // (`log verify --export --checkpoint RECEIPT` compares the receipt's entry and checkpoint
-    // with the exported log itself and does not look at the proof; the Go side, given the
-    // receipt with the export, checks it on its own first.)
+    // Given with the export, both sides check the receipt's proof on its own as well.
+    ours(&v, &ex, &key, &wkey, &["--checkpoint", bads]).fails();
     let g = go(
         &bin,
         &[&["export", exs][..], &w, &["--receipt", bads]].concat(),

@@ -183,6 +183,17 @@ pub fn read_records(dir: &Path, file: &'static str) -> Result<Vec<Vec<u8>>, LogE
     Records::open(dir, file, max)?.collect()
 }
 
+/// Calls `f` on each entry record of an export in order, one in memory at a time (a million
+/// entries are hundreds of megabytes); returns how many there were.
+pub fn for_each_entry(dir: &Path, mut f: impl FnMut(&[u8])) -> Result<u64, LogError> {
+    let mut n = 0;
+    for r in Records::open(dir, ENTRIES_FILE, MAX_ENTRY_RECORD)? {
+        f(&r?);
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Writes records to an export file (for tools and tests).
 pub fn write_records(dir: &Path, file: &'static str, records: &[Vec<u8>]) -> Result<(), LogError> {
     write(dir, file, &frame(records.iter().map(|r| r.as_slice())))

@@ -28,8 +28,8 @@ pub use entry::{
 };
 pub use error::{DecodeError, FrameError, LogError, NoteError, Warning};
 pub use export::{
-    export, read_records, verify_export, verify_export_with, write_records, Earlier,
-    CHECKPOINTS_FILE, ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
+    export, for_each_entry, read_records, verify_export, verify_export_with, write_records,
+    Earlier, CHECKPOINTS_FILE, ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
 };
 pub use note::{key_id, Checkpoint, VerifierKey};
 pub use receipt::{verify_receipt, Receipt};

@@ -49,6 +49,24 @@ impl Receipt {
     pub fn entry_bytes(&self) -> Option<Vec<u8>> {
         B64.decode(&self.entry).ok()
     }
+
+    /// Whether its inclusion proof leads from its entry to its checkpoint's root. The
+    /// checkpoint's signature is not checked here (the caller checks it under its key chain).
+    pub fn proof_holds(&self) -> bool {
+        let Ok(cp) = Checkpoint::parse_unverified(&self.checkpoint) else {
+            return false;
+        };
+        let (Some(stored), Some(proof)) = (
+            self.entry_bytes(),
+            self.proof
+                .iter()
+                .map(|p| B64.decode(p).ok().and_then(|v| Hash::try_from(v).ok()))
+                .collect::<Option<Vec<Hash>>>(),
+        ) else {
+            return false;
+        };
+        verify_inclusion(&leaf_hash(&stored), self.index, cp.size, &proof, &cp.root)
+    }
 }
 
 /// Checks the checkpoint's signature under `verifier_key` and the entry's inclusion under it;

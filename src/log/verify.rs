@@ -162,7 +162,7 @@ impl<'k> Verifier<'k> {
     /// log's entry at its index. Call before any entry.
     pub fn add_receipt(&mut self, r: &super::receipt::Receipt) {
         self.set_earlier(&r.checkpoint);
-        match r.entry_bytes() {
+        match r.entry_bytes().filter(|_| r.proof_holds()) {
             Some(bytes) => {
                 self.expected.insert(r.index, leaf_hash(&bytes));
             }

@@ -367,7 +367,6 @@ pub fn verify_export_cosignatures(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let entries = log::read_records(dir, log::ENTRIES_FILE)?;
     let mut out = WitnessCheck {
         need,
         ..Default::default()
@@ -389,13 +388,12 @@ pub fn verify_export_cosignatures(
         .filter_map(|(b, _)| Checkpoint::parse_body(b).ok().map(|c| c.size))
         .collect();
     let mut f = log::merkle::Frontier::default();
-    for e in &entries {
+    let latest = log::for_each_entry(dir, |e| {
         f.push(log::merkle::leaf_hash(e));
         if sizes.contains(&f.size()) {
             roots.insert(f.size(), f.root());
         }
-    }
-    let latest = entries.len() as u64;
+    })?;
     out.checkpoints = blocks.len();
     for (body, lines) in &blocks {
         let cp = Checkpoint::parse_body(body).ok();
