@@ -229,10 +229,16 @@ impl fmt::Display for Error {
             Error::CosignRequired { changes } => tr!("err.cosign_required", changes = changes),
             Error::Invalid(m) => tr!("err.invalid", reason = m),
             Error::Field(e) => tr!("err.invalid", reason = e),
-            Error::NotFound { what, id } => tr!("err.not_found", what = what, id = id),
-            Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
+            Error::NotFound { what, id } => {
+                tr!("err.not_found", what = crate::i18n::noun(what), id = id)
+            }
+            Error::Exists { what, id } => {
+                tr!("err.exists", what = crate::i18n::noun(what), id = id)
+            }
             Error::Crypto(m) => tr!("err.crypto", reason = m),
-            Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::Tampered { what, id } => {
+                tr!("err.tampered", what = crate::i18n::noun(what), id = id)
+            }
             Error::RootMismatch { staff } => tr!("err.root_mismatch", staff = staff),
             Error::IdentitySuperseded { staff } => tr!("err.identity_superseded", staff = staff),
             Error::KeyNotHeld { staff } => tr!("err.key_not_held", staff = staff),
