@@ -227,7 +227,9 @@ impl fmt::Display for Error {
                 tr!("err.policy_invalid", file = file, reason = message)
             }
             Error::CosignRequired { changes } => tr!("err.cosign_required", changes = changes),
-            Error::Invalid(m) => tr!("err.invalid", reason = m),
+            // The message is a whole translated sentence (often a refusal): no
+            // "invalid input" prefix in front of it.
+            Error::Invalid(m) => m.clone(),
             Error::Field(e) => tr!("err.invalid", reason = e),
             Error::NotFound { what, id } => {
                 tr!("err.not_found", what = crate::i18n::noun(what), id = id)

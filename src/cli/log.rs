@@ -287,11 +287,11 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
                         vec![
                             r.index.to_string(),
                             format_time(r.time),
-                            r.kind.to_string(),
+                            kind_label(r.kind),
                             r.actor.clone(),
                             r.client.clone().unwrap_or_default(),
                             r.recipient.clone(),
-                            r.basis.clone(),
+                            basis_label(&r.basis),
                             r.detail.clone(),
                         ]
                     })
@@ -312,5 +312,32 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
             });
             Ok(())
         }
+    }
+}
+
+/// A log entry kind for people: its catalog label (`log.kind.<name>`), else its name. JSON
+/// keeps the stable name.
+fn kind_label(name: &str) -> String {
+    let key = format!("log.kind.{name}");
+    if crate::i18n::has(&key) {
+        crate::i18n::text(&key, &[])
+    } else {
+        name.to_string()
+    }
+}
+
+/// A legal basis for people, from the stable text the vault gives (`consent 3`,
+/// `emergency: …`, `statutory: …`, `internal duty`). JSON keeps the stable text.
+fn basis_label(basis: &str) -> String {
+    if basis == "internal duty" {
+        tr!("log.basis.internal_duty")
+    } else if let Some(id) = basis.strip_prefix("consent ") {
+        tr!("log.basis.consent", id = id)
+    } else if let Some(r) = basis.strip_prefix("emergency: ") {
+        tr!("log.basis.emergency", reason = r)
+    } else if let Some(r) = basis.strip_prefix("statutory: ") {
+        tr!("log.basis.statutory", reason = r)
+    } else {
+        basis.to_string()
     }
 }
