@@ -206,6 +206,13 @@ impl fmt::Display for Error {
             Error::NoActor => tr!("err.no_actor"),
             Error::UnknownStaff(n) => tr!("err.unknown_staff", name = n),
             Error::NotPermitted { action, role } => {
+                // The role by its label (督导), not its policy id (supervisor).
+                let key = format!("policy.role.{role}");
+                let role = if crate::i18n::has(&key) {
+                    crate::i18n::text(&key, &[])
+                } else {
+                    role.to_string()
+                };
                 tr!("err.not_permitted", action = action, role = role)
             }
             Error::NotAssigned { case } => tr!("err.not_assigned", case = case),
