@@ -66,3 +66,32 @@ fn message_snapshots() {
         t.run();
     }
 }
+
+/// `log show` and `agency list` speak the user's language: entry kinds by their label (not
+/// `staff_registered`), agencies labelled as agencies (not 姓名/在职, which are for staff).
+#[test]
+fn tables_speak_one_language() {
+    let v = TestVault::new();
+    let zh = |who: &str, args: &[&str]| {
+        let mut c = v.as_(who);
+        c.env("CASEVAULT_LANG", "zh").args(args);
+        common::run(c).ok().stdout
+    };
+    let log = zh("li", &["log", "show"]);
+    assert!(log.contains("工作人员登记"), "{log}");
+    assert!(!log.contains("staff_registered"), "{log}");
+    let header = zh("admin", &["agency", "list"]);
+    let header = header.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("机构名称") && header.contains("有效"),
+        "{header}"
+    );
+    assert!(
+        !header.contains("姓名") && !header.contains("在职"),
+        "{header}"
+    );
+    assert!(
+        !header.contains("contact") && !header.contains("id"),
+        "{header}"
+    );
+}
