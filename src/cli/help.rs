@@ -39,26 +39,45 @@ pub fn arg_keys(cmd_key: &str, arg: &Arg) -> Vec<String> {
 
 /// The localized command line: the derive's `Command` with catalog text everywhere.
 pub fn command() -> Command {
-    let cmd = Cli::command()
-        .disable_version_flag(true)
-        .arg(
-            Arg::new("version")
-                .short('V')
-                .long("version")
-                .action(ArgAction::Version)
-                .help(tr!("clap.version_flag")),
-        )
-        .disable_help_subcommand(true)
-        .subcommand(
-            Command::new("help").about(tr!("clap.help_subcommand")).arg(
-                Arg::new("command")
-                    .num_args(0..)
-                    .action(ArgAction::Append)
-                    .value_name(tr!("clap.command_value"))
-                    .help(tr!("clap.help_subcommand_arg")),
-            ),
-        );
+    let cmd = Cli::command().disable_version_flag(true).arg(
+        Arg::new("version")
+            .short('V')
+            .long("version")
+            .action(ArgAction::Version)
+            .help(tr!("clap.version_flag")),
+    );
     localize(cmd, &[])
+}
+
+/// Our own `help [COMMAND…]` subcommand (clap's has English text); `cli::main` answers it.
+fn help_subcommand() -> Command {
+    Command::new("help").about(tr!("clap.help_subcommand")).arg(
+        Arg::new("command")
+            .num_args(0..)
+            .action(ArgAction::Append)
+            .value_name(tr!("clap.command_value"))
+            .help(tr!("clap.help_subcommand_arg")),
+    )
+}
+
+/// The path of a `help` subcommand in `matches` (e.g. `record help add` gives
+/// `["record", "add"]`), or None when the command line asks for no help.
+pub fn help_request(matches: &clap::ArgMatches) -> Option<Vec<String>> {
+    let mut path = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        if name == "help" {
+            path.extend(
+                sub.get_many::<String>("command")
+                    .map(|v| v.cloned().collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            );
+            return Some(path);
+        }
+        path.push(name.to_string());
+        m = sub;
+    }
+    None
 }
 
 /// Sets the catalog text on `cmd` (at `path`) and, recursively, on its subcommands.
@@ -79,7 +98,12 @@ fn localize(cmd: Command, path: &[&str]) -> Command {
                 .action(ArgAction::Help)
                 .help(tr!("clap.help_flag")),
         );
-    let is_help_sub = path == ["help"];
+    let is_help_sub = path.last() == Some(&"help");
+    if cmd.has_subcommands() && !is_help_sub {
+        cmd = cmd
+            .disable_help_subcommand(true)
+            .subcommand(help_subcommand());
+    }
     if i18n::has(&key) {
         cmd = cmd.about(tr_raw(&key));
         if let Some(example) = i18n::example(&key) {

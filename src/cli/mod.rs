@@ -122,20 +122,15 @@ pub fn main() -> i32 {
         Ok(m) => m,
         Err(e) => return settle(clap_error(&e), 1),
     };
-    if let Some(("help", sub)) = matches.subcommand() {
-        let names: Vec<String> = sub
-            .get_many::<String>("command")
-            .map(|v| v.cloned().collect())
-            .unwrap_or_default();
+    if let Some(names) = help::help_request(&matches) {
         if help::print_help_for(&mut cmd, &names) {
             return settle(0, 1);
         }
         crate::errln!(
-            "{}",
-            help::render_error(
-                &cmd.error(clap::error::ErrorKind::InvalidSubcommand, names.join(" "))
-            )
-            .trim_end()
+            "{}{}\n\n{}",
+            tr!("clap.err.heading"),
+            tr!("clap.err.unknown_command", name = names.join(" ")),
+            tr!("clap.err.more")
         );
         return settle(2, 1);
     }
