@@ -81,7 +81,10 @@ fn tables_speak_one_language() {
     assert!(log.contains("工作人员登记"), "{log}");
     assert!(!log.contains("staff_registered"), "{log}");
     assert!(log.contains("邀请") && !log.contains("invite "), "{log}");
-    assert!(!log.contains("(supervisor)") && !log.contains("internal duty"), "{log}");
+    assert!(
+        !log.contains("(supervisor)") && !log.contains("internal duty"),
+        "{log}"
+    );
     let header = zh("admin", &["agency", "list"]);
     let header = header.lines().next().unwrap_or_default();
     assert!(

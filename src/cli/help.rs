@@ -254,6 +254,12 @@ pub fn render_error(e: &clap::Error) -> String {
         ErrorKind::InvalidUtf8 => tr!("clap.err.utf8"),
         _ => tr!("clap.err.other"),
     };
+    // A value the type refused: say what was expected (the parser's own reason is English).
+    if let Some(src) = std::error::Error::source(e) {
+        if src.is::<std::num::ParseIntError>() {
+            msg.push_str(&tr!("clap.err.not_a_number"));
+        }
+    }
     let valid = get(ContextKind::ValidValue);
     if !valid.is_empty() {
         msg.push_str(&tr!("clap.err.valid_values", values = valid));
