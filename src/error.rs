@@ -214,6 +214,13 @@ impl fmt::Display for Error {
             Error::NoActor => tr!("err.no_actor"),
             Error::UnknownStaff(n) => tr!("err.unknown_staff", name = n),
             Error::NotPermitted { action, role } => {
+                // The role by its label (督导), not its policy id (supervisor).
+                let key = format!("policy.role.{role}");
+                let role = if crate::i18n::has(&key) {
+                    crate::i18n::text(&key, &[])
+                } else {
+                    role.to_string()
+                };
                 tr!("err.not_permitted", action = action, role = role)
             }
             Error::NotAssigned { case } => tr!("err.not_assigned", case = case),
@@ -235,12 +242,20 @@ impl fmt::Display for Error {
                 tr!("err.policy_invalid", file = file, reason = message)
             }
             Error::CosignRequired { changes } => tr!("err.cosign_required", changes = changes),
-            Error::Invalid(m) => tr!("err.invalid", reason = m),
+            // The message is a whole translated sentence (often a refusal): no
+            // "invalid input" prefix in front of it.
+            Error::Invalid(m) => m.clone(),
             Error::Field(e) => tr!("err.invalid", reason = e),
-            Error::NotFound { what, id } => tr!("err.not_found", what = what, id = id),
-            Error::Exists { what, id } => tr!("err.exists", what = what, id = id),
+            Error::NotFound { what, id } => {
+                tr!("err.not_found", what = crate::i18n::noun(what), id = id)
+            }
+            Error::Exists { what, id } => {
+                tr!("err.exists", what = crate::i18n::noun(what), id = id)
+            }
             Error::Crypto(m) => tr!("err.crypto", reason = m),
-            Error::Tampered { what, id } => tr!("err.tampered", what = what, id = id),
+            Error::Tampered { what, id } => {
+                tr!("err.tampered", what = crate::i18n::noun(what), id = id)
+            }
             Error::RootMismatch { staff } => tr!("err.root_mismatch", staff = staff),
             Error::IdentitySuperseded { staff } => tr!("err.identity_superseded", staff = staff),
             Error::KeyNotHeld { staff } => tr!("err.key_not_held", staff = staff),

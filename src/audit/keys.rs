@@ -81,7 +81,7 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
             "keys.unknown_holder" => (
                 Severity::High,
                 tr!("audit.keys.unknown", name = holder, count = n),
-                tr!("audit.keys.unknown_fix", name = holder),
+                tr!("audit.keys.unknown_fix"),
             ),
             "keys.departed_holder" => (
                 Severity::Critical,
@@ -101,17 +101,17 @@ pub fn check(ctx: &Ctx) -> Result<Outcome> {
                     role = role,
                     count = n
                 ),
-                tr!("audit.keys.restricted_fix", name = holder),
+                tr!("audit.keys.restricted_fix"),
             ),
             "keys.tier_beyond_role" => (
                 Severity::High,
                 tr!("audit.keys.beyond", name = holder, role = role, count = n),
-                tr!("audit.keys.beyond_fix", name = holder),
+                tr!("audit.keys.beyond_fix"),
             ),
             _ => (
                 Severity::Medium,
                 tr!("audit.keys.unassigned", name = holder, count = n),
-                tr!("audit.keys.unassigned_fix", name = holder),
+                tr!("audit.keys.unassigned_fix"),
             ),
         };
         let mut loc = vec![tr!("audit.loc.staff", name = holder)];

@@ -196,10 +196,10 @@ pub fn run(ctx: &mut Context, cmd: AgencyCmd) -> Result<()> {
                     .collect();
                 table(
                     &[
-                        "id".into(),
-                        tr!("cli.h_name"),
-                        "contact".into(),
-                        tr!("cli.h_active"),
+                        tr!("cli.h_id"),
+                        tr!("cli.h_agency_name"),
+                        tr!("cli.h_contact"),
+                        tr!("cli.h_agency_active"),
                         tr!("cli.h_added"),
                     ],
                     &body,

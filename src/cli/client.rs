@@ -145,7 +145,7 @@ pub fn client_table(rows: &[Client]) -> String {
         .collect();
     table(
         &[
-            "id".into(),
+            tr!("cli.h_id"),
             tr!("cli.h_number"),
             tr!("cli.h_name"),
             tr!("cli.h_birth"),
@@ -184,7 +184,7 @@ pub fn run(ctx: &mut Context, cmd: ClientCmd) -> Result<()> {
                     .map(|g| format!("{} ({}) {}", g.name, g.relation, g.phone))
                     .collect();
                 [
-                    ("id", c.id.to_string()),
+                    (tr!("cli.h_id").as_str(), c.id.to_string()),
                     (tr!("cli.h_number").as_str(), d.number.clone()),
                     (tr!("cli.h_name").as_str(), d.name.clone()),
                     (

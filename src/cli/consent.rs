@@ -243,10 +243,10 @@ pub fn run(ctx: &mut Context, cmd: ConsentCmd) -> Result<()> {
                     .collect();
                 table(
                     &[
-                        "id".into(),
-                        "client".into(),
+                        tr!("cli.h_id"),
+                        tr!("cli.h_client"),
                         tr!("referral.h_agency"),
-                        "purpose".into(),
+                        tr!("cli.h_purpose"),
                         tr!("referral.h_expires"),
                         tr!("referral.h_revoked"),
                     ],

@@ -287,12 +287,12 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
                         vec![
                             r.index.to_string(),
                             format_time(r.time),
-                            r.kind.to_string(),
+                            kind_label(r.kind),
                             r.actor.clone(),
                             r.client.clone().unwrap_or_default(),
                             r.recipient.clone(),
-                            r.basis.clone(),
-                            r.detail.clone(),
+                            basis_label(&r.basis),
+                            detail_label(&r.detail),
                         ]
                     })
                     .collect();
@@ -313,4 +313,80 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A log entry kind for people: its catalog label (`log.kind.<name>`), else its name. JSON
+/// keeps the stable name.
+fn kind_label(name: &str) -> String {
+    let key = format!("log.kind.{name}");
+    if crate::i18n::has(&key) {
+        crate::i18n::text(&key, &[])
+    } else {
+        name.to_string()
+    }
+}
+
+/// A legal basis for people, from the stable text the vault gives (`consent 3`,
+/// `emergency: …`, `statutory: …`, `internal duty`). JSON keeps the stable text.
+fn basis_label(basis: &str) -> String {
+    if basis == "internal duty" {
+        tr!("log.basis.internal_duty")
+    } else if let Some(id) = basis.strip_prefix("consent ") {
+        tr!("log.basis.consent", id = id)
+    } else if let Some(r) = basis.strip_prefix("emergency: ") {
+        tr!("log.basis.emergency", reason = r)
+    } else if let Some(r) = basis.strip_prefix("statutory: ") {
+        tr!("log.basis.statutory", reason = r)
+    } else {
+        basis.to_string()
+    }
+}
+
+/// A role id in a log detail by its label (`supervisor` → 督导), else as stored.
+fn role_label(role: &str) -> String {
+    let key = format!("policy.role.{role}");
+    if crate::i18n::has(&key) {
+        crate::i18n::text(&key, &[])
+    } else {
+        role.to_string()
+    }
+}
+
+/// The details the log stores in a fixed English form, for people (the stored, signed text
+/// is unchanged, and JSON shows it as stored): `name (role)`, `invite NAME as ROLE`,
+/// `policy DIGEST`, `assign NAME`, `epoch N`, `records A-B`, …. Other details are shown as
+/// stored.
+fn detail_label(detail: &str) -> String {
+    if let Some(rest) = detail.strip_prefix("invite ") {
+        if let Some((name, role)) = rest.split_once(" as ") {
+            return tr!("log.detail.invite", name = name, role = role_label(role));
+        }
+    }
+    // One value after a fixed English prefix.
+    for (prefix, key) in [
+        ("assign ", "log.detail.assign"),
+        ("unassign ", "log.detail.unassign"),
+        ("epoch ", "log.detail.epoch"),
+        ("records ", "log.detail.records"),
+        ("record ", "log.detail.record"),
+        ("supervisor key ", "log.detail.supervisor_key"),
+        ("database key rotated; excluded: ", "log.detail.rotated"),
+    ] {
+        if let Some(value) = detail.strip_prefix(prefix) {
+            if !value.is_empty() && !value.contains(' ') {
+                return crate::i18n::text(key, &[("value", value.to_string())]);
+            }
+        }
+    }
+    if let Some(digest) = detail.strip_prefix("policy ") {
+        if digest.chars().all(|c| c.is_ascii_hexdigit()) {
+            return tr!("log.detail.policy", digest = digest);
+        }
+    }
+    if let Some((name, role)) = detail.strip_suffix(')').and_then(|d| d.rsplit_once(" (")) {
+        if crate::i18n::has(&format!("policy.role.{role}")) {
+            return format!("{name}（{}）", role_label(role));
+        }
+    }
+    detail.to_string()
 }

@@ -10,6 +10,7 @@ mod consent;
 mod context;
 mod demo;
 mod forms;
+pub mod help;
 mod import;
 mod init;
 mod log;
@@ -25,7 +26,7 @@ mod witness;
 
 use std::path::PathBuf;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 
 pub use context::Context;
 
@@ -136,19 +137,27 @@ pub const LOG_ALARM: i32 = 4;
 /// quietly and leaves the code as it is; another stdout error (e.g. a full disk) is reported
 /// once at the end and makes the code a failure.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            // `--help` and `--version` go to stdout; usage errors to stderr.
-            let code = if e.use_stderr() { 2 } else { 0 };
-            if let Err(err) = e.print() {
-                if err.kind() != std::io::ErrorKind::BrokenPipe && !e.use_stderr() {
-                    crate::errln!("casevault: {}", tr!("cli.stdout_failed", reason = err));
-                    return 1;
-                }
-            }
-            return settle(code, 1);
+    // The command line with its help and errors from the catalog (see `help`).
+    let mut cmd = help::command();
+    let matches = match cmd.try_get_matches_from_mut(std::env::args_os()) {
+        Ok(m) => m,
+        Err(e) => return settle(clap_error(&e), 1),
+    };
+    if let Some(names) = help::help_request(&matches) {
+        if help::print_help_for(&mut cmd, &names) {
+            return settle(0, 1);
         }
+        crate::errln!(
+            "{}{}\n\n{}",
+            tr!("clap.err.heading"),
+            tr!("clap.err.unknown_command", name = names.join(" ")),
+            tr!("clap.err.more")
+        );
+        return settle(2, 1);
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => return settle(clap_error(&e), 1),
     };
     // Every command may hold unlocked keys: none of them leaves a core dump (best effort).
     let _ = crate::agent::harden();
@@ -224,6 +233,26 @@ fn man_page(sub: Option<String>) -> crate::error::Result<()> {
         .map_err(|e| crate::error::Error::Invalid(e.to_string()))?;
     out::bytes(&buf);
     Ok(())
+}
+
+/// Prints a clap outcome and returns its exit code: `--help` and `--version` to stdout
+/// (0), usage errors in the user's language to stderr (2).
+fn clap_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            crate::outln!("{}", e.render().to_string().trim_end());
+            0
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            crate::errln!("{}", e.render().to_string().trim_end());
+            2
+        }
+        _ => {
+            crate::errln!("{}", help::render_error(e).trim_end());
+            2
+        }
+    }
 }
 
 /// Exit codes besides 1: [`WITNESS_PENDING`] and [`LOG_ALARM`].

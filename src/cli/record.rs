@@ -230,7 +230,7 @@ pub fn run(ctx: &mut Context, cmd: RecordCmd) -> Result<()> {
                     .collect();
                 table(
                     &[
-                        "id".into(),
+                        tr!("cli.h_id"),
                         tr!("cli.h_kind"),
                         tr!("cli.h_tier"),
                         tr!("cli.h_author"),

@@ -225,14 +225,14 @@ pub fn run(ctx: &mut Context, cmd: ReferralCmd) -> Result<()> {
                     .collect();
                 table(
                     &[
-                        "id".into(),
-                        "case".into(),
+                        tr!("cli.h_id"),
+                        tr!("cli.h_case"),
                         tr!("referral.h_agency"),
-                        "consent".into(),
-                        "purpose".into(),
+                        tr!("cli.h_consent"),
+                        tr!("cli.h_purpose"),
                         tr!("referral.h_status"),
                         tr!("cli.h_time"),
-                        "packet".into(),
+                        tr!("cli.h_packet"),
                     ],
                     &body,
                 )
