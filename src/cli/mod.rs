@@ -183,7 +183,7 @@ pub fn main() -> i32 {
         Command::Agent(c) => agent::run(&mut ctx, c),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "casevault", &mut buf);
+            clap_complete::generate(shell, &mut help::command(), "casevault", &mut buf);
             out::bytes(&buf);
             Ok(())
         }
@@ -207,7 +207,7 @@ pub fn main() -> i32 {
 /// `casevault man [COMMAND]`: the manual page (roff) of the whole command, or of one
 /// subcommand (`casevault-record`), generated from the CLI definition by clap_mangen.
 fn man_page(sub: Option<String>) -> crate::error::Result<()> {
-    let mut cmd = Cli::command();
+    let mut cmd = help::command();
     cmd.build();
     let page = match sub {
         None => cmd,
