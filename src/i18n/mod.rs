@@ -32,6 +32,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("recovery.toml", include_str!("recovery.toml")),
     ("state.toml", include_str!("state.toml")),
     ("witness.toml", include_str!("witness.toml")),
+    ("errors.toml", include_str!("errors.toml")),
 ];
 
 /// A display language.

@@ -144,7 +144,7 @@ pub fn check_authority(policy: &Policy, client: &Client, n: &NewRequest, on: Dat
     }
     let minor = client.is_minor_on(on, policy.minor_age);
     match n.authority {
-        Authority::Client if minor => Err(Error::Invalid(tr!(
+        Authority::Client if minor => Err(Error::PolicyRefused(tr!(
             "requests.minor_needs_guardian",
             client = client.data.number,
             age = policy.minor_age
@@ -158,7 +158,7 @@ pub fn check_authority(policy: &Policy, client: &Client, n: &NewRequest, on: Dat
             if listed {
                 Ok(())
             } else {
-                Err(Error::Invalid(tr!(
+                Err(Error::PolicyRefused(tr!(
                     "requests.not_a_guardian",
                     client = client.data.number
                 )))
@@ -301,7 +301,7 @@ impl Session {
     fn open_request(&self, id: i64, kind: RequestKind) -> Result<Request> {
         let r = self.request_show(id)?;
         if r.status != RequestStatus::Open {
-            return Err(Error::Invalid(tr!("requests.not_open", id = id)));
+            return Err(Error::PolicyRefused(tr!("requests.not_open", id = id)));
         }
         if r.kind != kind {
             return Err(Error::Invalid(tr!(
