@@ -173,17 +173,7 @@ pub fn check_authority(policy: &Policy, client: &Client, n: &NewRequest, on: Dat
 
 /// The first day an access request's accounting covers: `years` before `today`.
 pub fn lookback_start(today: Date, years: u32) -> Date {
-    let year = today.year - years as i32;
-    let day = if today.month == 2 && today.day == 29 {
-        28
-    } else {
-        today.day
-    };
-    Date {
-        year,
-        month: today.month,
-        day,
-    }
+    today.add_years(-i32::try_from(years).unwrap_or(i32::MAX))
 }
 
 impl Session {
