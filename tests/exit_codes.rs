@@ -172,3 +172,11 @@ fn a_busy_vault_is_8() {
     )
     .ok();
 }
+
+#[test]
+fn an_audit_that_could_not_run_keeps_its_exit_2_and_says_why_in_json() {
+    let v = TestVault::new();
+    let r = v.run("wang", &["--json", "audit", "run"]);
+    let e = json_error(&r, "not_permitted", 2);
+    assert_eq!(e["role"], "caseworker", "{e}");
+}
