@@ -169,6 +169,8 @@ pub enum Error {
     /// The vault's database stayed locked by another process's write for the whole wait
     /// (SQLITE_BUSY/LOCKED): nothing was changed, trying again later works.
     Busy,
+    /// `log verify` found `problems` problems (listed before): a tamper alarm.
+    LogVerifyFailed { problems: usize },
 }
 
 /// Exit codes of the command line, one per [`Family`] (docs/cli.md "Exit codes"). `audit
@@ -373,6 +375,7 @@ impl fmt::Display for Error {
             Error::PolicyRefused(m) => m.clone(),
             Error::ConsentRefused { reason, .. } => reason.clone(),
             Error::Busy => tr!("err.db_busy"),
+            Error::LogVerifyFailed { problems } => tr!("cli.log_bad", count = problems),
         };
         f.write_str(&s)
     }
@@ -518,6 +521,7 @@ impl Error {
             | Error::NotWritten { .. }
             | Error::Several(_)
             | Error::StateFile { .. }
+            | Error::TooLarge { .. }
             | Error::WitnessConfig(_) => Family::Other,
             Error::Invalid(_)
             | Error::Field(_)
@@ -525,7 +529,6 @@ impl Error {
             | Error::WeakPassphrase(_)
             | Error::PolicyParse { .. }
             | Error::PolicyInvalid { .. }
-            | Error::TooLarge { .. }
             | Error::OutputDir { .. } => Family::Usage,
             Error::WrongPassphrase { .. }
             | Error::IdentityCorrupt { .. }
@@ -553,7 +556,8 @@ impl Error {
             | Error::LogForked { .. }
             | Error::LogRollback { .. }
             | Error::LogFork { .. }
-            | Error::WitnessAlarm { .. } => Family::Alarm,
+            | Error::WitnessAlarm { .. }
+            | Error::LogVerifyFailed { .. } => Family::Alarm,
             Error::Log(e) => match e {
                 L::Db(d) if is_busy(d) => Family::Busy,
                 L::Db(_) | L::Io { .. } | L::ExportFormat { .. } => Family::Other,
@@ -649,6 +653,7 @@ impl Error {
             Error::PolicyRefused(_) => "policy_refused",
             Error::ConsentRefused { .. } => "consent_refused",
             Error::Busy => "busy",
+            Error::LogVerifyFailed { .. } => "log_verify_failed",
         }
     }
 
@@ -704,6 +709,7 @@ impl Error {
             } => json!({ "log_index": log_index, "have": have, "need": need, "retry": retry }),
             Error::WitnessAlarm { witness, .. } => json!({ "witness": witness }),
             Error::ConsentRefused { consent, .. } => json!({ "consent": consent }),
+            Error::LogVerifyFailed { problems } => json!({ "problems": problems }),
             _ => json!({}),
         };
         match v {
@@ -780,6 +786,11 @@ mod tests {
             ),
             (Error::LogFork { seen: 2, now: 3 }, 4, "log_fork"),
             (Error::SchemaDrift(vec![]), 4, "schema_drift"),
+            (
+                Error::LogVerifyFailed { problems: 2 },
+                4,
+                "log_verify_failed",
+            ),
             (
                 Error::Log(crate::log::LogError::Alarm {
                     size: 1,

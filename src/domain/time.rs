@@ -244,6 +244,16 @@ pub fn format_time(secs: i64) -> String {
     zoned(secs).strftime("%Y-%m-%d %H:%M %:z").to_string()
 }
 
+/// A Unix time in UTC, `2026-11-30 04:04:05Z`, for documents whose bytes a logged digest
+/// binds (access packages, records inside referral packets): a resend rebuilds them and must
+/// match whatever the time zone is now, and whatever it was when they were made.
+pub fn format_time_utc(secs: i64) -> String {
+    Timestamp::from_second(secs)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%d %H:%M:%SZ")
+        .to_string()
+}
+
 /// A Unix time as RFC 3339 with the agency's offset, for JSON: `2026-11-30T12:04:05+08:00`.
 pub fn format_rfc3339(secs: i64) -> String {
     zoned(secs).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
@@ -273,6 +283,8 @@ mod tests {
         set_zone(TimeZone::get("Asia/Shanghai").unwrap());
         assert_eq!(format_time(0), "1970-01-01 08:00 +08:00");
         assert_eq!(format_rfc3339(0), "1970-01-01T08:00:00+08:00");
+        assert_eq!(format_time_utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(format_time_utc(1_795_463_560), "2026-11-23 19:52:40Z");
         // 2026-11-29 23:30 UTC is already 30 November in Shanghai.
         let late = Date::parse("2026-11-29").unwrap().to_days() * 86_400 + 23 * 3600 + 1800;
         assert_eq!(Date::from_unix(late).to_string(), "2026-11-30");

@@ -618,7 +618,8 @@ impl Session {
                     .map(|t| format!("{} {}", t.label_zh, t.label_en))
                     .unwrap_or_else(|| m.kind.clone()),
                 tier: self.tier_name(m.tier),
-                created: format_time(m.created_at),
+                // Digest-bound (resend): UTC, the same in every zone.
+                created: crate::domain::time::format_time_utc(m.created_at),
                 author: m.author.clone(),
                 amends: m.amends.map(|a| a.to_string()),
                 content: Value::Object(content.fields),

@@ -845,7 +845,8 @@ fn disclosure_of(e: log::Entry) -> Disclosure {
     Disclosure {
         log_index: e.index,
         time: e.time,
-        date: format_time(e.time),
+        // In access packages, whose bytes a logged digest binds: UTC in every zone.
+        date: crate::domain::time::format_time_utc(e.time),
         kind: e.kind.code().name().to_string(),
         recipient: e.recipient,
         description: e.detail,
