@@ -136,4 +136,19 @@ fn the_policy_names_a_valid_time_zone() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     let p = Policy::from_sources(&Policy::embedded_sources()).unwrap();
     assert_eq!(p.time_zone, "Asia/Shanghai");
+    // Changing it moves where every day ends: a lowering that needs a co-signature.
+    let mut sources = Policy::embedded_sources();
+    for (name, text) in &mut sources {
+        if name == "policy.toml" {
+            *text = format!("time_zone = \"UTC\"\n{text}");
+        }
+    }
+    let utc = Policy::from_sources(&sources).unwrap();
+    let changes = casevault::policy::diff::diff(&p, &utc);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].lowers());
+    assert_eq!(changes[0].short(), "lower time_zone Asia/Shanghai->UTC");
+    assert!(casevault::policy::diff::is_lowering_item(
+        &changes[0].short()
+    ));
 }
