@@ -168,6 +168,75 @@ pub enum Error {
     AgentProtocol(String),
     /// `agent start`: an agent already answers on the socket.
     AgentRunning { socket: PathBuf },
+    /// A rule of the agency's policy refuses this action (the message, translated, says what
+    /// and why); unlike [`Error::Invalid`] the input is well-formed, the policy says no.
+    PolicyRefused(String),
+    /// A consent does not allow this disclosure (missing, revoked, expired, another client or
+    /// recipient, out of scope): scripts get the consent's id, people the translated reason.
+    ConsentRefused { consent: i64, reason: String },
+    /// The vault's database stayed locked by another process's write for the whole wait
+    /// (SQLITE_BUSY/LOCKED): nothing was changed, trying again later works.
+    Busy,
+    /// `log verify` found `problems` problems (listed before): a tamper alarm.
+    LogVerifyFailed { problems: usize },
+}
+
+/// Exit codes of the command line, one per [`Family`] (docs/cli.md "Exit codes"). `audit
+/// run` keeps its own 0 clean, 1 findings, 2 could not run, which these do not contradict.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    /// Bad arguments or input (clap's errors too).
+    pub const USAGE: i32 = 2;
+    /// A disclosure is logged but held until witnesses cosign it.
+    pub const AWAITING_WITNESSES: i32 = 3;
+    /// Tamper or log alarm: stored data fails its checks, the log forks or rolls back.
+    pub const ALARM: i32 = 4;
+    /// Wrong passphrase, unknown or removed member, no passphrase.
+    pub const AUTH: i32 = 5;
+    /// Refused by the policy, a role, an assignment or a consent.
+    pub const REFUSED: i32 = 6;
+    /// An id names nothing, or there is no vault.
+    pub const NOT_FOUND: i32 = 7;
+    /// The vault is locked by another process (a rotation, a write that did not end).
+    pub const BUSY: i32 = 8;
+}
+
+/// The kind of a failure, as scripts see it: one exit code each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Other,
+    Usage,
+    AwaitingWitnesses,
+    Alarm,
+    Auth,
+    Refused,
+    NotFound,
+    Busy,
+}
+
+impl Family {
+    /// The process exit code of this family (see [`exit`]).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Family::Other => exit::FAILURE,
+            Family::Usage => exit::USAGE,
+            Family::AwaitingWitnesses => exit::AWAITING_WITNESSES,
+            Family::Alarm => exit::ALARM,
+            Family::Auth => exit::AUTH,
+            Family::Refused => exit::REFUSED,
+            Family::NotFound => exit::NOT_FOUND,
+            Family::Busy => exit::BUSY,
+        }
+    }
+}
+
+/// SQLite's "another connection holds the lock" codes.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 impl Error {
@@ -186,14 +255,7 @@ impl fmt::Display for Error {
             Error::Io { path, source } => {
                 tr!("err.io", path = path.display(), reason = source)
             }
-            Error::Db(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(
-                    f.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) =>
-            {
-                tr!("err.db_busy")
-            }
+            Error::Db(e) if is_busy(e) => tr!("err.db_busy"),
             Error::Db(e) => tr!("err.db", reason = e),
             Error::VaultMissing(p) => tr!("err.vault_missing", path = p.display()),
             Error::VaultExists(p) => tr!("err.vault_exists", path = p.display()),
@@ -341,6 +403,10 @@ impl fmt::Display for Error {
             }
             Error::AgentProtocol(m) => tr!("agent.protocol", reason = m),
             Error::AgentRunning { socket } => tr!("agent.already", socket = socket.display()),
+            Error::PolicyRefused(m) => m.clone(),
+            Error::ConsentRefused { reason, .. } => reason.clone(),
+            Error::Busy => tr!("err.db_busy"),
+            Error::LogVerifyFailed { problems } => tr!("cli.log_bad", count = problems),
         };
         f.write_str(&s)
     }
@@ -389,7 +455,11 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Db(e)
+        if is_busy(&e) {
+            Error::Busy
+        } else {
+            Error::Db(e)
+        }
     }
 }
 
@@ -456,4 +526,383 @@ pub fn read_capped_text(path: &std::path::Path, max: u64) -> Result<String> {
             std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
         )
     })
+}
+
+/// How scripts tell failures apart: a [`Family`] (the exit code), a stable snake_case id per
+/// variant and the variant's ids and numbers (never client content) as JSON fields.
+impl Error {
+    /// The family of this error, which decides the exit code.
+    pub fn family(&self) -> Family {
+        use crate::log::LogError as L;
+        use crate::packet::PacketError as P;
+        match self {
+            Error::Db(e) if is_busy(e) => Family::Busy,
+            Error::Busy | Error::RotationRunning | Error::RotationDeferred { .. } => Family::Busy,
+            Error::OutputBusy { .. } => Family::Busy,
+            Error::Io { .. }
+            | Error::Db(_)
+            | Error::VaultVersion(_)
+            | Error::VaultExists(_)
+            | Error::Exists { .. }
+            | Error::Crypto(_)
+            | Error::NoSupervisorKey
+            | Error::NoAgencyKeys
+            | Error::RotationFailed { .. }
+            | Error::RekeyIncomplete { .. }
+            | Error::NotWritten { .. }
+            | Error::Several(_)
+            | Error::StateFile { .. }
+            | Error::TooLarge { .. }
+            | Error::WitnessConfig(_)
+            | Error::AgentProtocol(_)
+            | Error::AgentUnsafe { .. } => Family::Other,
+            Error::AgentRunning { .. } => Family::Busy,
+            Error::AgentNotRunning { .. } => Family::NotFound,
+            Error::Invalid(_)
+            | Error::Field(_)
+            | Error::NoActor
+            | Error::WeakPassphrase(_)
+            | Error::PolicyParse { .. }
+            | Error::PolicyInvalid { .. }
+            | Error::OutputDir { .. } => Family::Usage,
+            Error::WrongPassphrase { .. }
+            | Error::IdentityCorrupt { .. }
+            | Error::NoPassphrase
+            | Error::UnknownStaff(_)
+            | Error::IdentitySuperseded { .. }
+            | Error::KeyNotHeld { .. }
+            | Error::RecoveryShare(_) => Family::Auth,
+            Error::NotPermitted { .. }
+            | Error::NotAssigned { .. }
+            | Error::NotYourClient { .. }
+            | Error::SupervisorOnly { .. }
+            | Error::CosignRequired { .. }
+            | Error::AgencyKeyNotHeld
+            | Error::AgencyKeyNotGranted { .. }
+            | Error::PolicyRefused(_)
+            | Error::ConsentRefused { .. } => Family::Refused,
+            Error::NotFound { .. } | Error::VaultMissing(_) => Family::NotFound,
+            Error::AwaitingWitnesses { .. } => Family::AwaitingWitnesses,
+            Error::Tampered { .. }
+            | Error::SchemaDrift(_)
+            | Error::RootMismatch { .. }
+            | Error::ReceiptRefused { .. }
+            | Error::ProofRefused { .. }
+            | Error::LogForked { .. }
+            | Error::LogRollback { .. }
+            | Error::LogFork { .. }
+            | Error::WitnessAlarm { .. }
+            | Error::LogVerifyFailed { .. } => Family::Alarm,
+            Error::Log(e) => match e {
+                L::Db(d) if is_busy(d) => Family::Busy,
+                L::Db(_) | L::Io { .. } | L::ExportFormat { .. } => Family::Other,
+                L::BadRequest(_) | L::ReceiptMalformed(_) => Family::Usage,
+                L::NoSuchEntry { .. } => Family::NotFound,
+                L::WrongActorKey { .. } => Family::Auth,
+                // Every other log error is a failed check of stored, signed history.
+                _ => Family::Alarm,
+            },
+            Error::Packet(e) => match e {
+                P::BadSignature | P::WrongSigner { .. } | P::Tampered { .. } => Family::Alarm,
+                P::Replayed { .. } => Family::Refused,
+                P::WrongRecipient { .. } => Family::Auth,
+                P::InvalidInput { .. } => Family::Usage,
+                _ => Family::Other,
+            },
+        }
+    }
+
+    /// The process exit code of this error.
+    pub fn exit_code(&self) -> i32 {
+        self.family().exit_code()
+    }
+
+    /// A stable snake_case id of this error for scripts (`{"error": {"code": …}}`); it does
+    /// not change with the language or the wording.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "io",
+            Error::Db(e) if is_busy(e) => "busy",
+            Error::Db(_) => "database",
+            Error::VaultMissing(_) => "vault_missing",
+            Error::VaultExists(_) => "vault_exists",
+            Error::VaultVersion(_) => "vault_version",
+            Error::WrongPassphrase { .. } => "wrong_passphrase",
+            Error::IdentityCorrupt { .. } => "identity_corrupt",
+            Error::NoPassphrase => "no_passphrase",
+            Error::WeakPassphrase(_) => "weak_passphrase",
+            Error::NoActor => "no_actor",
+            Error::UnknownStaff(_) => "unknown_staff",
+            Error::NotPermitted { .. } => "not_permitted",
+            Error::NotAssigned { .. } => "not_assigned",
+            Error::NotYourClient { .. } => "not_your_client",
+            Error::SupervisorOnly { .. } => "supervisor_only",
+            Error::PolicyParse { .. } => "policy_parse",
+            Error::PolicyInvalid { .. } => "policy_invalid",
+            Error::CosignRequired { .. } => "cosign_required",
+            Error::Invalid(_) => "invalid_input",
+            Error::Field(_) => "invalid_field",
+            Error::NotFound { .. } => "not_found",
+            Error::Exists { .. } => "exists",
+            Error::Crypto(_) => "crypto",
+            Error::Tampered { .. } => "tampered",
+            Error::RootMismatch { .. } => "root_mismatch",
+            Error::IdentitySuperseded { .. } => "identity_superseded",
+            Error::NoSupervisorKey => "no_supervisor_key",
+            Error::NoAgencyKeys => "no_agency_keys",
+            Error::AgencyKeyNotHeld => "agency_key_not_held",
+            Error::AgencyKeyNotGranted { .. } => "agency_key_not_granted",
+            Error::KeyNotHeld { .. } => "key_not_held",
+            Error::SchemaDrift(_) => "schema_drift",
+            Error::RotationRunning => "rotation_running",
+            Error::RotationDeferred { .. } => "rotation_deferred",
+            Error::RotationFailed { .. } => "rotation_failed",
+            Error::RekeyIncomplete { .. } => "rekey_incomplete",
+            Error::OutputBusy { .. } => "output_busy",
+            Error::TooLarge { .. } => "too_large",
+            Error::Log(_) => match self.family() {
+                Family::Alarm => "log_alarm",
+                Family::Busy => "busy",
+                Family::NotFound => "not_found",
+                _ => "log",
+            },
+            Error::Packet(_) => match self.family() {
+                Family::Alarm => "packet_tampered",
+                Family::Refused => "packet_replayed",
+                Family::Auth => "packet_wrong_recipient",
+                _ => "packet",
+            },
+            Error::OutputDir { .. } => "output_dir",
+            Error::NotWritten { .. } => "not_written",
+            Error::Several(_) => "several",
+            Error::ReceiptRefused { .. } => "receipt_refused",
+            Error::ProofRefused { .. } => "proof_refused",
+            Error::LogForked { .. } => "log_forked",
+            Error::RecoveryShare(_) => "recovery_share",
+            Error::LogRollback { .. } => "log_rollback",
+            Error::LogFork { .. } => "log_fork",
+            Error::StateFile { .. } => "state_file",
+            Error::AwaitingWitnesses { .. } => "awaiting_witnesses",
+            Error::WitnessAlarm { .. } => "witness_alarm",
+            Error::WitnessConfig(_) => "witness_config",
+            Error::PolicyRefused(_) => "policy_refused",
+            Error::ConsentRefused { .. } => "consent_refused",
+            Error::Busy => "busy",
+            Error::LogVerifyFailed { .. } => "log_verify_failed",
+            Error::AgentNotRunning { .. } => "agent_not_running",
+            Error::AgentUnsafe { .. } => "agent_unsafe",
+            Error::AgentProtocol(_) => "agent_protocol",
+            Error::AgentRunning { .. } => "agent_running",
+        }
+    }
+
+    /// Ids and numbers a script may act on (which record, which consent, what to retry);
+    /// never client content and never the translated text.
+    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let v = match self {
+            Error::Io { path, .. }
+            | Error::OutputBusy { path }
+            | Error::OutputDir { path }
+            | Error::StateFile { path, .. } => json!({ "path": path }),
+            Error::VaultMissing(path) | Error::VaultExists(path) => json!({ "path": path }),
+            Error::TooLarge { path, size, max } => {
+                json!({ "path": path, "size": size, "max": max })
+            }
+            Error::WrongPassphrase { staff }
+            | Error::IdentityCorrupt { staff }
+            | Error::RootMismatch { staff }
+            | Error::IdentitySuperseded { staff }
+            | Error::AgencyKeyNotGranted { staff }
+            | Error::KeyNotHeld { staff } => json!({ "staff": staff }),
+            Error::UnknownStaff(staff) => json!({ "staff": staff }),
+            Error::NotPermitted { action, role } => json!({ "action": action, "role": role }),
+            Error::NotAssigned { case } => json!({ "case": case }),
+            Error::NotYourClient { client } => json!({ "client": client }),
+            Error::SupervisorOnly { record } => json!({ "record": record }),
+            Error::PolicyParse {
+                file, line, column, ..
+            } => json!({ "file": file, "line": line, "column": column }),
+            Error::PolicyInvalid { file, .. } => json!({ "file": file }),
+            Error::NotFound { what, id }
+            | Error::Exists { what, id }
+            | Error::Tampered { what, id } => json!({ "what": what, "id": id }),
+            Error::RekeyIncomplete { case, left } => json!({ "case": case, "left": left }),
+            Error::NotWritten {
+                log_index, resend, ..
+            } => json!({ "log_index": log_index, "retry": resend }),
+            Error::ReceiptRefused { agency, packet, .. } => {
+                json!({ "agency": agency, "packet": packet })
+            }
+            Error::ProofRefused { agency, .. } => json!({ "agency": agency }),
+            Error::LogForked { size } => json!({ "size": size }),
+            Error::LogRollback { seen, now } | Error::LogFork { seen, now } => {
+                json!({ "seen": seen, "now": now })
+            }
+            Error::AwaitingWitnesses {
+                log_index,
+                have,
+                need,
+                retry,
+                ..
+            } => json!({ "log_index": log_index, "have": have, "need": need, "retry": retry }),
+            Error::WitnessAlarm { witness, .. } => json!({ "witness": witness }),
+            Error::ConsentRefused { consent, .. } => json!({ "consent": consent }),
+            Error::LogVerifyFailed { problems } => json!({ "problems": problems }),
+            _ => json!({}),
+        };
+        match v {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    /// The error as one JSON object for `--json`: `{"error": {"code", "message", "exit",
+    /// …fields}}` (docs/cli.md).
+    pub fn to_json(&self) -> serde_json::Value {
+        error_json(
+            self.code(),
+            &self.to_string(),
+            self.exit_code(),
+            self.fields(),
+        )
+    }
+}
+
+/// `{"error": {"code", "message", "exit", …fields}}`, also for failures that are not an
+/// [`Error`] (clap's usage errors).
+pub fn error_json(
+    code: &str,
+    message: &str,
+    exit: i32,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("code".into(), code.into());
+    m.insert("message".into(), message.into());
+    m.insert("exit".into(), exit.into());
+    for (k, v) in fields {
+        m.entry(k).or_insert(v);
+    }
+    serde_json::json!({ "error": m })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every family, with the code each must exit with: the codes stay apart
+    /// and documented (docs/cli.md), and `audit run`'s own 1/2 keep their meaning.
+    #[test]
+    fn every_family_has_its_exit_code() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let cases: Vec<(Error, i32, &str)> = vec![
+            (Error::Several(vec![]), 1, "several"),
+            (Error::io("x", std::io::Error::other("x")), 1, "io"),
+            (Error::Invalid("x".into()), 2, "invalid_input"),
+            (Error::NoActor, 2, "no_actor"),
+            (
+                Error::AwaitingWitnesses {
+                    log_index: 1,
+                    have: 0,
+                    need: 1,
+                    failures: vec![],
+                    retry: "r".into(),
+                },
+                3,
+                "awaiting_witnesses",
+            ),
+            (
+                Error::Tampered {
+                    what: "record",
+                    id: "1".into(),
+                },
+                4,
+                "tampered",
+            ),
+            (Error::LogFork { seen: 2, now: 3 }, 4, "log_fork"),
+            (Error::SchemaDrift(vec![]), 4, "schema_drift"),
+            (
+                Error::LogVerifyFailed { problems: 2 },
+                4,
+                "log_verify_failed",
+            ),
+            (
+                Error::Log(crate::log::LogError::Alarm {
+                    size: 1,
+                    reason: "x".into(),
+                }),
+                4,
+                "log_alarm",
+            ),
+            (
+                Error::Packet(crate::packet::PacketError::BadSignature),
+                4,
+                "packet_tampered",
+            ),
+            (
+                Error::WrongPassphrase {
+                    staff: "wang".into(),
+                },
+                5,
+                "wrong_passphrase",
+            ),
+            (Error::UnknownStaff("x".into()), 5, "unknown_staff"),
+            (Error::NoPassphrase, 5, "no_passphrase"),
+            (Error::PolicyRefused("x".into()), 6, "policy_refused"),
+            (
+                Error::ConsentRefused {
+                    consent: 1,
+                    reason: "x".into(),
+                },
+                6,
+                "consent_refused",
+            ),
+            (
+                Error::NotPermitted {
+                    action: "a".into(),
+                    role: "r".into(),
+                },
+                6,
+                "not_permitted",
+            ),
+            (
+                Error::NotFound {
+                    what: "record",
+                    id: "9".into(),
+                },
+                7,
+                "not_found",
+            ),
+            (Error::VaultMissing("v".into()), 7, "vault_missing"),
+            (Error::Busy, 8, "busy"),
+            (Error::from(busy), 8, "busy"),
+            (Error::RotationRunning, 8, "rotation_running"),
+        ];
+        for (e, code, id) in &cases {
+            assert_eq!(e.exit_code(), *code, "{e:?}");
+            assert_eq!(e.code(), *id, "{e:?}");
+            let j = e.to_json();
+            assert_eq!(j["error"]["exit"], *code);
+            assert_eq!(j["error"]["code"], *id);
+        }
+        let all = [
+            exit::OK,
+            exit::FAILURE,
+            exit::USAGE,
+            exit::AWAITING_WITNESSES,
+            exit::ALARM,
+            exit::AUTH,
+            exit::REFUSED,
+            exit::NOT_FOUND,
+            exit::BUSY,
+        ];
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len());
+        assert_eq!(crate::cli::LOG_ALARM, exit::ALARM);
+        assert_eq!(crate::cli::WITNESS_PENDING, exit::AWAITING_WITNESSES);
+    }
 }

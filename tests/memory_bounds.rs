@@ -44,9 +44,10 @@ fn crafted(tmp: &Path, name: &str, entries: impl FnOnce(&Path)) -> PathBuf {
     dir
 }
 
-/// Fails cleanly: exit 1 (not an abort, not a signal), a message naming the record, no panic.
+/// Fails cleanly: exit 4, a tamper alarm (not an abort, not a signal), a message naming the
+/// record, no panic.
 fn refused(r: &Run, needle: &str) {
-    assert_eq!(r.code, 1, "exit code {}; stderr: {}", r.code, r.stderr);
+    assert_eq!(r.code, 4, "exit code {}; stderr: {}", r.code, r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     assert!(!r.stderr.contains("memory allocation"), "{}", r.stderr);
     let all = format!("{}{}", r.stdout, r.stderr);
@@ -113,7 +114,7 @@ fn a_flood_of_malformed_entries_gives_a_bounded_report() {
         std::fs::write(p, rec.repeat(2_000_000)).unwrap()
     });
     let r = verify_capped(&dir, &some_key());
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"));
     assert!(r.stdout.contains("log entry 0 "), "{}", &r.stdout[..500]);
     assert!(r.stdout.contains("more errors not listed"));
@@ -135,7 +136,7 @@ fn a_flood_of_bad_checkpoints_gives_a_bounded_report() {
     )
     .unwrap();
     let r = verify_capped(&dir, &some_key());
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"));
     assert!(
         r.stdout.contains("more errors not listed"),

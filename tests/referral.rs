@@ -265,7 +265,11 @@ fn export_refusals() {
     let out = v.tmp.path().join("p.age");
     let refused = |who: &str, consent: &str, to: &str, extra: &[&str], want: &str| {
         let r = export(&v, who, case, to, consent, &out, extra).fails();
-        assert!(r.stderr.contains(want), "want {want:?}, got {}", r.stderr);
+        // Under --json the error is JSON (docs/cli.md): its message is the text.
+        let last = r.stderr.lines().last().unwrap_or_default();
+        let j: serde_json::Value = serde_json::from_str(last).expect("a JSON error");
+        let msg = j["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(want), "want {want:?}, got {}", r.stderr);
         assert!(!out.exists(), "a refused export wrote a file");
     };
     refused("wang", "99", "Partner", &[], "there is no consent 99");

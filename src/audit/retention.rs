@@ -10,22 +10,7 @@ use crate::tr;
 
 /// The same calendar day `years` later (29 February becomes 28 February).
 pub fn add_years(d: Date, years: u32) -> Date {
-    let year = d.year + years as i32;
-    let day = if d.month == 2 && d.day == 29 {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        if leap {
-            29
-        } else {
-            28
-        }
-    } else {
-        d.day
-    };
-    Date {
-        year,
-        month: d.month,
-        day,
-    }
+    d.add_years(i32::try_from(years).unwrap_or(i32::MAX))
 }
 
 pub fn check(ctx: &Ctx) -> Result<Outcome> {

@@ -46,7 +46,14 @@ pub fn run(ctx: &mut Context, cmd: AuditCmd) -> i32 {
             Ok(code) => code,
             Err(e) => {
                 let msg = tr!("audit.could_not_run", error = e);
-                crate::errln!("casevault: {}", super::context::terminal_safe(&msg));
+                let msg = super::context::terminal_safe(&msg);
+                if ctx.json {
+                    // The error's own code and ids; the exit stays the audit's own.
+                    let j = crate::error::error_json(e.code(), &msg, COULD_NOT_RUN, e.fields());
+                    crate::errln!("{j}");
+                } else {
+                    crate::errln!("casevault: {msg}");
+                }
                 COULD_NOT_RUN
             }
         },

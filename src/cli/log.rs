@@ -134,7 +134,9 @@ fn report(ctx: &Context, r: &VerifyReport) -> Result<()> {
     if r.is_ok() {
         Ok(())
     } else {
-        Err(Error::Invalid(tr!("cli.log_bad", count = errors.len())))
+        Err(Error::LogVerifyFailed {
+            problems: errors.len(),
+        })
     }
 }
 

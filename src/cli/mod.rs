@@ -125,13 +125,16 @@ pub enum Command {
     },
 }
 
-/// Exit code of a log alarm: a refused open (the log is shorter than, or forks from, the
-/// head this installation remembers, `vault::remember`) or a witness refusing our log.
-pub const LOG_ALARM: i32 = 4;
+/// Exit code of a tamper or log alarm: stored data fails its checks, a refused open (the log
+/// is shorter than, or forks from, the head this installation remembers, `vault::remember`)
+/// or a witness refusing our log.
+pub const LOG_ALARM: i32 = crate::error::exit::ALARM;
 
 /// Runs the CLI and returns the process exit code: 0 success, 1 failure, 2 bad usage,
-/// 3 a disclosure waits for witnesses, 4 log alarm (rollback, fork, a witness refused our log).
-/// `audit run` has its own: 0 clean, 1 findings, 2 the audit could not run.
+/// 3 a disclosure waits for witnesses, 4 tamper or log alarm, 5 authentication, 6 refused
+/// by policy or consent, 7 not found, 8 busy (docs/cli.md "Exit codes"; one mapping,
+/// [`crate::error::Error::exit_code`]). `audit run` has its own: 0 clean, 1 findings, 2 the
+/// audit could not run.
 ///
 /// Output never decides the outcome of the work: a closed stdout (broken pipe) ends printing
 /// quietly and leaves the code as it is; another stdout error (e.g. a full disk) is reported
@@ -162,6 +165,7 @@ pub fn main() -> i32 {
     // Every command may hold unlocked keys: none of them leaves a core dump (best effort).
     let _ = crate::agent::harden();
     let mut ctx = Context::new(&cli);
+    let json = cli.json;
     let result = match cli.command {
         Command::Init(a) => init::run(&mut ctx, a),
         Command::Demo(a) => demo::run(&mut ctx, a),
@@ -196,10 +200,7 @@ pub fn main() -> i32 {
     };
     let code = match result {
         Ok(()) => 0,
-        Err(e) => {
-            crate::errln!("casevault: {}", context::terminal_safe(&e.to_string()));
-            exit_code(&e)
-        }
+        Err(e) => report_error(json, &e),
     };
     settle(code, 1)
 }
@@ -248,26 +249,55 @@ fn clap_error(e: &clap::Error) -> i32 {
             crate::errln!("{}", e.render().to_string().trim_end());
             2
         }
+        _ if json_in_args() => {
+            let j = crate::error::error_json(
+                "usage",
+                help::render_error(e).trim_end(),
+                crate::error::exit::USAGE,
+                Default::default(),
+            );
+            crate::errln!("{j}");
+            crate::error::exit::USAGE
+        }
         _ => {
             crate::errln!("{}", help::render_error(e).trim_end());
-            2
+            crate::error::exit::USAGE
         }
     }
 }
 
-/// Exit codes besides 1: [`WITNESS_PENDING`] and [`LOG_ALARM`].
-fn exit_code(e: &crate::error::Error) -> i32 {
-    match e {
-        crate::error::Error::AwaitingWitnesses { .. } => WITNESS_PENDING,
-        crate::error::Error::WitnessAlarm { .. }
-        | crate::error::Error::LogRollback { .. }
-        | crate::error::Error::LogFork { .. } => LOG_ALARM,
-        _ => 1,
+/// Says what failed on stderr, as text or (with `--json`) as one line of JSON
+/// `{"error": {"code", "message", "exit", …}}`, and returns the exit code of its family
+/// ([`crate::error::exit`]). Stderr, not stdout: stdout may be the very thing that failed,
+/// and a script's stdout then holds only results.
+pub fn report_error(json: bool, e: &crate::error::Error) -> i32 {
+    if json {
+        let mut j = e.to_json();
+        // Same escaping of stored control characters as the text form.
+        if let Some(m) = j["error"]["message"]
+            .as_str()
+            .map(|m| context::terminal_safe(m).into_owned())
+        {
+            j["error"]["message"] = m.into();
+        }
+        crate::errln!("{j}");
+    } else {
+        crate::errln!("casevault: {}", context::terminal_safe(&e.to_string()));
     }
+    e.exit_code()
+}
+
+/// Whether `--json` is among the arguments (before a `--`): clap's own errors happen before
+/// the options are known.
+fn json_in_args() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// Exit code of a disclosure logged but held back until witnesses cosign its checkpoint.
-pub const WITNESS_PENDING: i32 = 3;
+pub const WITNESS_PENDING: i32 = crate::error::exit::AWAITING_WITNESSES;
 
 /// Flushes stdout and folds a stdout write error into the exit code: `failure` unless the
 /// command already failed.

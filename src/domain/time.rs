@@ -1,14 +1,55 @@
-//! Dates and times without a calendar crate: civil dates (`YYYY-MM-DD`) for birth dates,
-//! consent expiry and deadlines, and Unix seconds (UTC) for event times.
+//! Dates and times through `jiff`: civil dates (`YYYY-MM-DD`) for birth dates, consent expiry
+//! and deadlines, Unix seconds for event times, and the agency's time zone (policy
+//! `time_zone`, default Asia/Shanghai) in which a Unix time has its date ("today", consent
+//! expiry, request deadlines, retention) and in which times are shown (`2026-11-30 12:04
+//! +08:00`). At 23:30 UTC it is already tomorrow in Shanghai.
 //!
 //! `now()` reads the system clock, or `CASEVAULT_NOW` (a date or Unix seconds) when
 //! `CASEVAULT_TEST_MODE=1`, so tests can control deadlines and expiry.
 
 use std::fmt;
+use std::sync::RwLock;
 
+use jiff::{civil, tz::TimeZone, Span, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::text::{FieldError, FieldProblem};
+
+/// The agency's time zone when the policy names none.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
+
+/// The zone of the vault this process opened ([`set_zone`]); `None` until one opens. A
+/// process-wide setting rather than a parameter: one process serves one vault, and dates are
+/// made from Unix times in dozens of places (rules, audit checks, output) that should all
+/// agree without each being handed the policy.
+static ZONE: RwLock<Option<TimeZone>> = RwLock::new(None);
+
+/// The agency's time zone: the opened vault's policy's, else [`DEFAULT_TIME_ZONE`].
+pub fn zone() -> TimeZone {
+    if let Ok(z) = ZONE.read() {
+        if let Some(z) = z.as_ref() {
+            return z.clone();
+        }
+    }
+    // The zone database is bundled (jiff's `tzdb-bundle-always`): the name always resolves.
+    TimeZone::get(DEFAULT_TIME_ZONE).unwrap_or(TimeZone::UTC)
+}
+
+/// Makes `tz` the zone dates and times of this process are judged and shown in (called when
+/// a vault opens, with its policy's zone).
+pub fn set_zone(tz: TimeZone) {
+    if let Ok(mut z) = ZONE.write() {
+        *z = Some(tz);
+    }
+}
+
+/// The zone named `name` in the time zone database (IANA names such as `Asia/Shanghai`).
+pub fn parse_zone(name: &str) -> Option<TimeZone> {
+    if name.trim() != name || name.is_empty() {
+        return None;
+    }
+    TimeZone::get(name).ok()
+}
 
 /// The earliest birth date accepted: nobody served was born before 1900.
 pub const EARLIEST_BIRTH: Date = Date::ymd(1900, 1, 1);
@@ -47,13 +88,15 @@ impl Date {
         if !digits {
             return None;
         }
-        let year: i32 = s[0..4].parse().ok()?;
-        let month: u32 = s[5..7].parse().ok()?;
-        let day: u32 = s[8..10].parse().ok()?;
-        if year < 1 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        let year: i16 = s[0..4].parse().ok()?;
+        let month: i8 = s[5..7].parse().ok()?;
+        let day: i8 = s[8..10].parse().ok()?;
+        if year < 1 {
             return None;
         }
-        Some(Date { year, month, day })
+        civil::Date::new(year, month, day)
+            .ok()
+            .map(Date::from_civil)
     }
 
     /// A constant date (not checked: for the range constants below).
@@ -61,15 +104,32 @@ impl Date {
         Date { year, month, day }
     }
 
+    /// This date as jiff's (a date outside jiff's range, which [`Date::parse`] never makes,
+    /// is clamped to the nearest it has).
+    fn civil(self) -> civil::Date {
+        let year = self.year.clamp(-9999, 9999) as i16;
+        civil::Date::new(year, self.month.clamp(1, 12) as i8, 1)
+            .map(|first| {
+                let day = (self.day.max(1) as i8).min(first.days_in_month());
+                first.with().day(day).build().unwrap_or(first)
+            })
+            .unwrap_or(civil::Date::MAX)
+    }
+
+    fn from_civil(d: civil::Date) -> Date {
+        Date {
+            year: d.year().into(),
+            month: d.month() as u32,
+            day: d.day() as u32,
+        }
+    }
+
     /// This date `years` later (29 February becomes 28 February in a common year).
     pub fn add_years(self, years: i32) -> Date {
-        let year = self.year + years;
-        let day = self.day.min(days_in_month(year, self.month));
-        Date {
-            year,
-            month: self.month,
-            day,
-        }
+        self.civil()
+            .checked_add(Span::new().years(years.clamp(-19_998, 19_998)))
+            .map(Date::from_civil)
+            .unwrap_or(self)
     }
 
     /// Refuses a date outside `from..=to`, naming `field`.
@@ -82,27 +142,37 @@ impl Date {
 
     /// Days since 1970-01-01.
     pub fn to_days(self) -> i64 {
-        days_from_civil(self.year as i64, self.month, self.day)
+        let epoch = civil::date(1970, 1, 1);
+        self.civil()
+            .since((jiff::Unit::Day, epoch))
+            .map(|s| s.get_days().into())
+            .unwrap_or(0)
     }
 
     /// The date `days` after 1970-01-01.
     pub fn from_days(days: i64) -> Date {
-        let (y, m, d) = civil_from_days(days);
-        Date {
-            year: y as i32,
-            month: m,
-            day: d,
-        }
+        Date::from_civil(
+            civil::date(1970, 1, 1)
+                .saturating_add(Span::new().days(days.clamp(-7_000_000, 7_000_000))),
+        )
     }
 
-    /// The date of a Unix time (UTC).
+    /// The date of a Unix time in the agency's time zone ([`zone`]).
     pub fn from_unix(secs: i64) -> Date {
-        Date::from_days(secs.div_euclid(86_400))
+        let t = Timestamp::from_second(secs).unwrap_or(if secs < 0 {
+            Timestamp::MIN
+        } else {
+            Timestamp::MAX
+        });
+        Date::from_civil(t.to_zoned(zone()).date())
     }
 
-    /// Midnight UTC at the start of this date.
+    /// The first second of this date in the agency's time zone: `from_unix(d.to_unix()) == d`.
     pub fn to_unix(self) -> i64 {
-        self.to_days() * 86_400
+        self.civil()
+            .to_zoned(zone())
+            .map(|z| z.timestamp().as_second())
+            .unwrap_or(self.to_days() * 86_400)
     }
 
     /// This date plus `days`.
@@ -140,43 +210,6 @@ impl<'de> Deserialize<'de> for Date {
     }
 }
 
-fn is_leap(y: i32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if is_leap(y) => 29,
-        _ => 28,
-    }
-}
-
-// Howard Hinnant's algorithms (public domain): proleptic Gregorian <-> day count.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    (y, m, d)
-}
-
 /// Now, in Unix seconds (see the module note on `CASEVAULT_NOW`).
 pub fn now() -> i64 {
     if std::env::var("CASEVAULT_TEST_MODE").is_ok_and(|v| v == "1") {
@@ -195,16 +228,35 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Today's date (UTC).
+/// Today's date in the agency's time zone.
 pub fn today() -> Date {
     Date::from_unix(now())
 }
 
-/// `YYYY-MM-DD HH:MM:SSZ` for a Unix time.
+fn zoned(secs: i64) -> jiff::Zoned {
+    Timestamp::from_second(secs)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned(zone())
+}
+
+/// A Unix time for people, local with its offset: `2026-11-30 12:04 +08:00`.
 pub fn format_time(secs: i64) -> String {
-    let d = Date::from_unix(secs);
-    let s = secs.rem_euclid(86_400);
-    format!("{d} {:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    zoned(secs).strftime("%Y-%m-%d %H:%M %:z").to_string()
+}
+
+/// A Unix time in UTC, `2026-11-30 04:04:05Z`, for documents whose bytes a logged digest
+/// binds (access packages, records inside referral packets): a resend rebuilds them and must
+/// match whatever the time zone is now, and whatever it was when they were made.
+pub fn format_time_utc(secs: i64) -> String {
+    Timestamp::from_second(secs)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%d %H:%M:%SZ")
+        .to_string()
+}
+
+/// A Unix time as RFC 3339 with the agency's offset, for JSON: `2026-11-30T12:04:05+08:00`.
+pub fn format_rfc3339(secs: i64) -> String {
+    zoned(secs).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
 #[cfg(test)]
@@ -228,6 +280,20 @@ mod tests {
         let born = Date::parse("2012-11-24").unwrap();
         assert_eq!(born.age_on(Date::parse("2026-11-23").unwrap()), 13);
         assert_eq!(born.age_on(Date::parse("2026-11-24").unwrap()), 14);
-        assert_eq!(format_time(0), "1970-01-01 00:00:00Z");
+        set_zone(TimeZone::get("Asia/Shanghai").unwrap());
+        assert_eq!(format_time(0), "1970-01-01 08:00 +08:00");
+        assert_eq!(format_rfc3339(0), "1970-01-01T08:00:00+08:00");
+        assert_eq!(format_time_utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(format_time_utc(1_795_463_560), "2026-11-23 19:52:40Z");
+        // 2026-11-29 23:30 UTC is already 30 November in Shanghai.
+        let late = Date::parse("2026-11-29").unwrap().to_days() * 86_400 + 23 * 3600 + 1800;
+        assert_eq!(Date::from_unix(late).to_string(), "2026-11-30");
+        for s in ["2026-11-30", "1970-01-01", "2024-02-29"] {
+            let d = Date::parse(s).unwrap();
+            assert_eq!(Date::from_unix(d.to_unix()), d);
+            assert_eq!(Date::from_unix(d.to_unix() - 1), d.add_days(-1));
+        }
+        assert!(parse_zone("Asia/Shanghai").is_some());
+        assert!(parse_zone("Mars/Olympus").is_none());
     }
 }

@@ -36,6 +36,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("forms.toml", include_str!("forms.toml")),
     ("i18n.toml", include_str!("i18n.toml")),
     ("help.toml", include_str!("help.toml")),
+    ("errors.toml", include_str!("errors.toml")),
 ];
 
 /// A display language.

@@ -54,6 +54,9 @@ pub enum Change {
     /// A witness is added (lowers protection: with the quorum unchanged, a witness the
     /// policy's author runs can stand in for the others).
     WitnessAdded { name: String },
+    /// The agency's time zone changes (lowers protection: moving where each day ends can keep
+    /// a consent in force, or a deadline open, hours longer).
+    TimeZoneChanged { from: String, to: String },
 }
 
 impl Change {
@@ -69,6 +72,7 @@ impl Change {
                 | Change::WitnessRemoved { .. }
                 | Change::WitnessChanged { .. }
                 | Change::WitnessAdded { .. }
+                | Change::TimeZoneChanged { .. }
         )
     }
 
@@ -104,6 +108,7 @@ impl Change {
             Change::WitnessRemoved { name } => format!("lower witness removed {name}"),
             Change::WitnessChanged { name } => format!("lower witness changed {name}"),
             Change::WitnessAdded { name } => format!("lower witness added {name}"),
+            Change::TimeZoneChanged { from, to } => format!("lower time_zone {from}->{to}"),
         }
     }
 
@@ -175,6 +180,9 @@ impl Change {
             Change::WitnessRemoved { name } => tr!("policy.diff.witness_removed", name = name),
             Change::WitnessChanged { name } => tr!("policy.diff.witness_changed", name = name),
             Change::WitnessAdded { name } => tr!("policy.diff.witness_added", name = name),
+            Change::TimeZoneChanged { from, to } => {
+                tr!("policy.diff.time_zone", from = from, to = to)
+            }
         }
     }
 }
@@ -192,6 +200,12 @@ pub const SUMMARY_MAX: usize = 900;
 /// The changes from `old` to `new`, lowering ones first.
 pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
     let mut out = Vec::new();
+    if old.time_zone != new.time_zone {
+        out.push(Change::TimeZoneChanged {
+            from: old.time_zone.clone(),
+            to: new.time_zone.clone(),
+        });
+    }
     for (kind, t) in &new.templates {
         match old.templates.get(kind) {
             Some(o) if t.default_tier < o.default_tier => out.push(Change::TierLowered {

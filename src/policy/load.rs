@@ -36,6 +36,13 @@ struct RawPolicy {
     witness: Vec<WitnessPolicy>,
     #[serde(default)]
     witness_quorum: usize,
+    /// Optional, so policies stored before it existed load unchanged.
+    #[serde(default = "default_time_zone")]
+    time_zone: String,
+}
+
+fn default_time_zone() -> String {
+    crate::domain::time::DEFAULT_TIME_ZONE.to_string()
 }
 
 /// `[roles.<role>]` as written; actions keep their location for error messages.
@@ -282,6 +289,7 @@ impl Policy {
             requests: raw.requests,
             witnesses: raw.witness,
             witness_quorum: raw.witness_quorum,
+            time_zone: raw.time_zone,
             source_digest: Policy::digest(files),
         };
         validate::check(&policy)?;

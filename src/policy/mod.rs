@@ -483,6 +483,9 @@ pub struct Policy {
     /// How many of [`Policy::witnesses`] must cosign a disclosure's checkpoint before it is
     /// released (0 by default: no witnessing).
     pub witness_quorum: usize,
+    /// The agency's time zone (IANA name, default Asia/Shanghai): dates are judged and times
+    /// shown in it (`crate::domain::time`).
+    pub time_zone: String,
     /// [`Policy::digest`] of the sources this policy was parsed from.
     pub source_digest: [u8; 32],
 }
@@ -523,6 +526,11 @@ impl Policy {
     pub fn embedded() -> Policy {
         Policy::from_sources(&Policy::embedded_sources())
             .unwrap_or_else(|e| panic!("the embedded default policy is invalid: {e}"))
+    }
+
+    /// The agency's time zone ([`Policy::time_zone`], checked when the policy loaded).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        crate::domain::time::parse_zone(&self.time_zone).unwrap_or_else(crate::domain::time::zone)
     }
 
     /// The tier at `level`.

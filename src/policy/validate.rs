@@ -6,6 +6,7 @@
 //!   labels in both languages;
 //! - the top tier is `supervisor_only = true` and no other tier is;
 //! - `minor_age` between 1 and 21;
+//! - `time_zone` a name in the time zone database;
 //! - all four roles present; admin and auditor lack `record.read`; only the supervisor may have
 //!   `referral.approve` and `record.lower_tier`;
 //! - every request deadline (`access_days`, `correction_days`, `partner_days`, `lookback_years`)
@@ -117,6 +118,9 @@ fn check_main(p: &Policy) -> Result<()> {
     }
     if !(1..=21).contains(&p.minor_age) {
         return Err(invalid(f, tr!("policy.rule.minor_age", age = p.minor_age)));
+    }
+    if crate::domain::time::parse_zone(&p.time_zone).is_none() {
+        return Err(invalid(f, tr!("policy.rule.time_zone", zone = p.time_zone)));
     }
     for role in Role::ALL {
         if !p.roles.contains_key(&role) {

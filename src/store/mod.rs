@@ -66,7 +66,7 @@ pub fn open(path: &Path, key: &Key32, create: bool) -> Result<Connection> {
             }
             _ => Error::Db(e),
         })?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.busy_timeout(busy_wait())?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -170,6 +170,20 @@ pub fn export_rekeyed(conn: &Connection, dest: &Path, new_key: &Key32) -> Result
     }
     check.close().map_err(|(_, e)| Error::Db(e))?;
     Ok(())
+}
+
+/// How long a write waits for another connection's write before failing as busy: 30 s, or
+/// `CASEVAULT_BUSY_WAIT_MS` in test mode (so tests of a busy vault end quickly).
+fn busy_wait() -> std::time::Duration {
+    if std::env::var("CASEVAULT_TEST_MODE").is_ok_and(|v| v == "1") {
+        if let Some(ms) = std::env::var("CASEVAULT_BUSY_WAIT_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            return std::time::Duration::from_millis(ms);
+        }
+    }
+    std::time::Duration::from_secs(30)
 }
 
 /// Empties the write-ahead log into the database file, so the file alone holds every commit.

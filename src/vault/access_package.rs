@@ -4,7 +4,8 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::domain::time::{format_time, Date};
+// UTC: a resend rebuilds the package byte for byte, whatever the agency's zone is then.
+use crate::domain::time::{format_time_utc as format_time, Date};
 use crate::domain::{Case, Client, RecordMeta, Request, Withheld};
 use crate::error::{Error, Result};
 use crate::i18n::{text_in, Lang};

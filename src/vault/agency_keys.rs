@@ -146,7 +146,7 @@ pub(super) fn make_public(
         &packet_pub,
         &inbound.to_public().to_string(),
         previous_pub.as_deref(),
-        &crate::domain::time::format_time(crate::domain::time::now()),
+        &crate::domain::time::format_time_utc(crate::domain::time::now()),
     );
     let comment = trusted_comment(generation);
     let signed_by_previous = previous

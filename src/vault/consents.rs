@@ -131,7 +131,7 @@ impl Session {
         let c = self.client_show(client)?;
         let a = self.agency_show(agency)?;
         if !a.active {
-            return Err(Error::Invalid(tr!(
+            return Err(Error::PolicyRefused(tr!(
                 "referral.agency_inactive",
                 agency = a.name
             )));

@@ -179,7 +179,7 @@ impl Session {
                 .collect::<Vec<_>>()
         };
         if shape(&new) != shape(&self.policy) {
-            return Err(Error::Invalid(tr!("vault.policy_tiers_fixed")));
+            return Err(Error::PolicyRefused(tr!("vault.policy_tiers_fixed")));
         }
         // Kinds that records already have must stay: their template drives display,
         // retention and access packages.

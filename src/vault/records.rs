@@ -112,7 +112,7 @@ pub fn resolve_tier(
         )));
     }
     if tier < tpl.default_tier && !may_lower {
-        return Err(Error::Invalid(tr!(
+        return Err(Error::PolicyRefused(tr!(
             "vault.lower_tier_needs_supervisor",
             tier = tier,
             default = tpl.default_tier

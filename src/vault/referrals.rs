@@ -148,8 +148,14 @@ impl Drop for WipeAttachments {
     }
 }
 
+/// A referral the policy refuses (the message says which rule).
 fn refuse(msg: String) -> Error {
-    Error::Invalid(msg)
+    Error::PolicyRefused(msg)
+}
+
+/// A referral consent `consent` does not allow.
+fn consent_refused(consent: i64, reason: String) -> Error {
+    Error::ConsentRefused { consent, reason }
 }
 
 impl Session {
@@ -162,14 +168,15 @@ impl Session {
     ) -> Result<Vec<i64>> {
         self.require(Action::ReferralApprove)?;
         let case = self.case_access(case_id)?;
-        let consent = store::consents::get(&self.conn, consent_id)?
-            .ok_or_else(|| refuse(tr!("referral.no_consent", id = consent_id)))?;
+        let consent = store::consents::get(&self.conn, consent_id)?.ok_or_else(|| {
+            consent_refused(consent_id, tr!("referral.no_consent", id = consent_id))
+        })?;
         self.verified_consent(&consent)?;
         if consent.client_id != case.client_id {
-            return Err(refuse(tr!(
-                "referral.consent_other_client",
-                id = consent_id
-            )));
+            return Err(consent_refused(
+                consent_id,
+                tr!("referral.consent_other_client", id = consent_id),
+            ));
         }
         if records.is_empty() {
             return Err(refuse(tr!("referral.no_records")));
@@ -302,30 +309,40 @@ impl Session {
             what: "client",
             id: case.client_id.to_string(),
         })?;
-        let consent = store::consents::get(&self.conn, req.consent_id)?
-            .ok_or_else(|| refuse(tr!("referral.no_consent", id = req.consent_id)))?;
+        let consent = store::consents::get(&self.conn, req.consent_id)?.ok_or_else(|| {
+            consent_refused(
+                req.consent_id,
+                tr!("referral.no_consent", id = req.consent_id),
+            )
+        })?;
         self.verified_consent(&consent)?;
         if consent.client_id != case.client_id {
-            return Err(refuse(tr!(
-                "referral.consent_other_client",
-                id = consent.id
-            )));
+            return Err(consent_refused(
+                consent.id,
+                tr!("referral.consent_other_client", id = consent.id),
+            ));
         }
         match consent.permits(now()) {
             Ok(()) => {}
             Err(ConsentBar::Revoked(at)) => {
-                return Err(refuse(tr!(
-                    "referral.consent_revoked",
-                    id = consent.id,
-                    date = format_time(at)
-                )))
+                return Err(consent_refused(
+                    consent.id,
+                    tr!(
+                        "referral.consent_revoked",
+                        id = consent.id,
+                        date = format_time(at)
+                    ),
+                ))
             }
             Err(ConsentBar::Expired | ConsentBar::NotYetSigned) => {
-                return Err(refuse(tr!(
-                    "referral.consent_expired",
-                    id = consent.id,
-                    date = consent.terms.expires_on
-                )))
+                return Err(consent_refused(
+                    consent.id,
+                    tr!(
+                        "referral.consent_expired",
+                        id = consent.id,
+                        date = consent.terms.expires_on
+                    ),
+                ))
             }
         }
         let agency = self.agency_show(&req.agency)?;
@@ -343,12 +360,15 @@ impl Session {
             }
         }
         if agency.id != consent.agency_id {
-            return Err(refuse(tr!(
-                "referral.consent_other_recipient",
-                id = consent.id,
-                agency = agency.name,
-                named = consent.agency_name
-            )));
+            return Err(consent_refused(
+                consent.id,
+                tr!(
+                    "referral.consent_other_recipient",
+                    id = consent.id,
+                    agency = agency.name,
+                    named = consent.agency_name
+                ),
+            ));
         }
         if !agency.active {
             return Err(refuse(tr!(
@@ -358,19 +378,22 @@ impl Session {
         }
         crate::domain::text::single_line("purpose", &req.purpose, crate::domain::text::PHRASE_MAX)?;
         if !consent.terms.purposes.iter().any(|p| p == &req.purpose) {
-            return Err(refuse(tr!(
-                "referral.purpose_not_consented",
-                purpose = req.purpose,
-                purposes = consent.terms.purposes.join("; ")
-            )));
+            return Err(consent_refused(
+                consent.id,
+                tr!(
+                    "referral.purpose_not_consented",
+                    purpose = req.purpose,
+                    purposes = consent.terms.purposes.join("; ")
+                ),
+            ));
         }
         if client.is_minor_on(consent.terms.signed_on, self.policy.minor_age)
             && consent.terms.signer_role != SignerRole::Guardian
         {
-            return Err(refuse(tr!(
-                "referral.minor_needs_guardian",
-                id = consent.id
-            )));
+            return Err(consent_refused(
+                consent.id,
+                tr!("referral.minor_needs_guardian", id = consent.id),
+            ));
         }
         // The records: chosen, or every one the scope covers.
         let all = store::records::list(&self.conn, case.id)?;
@@ -394,28 +417,29 @@ impl Session {
             v
         };
         if chosen.is_empty() {
-            return Err(refuse(tr!("referral.no_records")));
+            return Err(consent_refused(consent.id, tr!("referral.no_records")));
         }
         let mut approvers = Vec::new();
         for m in &chosen {
             if !consent.terms.kinds.contains(&m.kind) {
-                return Err(refuse(tr!(
-                    "referral.kind_out_of_scope",
-                    record = m.id,
-                    kind = m.kind
-                )));
+                return Err(consent_refused(
+                    consent.id,
+                    tr!("referral.kind_out_of_scope", record = m.id, kind = m.kind),
+                ));
             }
             if !consent.terms.tiers.contains(&m.tier) {
-                return Err(refuse(tr!(
-                    "referral.tier_out_of_scope",
-                    record = m.id,
-                    tier = m.tier
-                )));
+                return Err(consent_refused(
+                    consent.id,
+                    tr!("referral.tier_out_of_scope", record = m.id, tier = m.tier),
+                ));
             }
             let sensitive = self.policy.tier(m.tier).is_some_and(|t| t.supervisor_only);
             if sensitive {
                 if !consent.terms.separate_consent {
-                    return Err(refuse(tr!("referral.tier3_needs_separate", record = m.id)));
+                    return Err(consent_refused(
+                        consent.id,
+                        tr!("referral.tier3_needs_separate", record = m.id),
+                    ));
                 }
                 let a = store::referrals::approver(&self.conn, consent.id, m.id)?
                     .ok_or_else(|| refuse(tr!("referral.tier3_needs_approval", record = m.id)))?;
@@ -594,7 +618,8 @@ impl Session {
                     .map(|t| format!("{} {}", t.label_zh, t.label_en))
                     .unwrap_or_else(|| m.kind.clone()),
                 tier: self.tier_name(m.tier),
-                created: format_time(m.created_at),
+                // Digest-bound (resend): UTC, the same in every zone.
+                created: crate::domain::time::format_time_utc(m.created_at),
                 author: m.author.clone(),
                 amends: m.amends.map(|a| a.to_string()),
                 content: Value::Object(content.fields),
@@ -654,11 +679,10 @@ impl Session {
         let consent = store::consents::get(&self.conn, row.consent_id)?.ok_or_else(tampered)?;
         self.verified_consent(&consent)?;
         if let Some(d) = consent.revoked_on {
-            return Err(refuse(tr!(
-                "referral.consent_revoked",
-                id = consent.id,
-                date = d
-            )));
+            return Err(consent_refused(
+                consent.id,
+                tr!("referral.consent_revoked", id = consent.id, date = d),
+            ));
         }
         let agency = store::agencies::get(&self.conn, row.agency_id)?.ok_or_else(tampered)?;
         if !agency.active {

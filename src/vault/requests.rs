@@ -145,7 +145,7 @@ pub fn check_authority(policy: &Policy, client: &Client, n: &NewRequest, on: Dat
     }
     let minor = client.is_minor_on(on, policy.minor_age);
     match n.authority {
-        Authority::Client if minor => Err(Error::Invalid(tr!(
+        Authority::Client if minor => Err(Error::PolicyRefused(tr!(
             "requests.minor_needs_guardian",
             client = client.data.number,
             age = policy.minor_age
@@ -159,7 +159,7 @@ pub fn check_authority(policy: &Policy, client: &Client, n: &NewRequest, on: Dat
             if listed {
                 Ok(())
             } else {
-                Err(Error::Invalid(tr!(
+                Err(Error::PolicyRefused(tr!(
                     "requests.not_a_guardian",
                     client = client.data.number
                 )))
@@ -174,17 +174,7 @@ pub fn check_authority(policy: &Policy, client: &Client, n: &NewRequest, on: Dat
 
 /// The first day an access request's accounting covers: `years` before `today`.
 pub fn lookback_start(today: Date, years: u32) -> Date {
-    let year = today.year - years as i32;
-    let day = if today.month == 2 && today.day == 29 {
-        28
-    } else {
-        today.day
-    };
-    Date {
-        year,
-        month: today.month,
-        day,
-    }
+    today.add_years(-i32::try_from(years).unwrap_or(i32::MAX))
 }
 
 impl Session {
@@ -302,7 +292,7 @@ impl Session {
     fn open_request(&self, id: i64, kind: RequestKind) -> Result<Request> {
         let r = self.request_show(id)?;
         if r.status != RequestStatus::Open {
-            return Err(Error::Invalid(tr!("requests.not_open", id = id)));
+            return Err(Error::PolicyRefused(tr!("requests.not_open", id = id)));
         }
         if r.kind != kind {
             return Err(Error::Invalid(tr!(
@@ -889,7 +879,8 @@ fn disclosure_of(conn: &Connection, policy: &Policy, e: log::Entry) -> Result<Di
     Ok(Disclosure {
         log_index: e.index,
         time: e.time,
-        date: format_time(e.time),
+        // In access packages, whose bytes a logged digest binds: UTC in every zone.
+        date: crate::domain::time::format_time_utc(e.time),
         kind: e.kind.code().name().to_string(),
         recipient: e.recipient,
         description: e.detail,

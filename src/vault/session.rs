@@ -114,6 +114,8 @@ impl Session {
         // before parsing, so a rewritten copy is a tamper alarm, not a parse error).
         super::policy_auth::check_in_force(&conn, &registry, &Policy::digest(&sources))?;
         let policy = Policy::from_stored(&sources)?;
+        // Dates from here on ("today", expiry, deadlines) are the agency's.
+        crate::domain::time::set_zone(policy.zone());
         // After the log's own checks (registry, policy), before anything this session
         // appends: the log must extend the head this installation last saw.
         remember::check_and_remember(&conn, &dir.root, state, &name)?;
