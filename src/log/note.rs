@@ -83,6 +83,19 @@ impl Checkpoint {
         format!("{body}\n{SIG_PREFIX}{} {}\n", self.origin, B64.encode(blob))
     }
 
+    /// The signed note signed by every key of `keys` under the origin, in that order (a key
+    /// handover carries the current checkpoint key's signature and the new one's).
+    pub fn sign_all(&self, keys: &[&SigningKey]) -> String {
+        let body = self.body();
+        let mut out = format!("{body}\n");
+        for k in keys {
+            let mut blob = key_id(&self.origin, &k.verifying_key()).to_vec();
+            blob.extend_from_slice(&k.sign(body.as_bytes()).to_bytes());
+            out.push_str(&format!("{SIG_PREFIX}{} {}\n", self.origin, B64.encode(blob)));
+        }
+        out
+    }
+
     /// Parses `note` and checks it carries a valid signature by `key` and names `key`'s
     /// log as its origin.
     pub fn open(note: &str, key: &VerifierKey) -> Result<Checkpoint, NoteError> {
