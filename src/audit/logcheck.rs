@@ -46,7 +46,8 @@ fn where_(e: &LogError) -> Vec<String> {
 /// `log::verify_db` with the agency key: each error is a critical finding naming its entry.
 pub fn verify(ctx: &Ctx) -> Result<Outcome> {
     let key = verifier_key(ctx.conn)?;
-    let report = log::verify_db(ctx.conn, &key)?;
+    let mut report = log::verify_db(ctx.conn, &key)?;
+    report.errors.extend(ctx.session.chain_alarm()?);
     let mut out: Vec<Finding> = report
         .errors
         .iter()

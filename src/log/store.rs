@@ -187,8 +187,12 @@ pub fn append_with(
     origin: &str,
     now: i64,
 ) -> Result<Receipt, LogError> {
-    let (index, stored, proof, note) = write(tx, std::slice::from_ref(req), actor_key, ckpt, origin, now)?;
-    Ok(Receipt::new(note.unwrap_or_default(), index, &stored, &proof))
+    let (index, stored, proof, note) =
+        write(tx, std::slice::from_ref(req), actor_key, ckpt, origin, now)?;
+    with_chain(
+        tx,
+        Receipt::new(note.unwrap_or_default(), index, &stored, &proof),
+    )
 }
 
 /// Appends several entries by one actor in the caller's transaction with one head check and
@@ -335,6 +339,29 @@ pub fn key_chain(conn: &Connection, pinned: &VerifierKey) -> Result<super::KeyCh
     }
     let candidates: Vec<VerifierKey> = meta.into_iter().map(|m| m.1).collect();
     Ok(super::KeyChain::walk(pinned, &candidates, &notes))
+}
+
+/// The stored handover notes, in size order (what receipts and proofs carry).
+pub fn handover_notes(conn: &Connection) -> Result<Vec<String>, LogError> {
+    let mut out = Vec::new();
+    for (size, _) in chain_meta(conn)? {
+        let note: Option<String> = conn
+            .query_row(
+                "SELECT note FROM log_checkpoints WHERE size = ?1",
+                [to_sql(size)?],
+                |r| r.get(0),
+            )
+            .optional()?;
+        out.extend(note);
+    }
+    Ok(out)
+}
+
+/// A receipt with the chain's handovers attached (nothing when the key never rotated).
+fn with_chain(conn: &Connection, mut r: Receipt) -> Result<Receipt, LogError> {
+    r.chain = handover_notes(conn)?;
+    r.chain_keys = chain_candidates(conn)?;
+    Ok(r)
 }
 
 /// The candidate keys recorded in the vault (for an export's `checkpoint-keys.txt`).
@@ -1000,12 +1027,19 @@ pub fn receipt_for(conn: &Connection, index: u64) -> Result<Receipt, LogError> {
         [],
         |r| r.get(0),
     )?;
-    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
-    let size = leaves.len() as u64;
+    // Under the latest checkpoint: entries beyond it are not covered yet.
+    let size = Checkpoint::parse_unverified(&note)
+        .map(|c| c.size)
+        .unwrap_or(0)
+        .min(entries.len() as u64);
+    let leaves: Vec<Hash> = entries[..size as usize]
+        .iter()
+        .map(|e| leaf_hash(e))
+        .collect();
     let proof = super::merkle::inclusion_proof(&leaves, index)
         .ok_or(LogError::NoSuchEntry { index, size })?;
     let stored = &entries[index as usize];
-    Ok(Receipt::new(note, index, stored, &proof))
+    with_chain(conn, Receipt::new(note, index, stored, &proof))
 }
 
 /// The entry at `index`, decoded (unverified), or `None` past the end.

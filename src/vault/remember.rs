@@ -334,7 +334,8 @@ fn check_last_checkpoint(
     }
     // No checkpoint that verifies (deleted or replaced) cannot show the remembered head is
     // still there: an alarm, not a pass (found by the insider test of issue 11).
-    let Some(cp) = note.and_then(|n| Checkpoint::open(&n, vkey).ok()) else {
+    let chain = crate::log::key_chain(conn, vkey).ok();
+    let Some(cp) = note.and_then(|n| chain?.open(&n).ok()) else {
         if r.size == 0 {
             return Ok(());
         }

@@ -140,6 +140,9 @@ impl Session {
                 session.renew_supervisor_key(tx).map(|_| ())
             })?;
         }
+        // A supervisor covers what others appended since the last checkpoint (and hands the
+        // checkpoint key over to the newest generation's).
+        session.checkpoint_head()?;
         Ok(session)
     }
 
