@@ -536,6 +536,8 @@ fn a_forked_sender_log_is_refused_at_log_prove_and_its_proof_at_the_receiver() {
             .iter()
             .map(|h| B64.encode(h))
             .collect(),
+        chain: Vec::new(),
+        chain_keys: Vec::new(),
     };
     let pf = a.tmp.path().join("forged-proof.json");
     std::fs::write(&pf, proof.to_json()).unwrap();

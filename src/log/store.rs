@@ -379,8 +379,9 @@ fn write(
     origin: &str,
     now: i64,
 ) -> Result<(u64, Vec<u8>, Vec<Hash>, Option<String>), LogError> {
-    let founding = pinned_key(tx)?.is_none();
-    let pinned = match (pinned_key(tx)?, ckpt.first()) {
+    let existing = pinned_key(tx)?;
+    let founding = existing.is_none();
+    let pinned = match (existing, ckpt.first()) {
         (Some(k), _) => k,
         (None, Some(k)) => VerifierKey::new(origin, k.verifying_key()),
         (None, None) => {

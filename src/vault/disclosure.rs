@@ -41,9 +41,20 @@ pub fn id_mac(conn: &Connection, label: &str, id: i64) -> Result<[u8; 32]> {
     Ok(log::id_mac(&key, label, &id.to_string()))
 }
 
-/// Appends `req` signed by `signer` (whose name is `req.actor`) and, with `ckpt`, a checkpoint
-/// signed by those checkpoint keys (see `log::append_with`; none: the head stays uncovered).
+/// Appends `req` signed by `signer` (whose name is `req.actor`) with no checkpoint: the head
+/// stays uncovered until a checkpoint key holder signs one.
 pub fn append_as(
+    tx: &Transaction,
+    req: &NewEntry,
+    signer: &SigningKey,
+    now: i64,
+) -> Result<Receipt> {
+    append_as_with(tx, req, signer, &[], now)
+}
+
+/// [`append_as`] and a checkpoint signed by the checkpoint keys `ckpt` (see
+/// `log::append_with`).
+pub fn append_as_with(
     tx: &Transaction,
     req: &NewEntry,
     signer: &SigningKey,

@@ -199,12 +199,12 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
             admin.public().age_recipient,
             recovery.to_public()
         );
-        disclosure::append_as(tx, &reg, &admin.signing, &[&ckpt], at)?;
+        disclosure::append_as_with(tx, &reg, &admin.signing, &[&ckpt], at)?;
         let mut pol = NewEntry::new(Kind::PolicyChange, &opts.admin);
         let digest = Policy::digest(&opts.policy_sources);
         pol.detail = format!("policy {}", hex(&digest));
         pol.disclosed_sha256 = Some(digest);
-        let index = disclosure::append_as(tx, &pol, &admin.signing, &[&ckpt], at)?.index;
+        let index = disclosure::append_as_with(tx, &pol, &admin.signing, &[&ckpt], at)?.index;
         super::policy_auth::keep_history(tx, &digest, index, &sources)?;
         disclosure::verifier_key(tx)
     })

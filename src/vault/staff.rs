@@ -44,7 +44,7 @@ impl Session {
         let cases = if row.active {
             store::write(&self.conn, |tx| {
                 store::staff::deactivate(tx, name, at)?;
-                disclosure::append_as(tx, &revoke, &signer, &[], at)?;
+                disclosure::append_as(tx, &revoke, &signer, at)?;
                 // No new epochs here: an admin must never make case keys. The next writer
                 // of each case sees a revoked holder and starts a fresh epoch first
                 // (`epoch_for_write`).

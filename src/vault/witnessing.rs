@@ -76,6 +76,7 @@ impl Session {
         if need == 0 {
             return Ok(receipt);
         }
+        self.witness_handover()?;
         let run = self.witness_note(&receipt.checkpoint)?;
         if run.cosigned.len() >= need {
             receipt.checkpoint = run.note;
@@ -106,7 +107,25 @@ impl Session {
         let Some((_, note)) = log::latest_checkpoint(&self.conn)? else {
             return Err(Error::Invalid(tr!("witness.no_checkpoint")));
         };
+        self.witness_handover()?;
         self.witness_note(&note)
+    }
+
+    /// Submits the newest checkpoint key handover first if no witness cosigned it yet: a
+    /// witness follows the key chain only through the handover note (co-signed by the old and
+    /// new key), so later checkpoints signed by the new key alone would be refused otherwise.
+    /// Failures here are left to the submission of the checkpoint itself.
+    fn witness_handover(&self) -> Result<()> {
+        let Some(note) = log::handover_notes(&self.conn)?.pop() else {
+            return Ok(());
+        };
+        let Ok(cp) = Checkpoint::parse_unverified(&note) else {
+            return Ok(());
+        };
+        if store::cosignatures::at(&self.conn, cp.size)?.is_empty() {
+            let _ = self.witness_note(&note);
+        }
+        Ok(())
     }
 
     /// Collects cosignatures on `note` (one of our checkpoints, committed): stored valid ones,
