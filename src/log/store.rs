@@ -397,6 +397,10 @@ fn write(
     let mut insert = tx.prepare_cached(
         "INSERT INTO log_entries (idx, kind, time, stored) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut keep = tx.prepare_cached(
+        "INSERT OR REPLACE INTO log_checkpoints (size, note, last_proof) VALUES (?1, ?2, ?3)",
+    )?;
+    let end = frontier.size() + reqs.len() as u64;
     let mut last = (0u64, Vec::new(), Vec::new());
     for req in reqs {
         let index = frontier.size();
@@ -418,6 +422,19 @@ fn write(
             now,
             stored
         ])?;
+        // A retained checkpoint a batch passes is written as single appends would, by the
+        // current key alone (a handover is the batch's last checkpoint).
+        let size = frontier.size();
+        if size < end && size.is_multiple_of(CHECKPOINT_RETAIN_EVERY) {
+            if let Some(k) = ckpt.first() {
+                let cp = Checkpoint {
+                    origin: origin.to_string(),
+                    size,
+                    root: frontier.root(),
+                };
+                keep.execute(params![to_sql(size)?, cp.sign(k), proof.concat()])?;
+            }
+        }
         last = (index, stored, proof);
     }
     tx.execute("DELETE FROM log_frontier", [])?;
