@@ -87,7 +87,9 @@ impl KeyChain {
         if cp.size < from {
             return false;
         }
-        match self.handover(note, candidates) {
+        let mut candidates = candidates.to_vec();
+        candidates.extend(super::note::named_next_keys(note, &cp.origin));
+        match self.handover(note, &candidates) {
             Some(next) => {
                 if let Some(last) = self.links.last_mut() {
                     last.until = Some(cp.size);
@@ -200,6 +202,9 @@ mod tests {
     #[test]
     fn follows_handover_and_refuses_superseded() {
         let hand = cp(5).sign_all(&[&k(1), &k(2)]);
+        // A handover that names its new key needs no candidate list.
+        let named = cp(5).sign_handover(&k(1), &k(2));
+        assert_eq!(KeyChain::walk(&vk(1), &[], &[named]).current(), &vk(2));
         let chain = KeyChain::walk(&vk(1), &[vk(2)], &[hand.clone()]);
         assert_eq!(chain.current(), &vk(2));
         assert_eq!(chain.rotations(), vec![5]);

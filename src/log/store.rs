@@ -496,7 +496,10 @@ fn sign_head(
         size,
         root: head.frontier.root(),
     };
-    let note = cp.sign_all(ckpt);
+    let note = match ckpt {
+        [old, new] => cp.sign_handover(old, new),
+        _ => cp.sign_all(ckpt),
+    };
     let mut handovers = head.chain.rotations();
     if let Some(next) = ckpt.get(1) {
         let next = VerifierKey::new(origin, next.verifying_key());

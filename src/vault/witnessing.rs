@@ -111,19 +111,18 @@ impl Session {
         self.witness_note(&note)
     }
 
-    /// Submits the newest checkpoint key handover first if no witness cosigned it yet: a
-    /// witness follows the key chain only through the handover note (co-signed by the old and
-    /// new key), so later checkpoints signed by the new key alone would be refused otherwise.
-    /// Failures here are left to the submission of the checkpoint itself.
+    /// Submits the checkpoint key handovers no witness cosigned yet, oldest first: a witness
+    /// follows the key chain only through the handover notes (co-signed by the old and new
+    /// key, naming the new one), so later checkpoints signed by the new key alone would be
+    /// refused otherwise. Failures here are left to the submission of the checkpoint itself.
     fn witness_handover(&self) -> Result<()> {
-        let Some(note) = log::handover_notes(&self.conn)?.pop() else {
-            return Ok(());
-        };
-        let Ok(cp) = Checkpoint::parse_unverified(&note) else {
-            return Ok(());
-        };
-        if store::cosignatures::at(&self.conn, cp.size)?.is_empty() {
-            let _ = self.witness_note(&note);
+        for note in log::handover_notes(&self.conn)? {
+            let Ok(cp) = Checkpoint::parse_unverified(&note) else {
+                continue;
+            };
+            if store::cosignatures::at(&self.conn, cp.size)?.is_empty() {
+                let _ = self.witness_note(&note);
+            }
         }
         Ok(())
     }

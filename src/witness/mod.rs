@@ -277,7 +277,10 @@ impl Witness {
             return Ok(Answer::text(404, "unknown log\n"));
         };
         // Before the lock: a note no known key signs is refused cheaply.
-        let known = std::iter::once(&pinned).chain(candidates.iter());
+        let followed = self.current_key(&cp.origin)?;
+        let known = std::iter::once(&pinned)
+            .chain(followed.iter())
+            .chain(candidates.iter());
         let mut signed = false;
         for k in known {
             match Checkpoint::open(note, k) {
