@@ -12,7 +12,11 @@ use ed25519_dalek::SigningKey;
 
 /// The pinned verifier key, as an auditor gets it.
 fn log_key(v: &TestVault) -> String {
-    v.run("audit", &["log", "key"]).ok().stdout.trim().to_string()
+    v.run("audit", &["log", "key"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
 }
 
 fn export(v: &TestVault, name: &str) -> PathBuf {
@@ -27,7 +31,14 @@ fn offline(out: &Path, key: &str) -> common::Run {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_casevault"));
     c.env_clear()
         .env("CASEVAULT_LANG", "en")
-        .args(["--vault", "/nonexistent", "--json", "log", "verify", "--export"])
+        .args([
+            "--vault",
+            "/nonexistent",
+            "--json",
+            "log",
+            "verify",
+            "--export",
+        ])
         .arg(out)
         .args(["--key", key]);
     run(c)
@@ -153,7 +164,10 @@ fn caseworker_entries_are_not_covered_until_a_supervisor_opens() {
     let case = v.client_with_case("C001", "Zhang San");
     v.process_note("wang", case, "words").ok();
     let (n, c) = sizes(&v);
-    assert!(c < n, "a caseworker's session signs no checkpoint ({c} of {n})");
+    assert!(
+        c < n,
+        "a caseworker's session signs no checkpoint ({c} of {n})"
+    );
     let key = log_key(&v);
     // In the vault: a warning, not an error.
     let r = v.run("audit", &["--json", "log", "verify"]).ok();
@@ -163,7 +177,11 @@ fn caseworker_entries_are_not_covered_until_a_supervisor_opens() {
     let r = offline(&out, &key);
     assert_ne!(r.code, 0);
     assert_ne!(r.json()["ok"], true);
-    assert!(r.json()["errors"].to_string().contains("not covered"), "{}", r.stdout);
+    assert!(
+        r.json()["errors"].to_string().contains("not covered"),
+        "{}",
+        r.stdout
+    );
     // A supervisor's session covers them.
     v.run("li", &["case", "list"]).ok();
     let (n2, c2) = sizes(&v);
@@ -207,7 +225,11 @@ fn rotation_keeps_offline_verification_from_the_pinned_key() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(chain.lines().count(), 2, "founding -> li's -> the new one: {chain}");
+    assert_eq!(
+        chain.lines().count(),
+        2,
+        "founding -> li's -> the new one: {chain}"
+    );
     // The departed supervisor's key was current once, and is not any more.
     let origin = VerifierKey::parse(&key).unwrap().name;
     let old_vk = VerifierKey::new(&origin, old.verifying_key()).encode();
@@ -303,7 +325,10 @@ fn the_witness_follows_the_handover_and_refuses_the_old_key() {
     casevault::witness::init(dir.path(), "w.example/w1").unwrap();
     let w = casevault::witness::Witness::open(dir.path()).unwrap();
     let origin = "casevault.local/test";
-    let (k0, k1) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+    let (k0, k1) = (
+        SigningKey::from_bytes(&[1; 32]),
+        SigningKey::from_bytes(&[2; 32]),
+    );
     let vk = |k: &SigningKey| VerifierKey::new(origin, k.verifying_key()).encode();
     w.add_log(origin, &vk(&k0)).unwrap();
     let leaves: Vec<[u8; 32]> = (0..4u8).map(|i| leaf_hash(&[i])).collect();
@@ -333,4 +358,9 @@ fn the_witness_follows_the_handover_and_refuses_the_old_key() {
     // After it, the old key alone is refused; the new one is accepted.
     assert_eq!(add(2, &cp(3).sign(&k0)).status, 403);
     assert_eq!(add(2, &cp(3).sign(&k1)).status, 200);
+    // The vault's handover notes name the new key: no configuration needed to follow them.
+    let k2 = SigningKey::from_bytes(&[3; 32]);
+    assert_eq!(add(3, &cp(4).sign_handover(&k1, &k2)).status, 200);
+    assert_eq!(add(4, &cp(4).sign(&k1)).status, 403);
+    assert_eq!(add(4, &cp(4).sign(&k2)).status, 200);
 }

@@ -205,9 +205,11 @@ fn a_replaced_log_key_or_founder_is_a_root_mismatch() {
     // its founding is what a writer would replace.
     let db = v.insider_db("wang");
     let origin: String = db
-        .query_row("SELECT value FROM log_meta WHERE name = 'origin'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM log_meta WHERE name = 'origin'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let other = casevault::log::verifier_key(
         &origin,

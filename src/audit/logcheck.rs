@@ -63,15 +63,21 @@ pub fn verify(ctx: &Ctx) -> Result<Outcome> {
         .collect();
     // Entries waiting for a supervisor's checkpoint are the normal state between supervisor
     // sessions, not a finding (`log verify` shows them).
-    out.extend(report.warnings.iter().filter(|w| !matches!(w, log::Warning::Uncovered { .. })).map(|w| {
-        Finding::new(
-            "log.warning",
-            Severity::Low,
-            w.to_string(),
-            Vec::new(),
-            tr!("audit.log.warning_fix"),
-        )
-    }));
+    out.extend(
+        report
+            .warnings
+            .iter()
+            .filter(|w| !matches!(w, log::Warning::Uncovered { .. }))
+            .map(|w| {
+                Finding::new(
+                    "log.warning",
+                    Severity::Low,
+                    w.to_string(),
+                    Vec::new(),
+                    tr!("audit.log.warning_fix"),
+                )
+            }),
+    );
     Ok(Outcome::Ran(out))
 }
 

@@ -205,7 +205,7 @@ mod tests {
         // A handover that names its new key needs no candidate list.
         let named = cp(5).sign_handover(&k(1), &k(2));
         assert_eq!(KeyChain::walk(&vk(1), &[], &[named]).current(), &vk(2));
-        let chain = KeyChain::walk(&vk(1), &[vk(2)], &[hand.clone()]);
+        let chain = KeyChain::walk(&vk(1), &[vk(2)], std::slice::from_ref(&hand));
         assert_eq!(chain.current(), &vk(2));
         assert_eq!(chain.rotations(), vec![5]);
         assert!(chain.open(&cp(3).sign(&k(1))).is_ok());

@@ -94,10 +94,12 @@ pub fn prove(
     key: &VerifierKey,
 ) -> Result<ConsistencyProof, LogError> {
     let chain = super::store::key_chain(conn, key)?;
-    let old = chain.open(old_note).map_err(|reason| LogError::Checkpoint {
-        size: Checkpoint::parse_unverified(old_note).ok().map(|c| c.size),
-        reason,
-    })?;
+    let old = chain
+        .open(old_note)
+        .map_err(|reason| LogError::Checkpoint {
+            size: Checkpoint::parse_unverified(old_note).ok().map(|c| c.size),
+            reason,
+        })?;
     let (entries, _) = super::store::load_all(conn)?;
     let latest: String = conn.query_row(
         "SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1",

@@ -37,8 +37,8 @@ pub use note::{key_id, Checkpoint, VerifierKey};
 pub use receipt::{verify_receipt, Receipt};
 pub use registry::Registry;
 pub use store::{
-    append, append_many, append_many_with, append_with, chain_candidates, checkpoint, handover_notes,
-    key_chain, entries, entry_at, first_where, has_kind, head, leaf_hashes, receipt_for,
+    append, append_many, append_many_with, append_with, chain_candidates, checkpoint, entries,
+    entry_at, first_where, handover_notes, has_kind, head, key_chain, leaf_hashes, receipt_for,
     revocation_logged, stored_at, stored_verifier_key, verified_registry, verify_db,
     verify_db_with, walk_kind_desc, Filter, Listed, LogHead, NewEntry, CHECKPOINT_RETAIN_EVERY,
     SCHEMA,

@@ -91,7 +91,11 @@ impl Checkpoint {
         for k in keys {
             let mut blob = key_id(&self.origin, &k.verifying_key()).to_vec();
             blob.extend_from_slice(&k.sign(body.as_bytes()).to_bytes());
-            out.push_str(&format!("{SIG_PREFIX}{} {}\n", self.origin, B64.encode(blob)));
+            out.push_str(&format!(
+                "{SIG_PREFIX}{} {}\n",
+                self.origin,
+                B64.encode(blob)
+            ));
         }
         out
     }
@@ -106,7 +110,10 @@ impl Checkpoint {
         let mut blob = key_id(&self.origin, &new.verifying_key()).to_vec();
         blob.push(ALG_ED25519);
         blob.extend_from_slice(new.verifying_key().as_bytes());
-        note.push_str(&format!("{SIG_PREFIX}{NEXT_KEY_NAME} {}\n", B64.encode(blob)));
+        note.push_str(&format!(
+            "{SIG_PREFIX}{NEXT_KEY_NAME} {}\n",
+            B64.encode(blob)
+        ));
         note
     }
 

@@ -366,8 +366,14 @@ fn with_chain(conn: &Connection, mut r: Receipt) -> Result<Receipt, LogError> {
 
 /// The candidate keys recorded in the vault (for an export's `checkpoint-keys.txt`).
 pub fn chain_candidates(conn: &Connection) -> Result<Vec<String>, LogError> {
-    Ok(chain_meta(conn)?.into_iter().map(|m| m.1.encode()).collect())
+    Ok(chain_meta(conn)?
+        .into_iter()
+        .map(|m| m.1.encode())
+        .collect())
 }
+
+/// What [`write`] returns: the last index, its stored bytes, its inclusion proof, the note.
+type Written = (u64, Vec<u8>, Vec<Hash>, Option<String>);
 
 /// Appends `reqs` and, with `ckpt`, signs one checkpoint at the new head. Returns the last
 /// index, its stored bytes, its inclusion proof and the note.
@@ -378,7 +384,7 @@ fn write(
     ckpt: &[&SigningKey],
     origin: &str,
     now: i64,
-) -> Result<(u64, Vec<u8>, Vec<Hash>, Option<String>), LogError> {
+) -> Result<Written, LogError> {
     let existing = pinned_key(tx)?;
     let founding = existing.is_none();
     let pinned = match (existing, ckpt.first()) {

@@ -48,12 +48,7 @@ pub(super) fn found(
     };
     let text = secrets.encode();
     for (name, r) in [(RECOVERY, recovery), (founder, founder_recipient)] {
-        store::supervisor_keys::put(
-            tx,
-            0,
-            name,
-            &crate::crypto::encrypt(r, text.as_bytes())?,
-        )?;
+        store::supervisor_keys::put(tx, 0, name, &crate::crypto::encrypt(r, text.as_bytes())?)?;
     }
     Ok(key)
 }

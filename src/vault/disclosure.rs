@@ -61,14 +61,7 @@ pub fn append_as_with(
     ckpt: &[&SigningKey],
     now: i64,
 ) -> Result<Receipt> {
-    Ok(log::append_with(
-        tx,
-        req,
-        signer,
-        ckpt,
-        &origin(tx)?,
-        now,
-    )?)
+    Ok(log::append_with(tx, req, signer, ckpt, &origin(tx)?, now)?)
 }
 
 impl Session {

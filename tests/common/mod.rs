@@ -399,7 +399,9 @@ impl TestVault {
         )
         .unwrap();
         let mut st = db
-            .prepare("SELECT wrapped FROM supervisor_keys WHERE holder = ?1 ORDER BY generation DESC")
+            .prepare(
+                "SELECT wrapped FROM supervisor_keys WHERE holder = ?1 ORDER BY generation DESC",
+            )
             .unwrap();
         let wrapped: Vec<Vec<u8>> = st
             .query_map([who], |r| r.get(0))
