@@ -160,6 +160,10 @@ pub enum Error {
     WitnessAlarm { witness: String, reason: String },
     /// The witness server's state directory or its configuration is unusable.
     WitnessConfig(String),
+    /// A disclosure by a member who holds no checkpoint key is logged and committed but not
+    /// released: no checkpoint covers its entry yet (a supervisor's next session signs one);
+    /// `retry` is what to run then.
+    AwaitingCheckpoint { log_index: u64, retry: String },
 }
 
 impl Error {
@@ -289,6 +293,13 @@ impl fmt::Display for Error {
             Error::RecoveryShare(e) => e.to_string(),
             Error::LogRollback { seen, now } => tr!("err.log_rollback", seen = seen, now = now),
             Error::LogFork { seen, now } => tr!("err.log_fork", seen = seen, now = now),
+            Error::AwaitingCheckpoint { log_index, retry } => {
+                tr!(
+                    "vault.awaiting_checkpoint",
+                    index = log_index,
+                    retry = retry
+                )
+            }
             Error::StateFile { path, reason } => {
                 tr!("err.state_file", path = path.display(), reason = reason)
             }

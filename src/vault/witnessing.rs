@@ -72,6 +72,22 @@ impl Session {
     /// [`Error::AwaitingWitnesses`] (logged, not released) or [`Error::WitnessAlarm`]. With
     /// no quorum in the policy, the receipt as it is. Call after the commit, before release.
     pub fn witnessed(&self, mut receipt: Receipt) -> Result<Receipt> {
+        // Made by a member without the checkpoint key: nothing anchors it yet (fail closed).
+        if receipt.checkpoint.is_empty() {
+            let retry = match store::cosignatures::disclosure_at(&self.conn, receipt.index)? {
+                Some((what, id)) => super::output::resend_command(
+                    &self.dir.root,
+                    &self.me.name,
+                    &format!("{what} resend {id}"),
+                    std::path::Path::new("FILE"),
+                ),
+                None => "casevault log verify".into(),
+            };
+            return Err(Error::AwaitingCheckpoint {
+                log_index: receipt.index,
+                retry,
+            });
+        }
         let need = self.policy.witness_quorum;
         if need == 0 {
             return Ok(receipt);
