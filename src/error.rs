@@ -179,6 +179,10 @@ pub enum Error {
     Busy,
     /// `log verify` found `problems` problems (listed before): a tamper alarm.
     LogVerifyFailed { problems: usize },
+    /// A disclosure by a member who holds no checkpoint key is logged and committed but not
+    /// released: no checkpoint covers its entry yet (a supervisor's next session signs one);
+    /// `retry` is what to run then.
+    AwaitingCheckpoint { log_index: u64, retry: String },
 }
 
 /// Exit codes of the command line, one per [`Family`] (docs/cli.md "Exit codes"). `audit
@@ -374,6 +378,13 @@ impl fmt::Display for Error {
             Error::RecoveryShare(e) => e.to_string(),
             Error::LogRollback { seen, now } => tr!("err.log_rollback", seen = seen, now = now),
             Error::LogFork { seen, now } => tr!("err.log_fork", seen = seen, now = now),
+            Error::AwaitingCheckpoint { log_index, retry } => {
+                tr!(
+                    "vault.awaiting_checkpoint",
+                    index = log_index,
+                    retry = retry
+                )
+            }
             Error::StateFile { path, reason } => {
                 tr!("err.state_file", path = path.display(), reason = reason)
             }
@@ -582,7 +593,9 @@ impl Error {
             | Error::PolicyRefused(_)
             | Error::ConsentRefused { .. } => Family::Refused,
             Error::NotFound { .. } | Error::VaultMissing(_) => Family::NotFound,
-            Error::AwaitingWitnesses { .. } => Family::AwaitingWitnesses,
+            Error::AwaitingWitnesses { .. } | Error::AwaitingCheckpoint { .. } => {
+                Family::AwaitingWitnesses
+            }
             Error::Tampered { .. }
             | Error::SchemaDrift(_)
             | Error::RootMismatch { .. }
@@ -693,6 +706,7 @@ impl Error {
             Error::AgentUnsafe { .. } => "agent_unsafe",
             Error::AgentProtocol(_) => "agent_protocol",
             Error::AgentRunning { .. } => "agent_running",
+            Error::AwaitingCheckpoint { .. } => "awaiting_checkpoint",
         }
     }
 

@@ -155,6 +155,8 @@ fn a_genuine_export_verifies_and_its_truncation_names_the_record() {
     let v = TestVault::new();
     let case = v.client_with_case("C001", "Zhang San");
     v.process_note("wang", case, "first session").ok();
+    // A supervisor's session covers the caseworker's entries with a checkpoint (issue 11).
+    v.run("li", &["case", "list"]).ok();
     let key = v
         .run("audit", &["log", "key"])
         .ok()

@@ -67,7 +67,8 @@ fn everything_written_is_private_to_its_owner() {
         .ok();
     let rid = r.json()["id"].as_i64().unwrap().to_string();
     let pkg = out.join("pkg.age");
-    let mut c = v.as_("wang");
+    // Released by a supervisor (a caseworker's waits for a checkpoint, issue 11 item 1).
+    let mut c = v.as_("li");
     c.env(
         "CASEVAULT_PACKAGE_PASSPHRASE",
         "copper kettle migrant origami",

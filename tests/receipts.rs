@@ -132,17 +132,10 @@ fn setup(log_key: bool) -> (TestVault, TestVault, PathBuf) {
     (a, b, out)
 }
 
-fn meta(v: &TestVault, name: &str) -> Vec<u8> {
-    v.insider_db("admin")
-        .query_row("SELECT value FROM meta WHERE key = ?1", [name], |r| {
-            r.get(0)
-        })
-        .unwrap()
-}
-
 /// The sender's log (checkpoint) signing key, as an insider of `a` reads it.
 fn log_key(a: &TestVault) -> SigningKey {
-    SigningKey::from_bytes(&meta(a, "log_signing_key").try_into().unwrap())
+    // Since issue 11 item 1 only a supervisor holds it (or someone with a supervisor's copy).
+    a.checkpoint_key("li")
 }
 
 /// A supervisor's own copy of the agency's current packet key and inbound identity (the
@@ -378,6 +371,8 @@ fn a_consistency_proof_for_an_older_receipt_verifies_at_the_receiver() {
     assert_eq!(o2["receipt_consistency"], "unproved", "{o2}");
     assert!(o2["receipt_checkpoint_size"].as_u64() > o1["receipt_checkpoint_size"].as_u64());
     a.process_note("wang", 1, "later-note").ok();
+    // A supervisor's session covers the caseworker's entries with a checkpoint.
+    a.run("li", &["case", "list"]).ok();
 
     // Only an auditor or supervisor proves; the proof verifies at the receiver.
     a.run("wang", &["log", "prove", "--receipt", r1.to_str().unwrap()])
@@ -536,6 +531,11 @@ fn a_forked_sender_log_is_refused_at_log_prove_and_its_proof_at_the_receiver() {
             .iter()
             .map(|h| B64.encode(h))
             .collect(),
+        // The handovers the receipt carried (the checkpoint key rotated at the first
+        // supervisor session).
+        chain: serde_json::from_value(o1["receipt_json"]["chain"].clone()).unwrap_or_default(),
+        chain_keys: serde_json::from_value(o1["receipt_json"]["chain_keys"].clone())
+            .unwrap_or_default(),
     };
     let pf = a.tmp.path().join("forged-proof.json");
     std::fs::write(&pf, proof.to_json()).unwrap();

@@ -55,20 +55,14 @@ fn activity(v: &TestVault, number: &str) {
     v.process_note("wang", case, "second visit").ok();
 }
 
-/// Rewrites the log's tail the way an insider with the database key and the log key from
-/// `meta` can: keeps the first `keep` entries, appends `extra` (stored bytes, index in the
+/// Rewrites the log's tail the way an insider with the database key and a supervisor's
+/// checkpoint key can: keeps the first `keep` entries, appends `extra` (stored bytes, index in the
 /// entry not checked by the head check), and writes a consistent frontier and a checkpoint
 /// signed with the log key, so the log's own head check passes.
 fn rewrite_tail(v: &TestVault, keep: u64, extra: &[Vec<u8>]) {
+    // The checkpoint key as a supervisor (or a departed one's copy) holds it.
+    let key = v.checkpoint_key("li");
     let db = v.insider_db("wang");
-    let seed: Vec<u8> = db
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'log_signing_key'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed.try_into().unwrap());
     let origin = format!("casevault.local/{}", vault_id(v));
     db.execute("DELETE FROM log_entries WHERE idx >= ?1", [keep as i64])
         .unwrap();

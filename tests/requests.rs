@@ -391,7 +391,9 @@ fn access_package_holds_what_the_client_may_see_and_lists_what_was_withheld() {
     )
     .fails();
 
-    let o = fulfil("wang", &out).ok().json();
+    // Released by a supervisor: only a checkpoint key holder's receipt carries a checkpoint
+    // (issue 11 item 1); a caseworker's fulfilment waits for one (`AwaitingCheckpoint`).
+    let o = fulfil("li", &out).ok().json();
     assert_eq!(o["records"], 1);
     assert_eq!(o["withheld"], 2);
     let (plain, j, doc) = open_package(&out, &key);
@@ -515,6 +517,22 @@ fn a_passphrase_package_opens_with_the_passphrase() {
         "tea by the willow river at dusk",
     )
     .args(["request", "fulfil", &id(&r), "--out", out.to_str().unwrap()]);
+    // A caseworker holds no checkpoint key: logged, not released, until a supervisor's
+    // session covers the entry (issue 11 item 1); then the resend carries the receipt.
+    let failed = run(c).fails();
+    assert!(
+        failed.stderr.contains("no checkpoint covers it"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!out.exists());
+    v.run("li", &["case", "list"]).ok();
+    let mut c = v.as_("wang");
+    c.env(
+        "CASEVAULT_PACKAGE_PASSPHRASE",
+        "tea by the willow river at dusk",
+    )
+    .args(["request", "resend", &id(&r), "--out", out.to_str().unwrap()]);
     run(c).ok();
     let ident = age::scrypt::Identity::new(SecretString::from(
         "tea by the willow river at dusk".to_string(),

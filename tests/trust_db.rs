@@ -201,12 +201,26 @@ fn an_admin_cannot_make_a_supervisor_alone() {
 #[test]
 fn a_replaced_log_key_or_founder_is_a_root_mismatch() {
     let v = TestVault::new();
-    v.insider_db("wang")
-        .execute(
-            "UPDATE meta SET value = randomblob(32) WHERE key = 'log_signing_key'",
+    // The checkpoint key is no longer in `meta`: the pinned verifier key the log recorded at
+    // its founding is what a writer would replace.
+    let db = v.insider_db("wang");
+    let origin: String = db
+        .query_row(
+            "SELECT value FROM log_meta WHERE name = 'origin'",
             [],
+            |r| r.get(0),
         )
         .unwrap();
+    let other = casevault::log::verifier_key(
+        &origin,
+        &ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key(),
+    );
+    db.execute(
+        "UPDATE log_meta SET value = ?1 WHERE name = 'verifier_key'",
+        [other],
+    )
+    .unwrap();
+    drop(db);
     let r = v.run("wang", &["case", "list"]).fails();
     assert!(r.stderr.contains("vault root"), "{}", r.stderr);
 }

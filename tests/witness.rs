@@ -313,14 +313,8 @@ fn fork_log(v: &TestVault) {
         )
         .unwrap();
     }
-    let seed: Vec<u8> = db
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'log_signing_key'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed.try_into().unwrap());
+    // The checkpoint key as a supervisor holds it (no longer in `meta`).
+    let key = v.checkpoint_key("li");
     let origin: String = db
         .query_row(
             "SELECT value FROM log_meta WHERE name = 'origin'",

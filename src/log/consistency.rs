@@ -28,6 +28,11 @@ pub struct ConsistencyProof {
     /// The log's latest signed checkpoint.
     pub new: String,
     pub proof: Vec<String>,
+    /// Checkpoint key handovers up to `new` (see [`Receipt`](super::Receipt)'s).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain_keys: Vec<String>,
 }
 
 impl ConsistencyProof {
@@ -52,8 +57,14 @@ impl ConsistencyProof {
 
     /// Checks both signatures under `key` and the proof; returns (old, new).
     pub fn verify(&self, key: &VerifierKey) -> Result<(Checkpoint, Checkpoint), LogError> {
+        let keys: Vec<VerifierKey> = self
+            .chain_keys
+            .iter()
+            .filter_map(|k| VerifierKey::parse(k).ok())
+            .collect();
+        let chain = super::KeyChain::walk(key, &keys, &self.chain);
         let open = |note: &str| {
-            Checkpoint::open(note, key).map_err(|reason| LogError::Checkpoint {
+            chain.open(note).map_err(|reason| LogError::Checkpoint {
                 size: Checkpoint::parse_unverified(note).ok().map(|c| c.size),
                 reason,
             })
@@ -82,19 +93,28 @@ pub fn prove(
     old_note: &str,
     key: &VerifierKey,
 ) -> Result<ConsistencyProof, LogError> {
-    let old = Checkpoint::open(old_note, key).map_err(|reason| LogError::Checkpoint {
-        size: Checkpoint::parse_unverified(old_note).ok().map(|c| c.size),
-        reason,
-    })?;
+    let chain = super::store::key_chain(conn, key)?;
+    let old = chain
+        .open(old_note)
+        .map_err(|reason| LogError::Checkpoint {
+            size: Checkpoint::parse_unverified(old_note).ok().map(|c| c.size),
+            reason,
+        })?;
     let (entries, _) = super::store::load_all(conn)?;
     let latest: String = conn.query_row(
         "SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1",
         [],
         |r| r.get(0),
     )?;
-    let new = Checkpoint::open(&latest, key)
+    let new = chain
+        .open(&latest)
         .map_err(|reason| LogError::Checkpoint { size: None, reason })?;
-    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+    // Entries beyond the latest checkpoint (not covered yet) are not part of the proof.
+    let leaves: Vec<Hash> = entries
+        .iter()
+        .take(new.size.min(entries.len() as u64) as usize)
+        .map(|e| leaf_hash(e))
+        .collect();
     if leaves.len() as u64 != new.size || root(&leaves) != new.root {
         return Err(LogError::Alarm {
             size: new.size,
@@ -120,5 +140,7 @@ pub fn prove(
         old: old_note.to_string(),
         new: latest,
         proof: proof.iter().map(|h| B64.encode(h)).collect(),
+        chain: super::store::handover_notes(conn)?,
+        chain_keys: super::store::chain_candidates(conn)?,
     })
 }

@@ -66,6 +66,8 @@ pub enum NoteError {
     SignatureFails(String),
     /// The checkpoint belongs to another log.
     WrongOrigin { expected: String, found: String },
+    /// Signed only by a checkpoint key the chain superseded at size `at`, for a larger size.
+    Superseded { key: String, at: u64, size: u64 },
 }
 
 impl fmt::Display for NoteError {
@@ -80,6 +82,9 @@ impl fmt::Display for NoteError {
             NoteError::SignatureFails(k) => tr!("log.note.sig_fails", key = k),
             NoteError::WrongOrigin { expected, found } => {
                 tr!("log.note.origin", expected = expected, found = found)
+            }
+            NoteError::Superseded { key, at, size } => {
+                tr!("log.note.superseded", key = key, at = at, size = size)
             }
         };
         f.write_str(&s)
@@ -316,6 +321,9 @@ pub enum Warning {
         time: i64,
         previous: i64,
     },
+    /// Entries `from..to` (appended by members who hold no checkpoint key) wait for a
+    /// supervisor's checkpoint. In the vault only: offline, they are [`LogError::Unsigned`].
+    Uncovered { from: u64, to: u64 },
 }
 
 impl fmt::Display for Warning {
@@ -331,6 +339,7 @@ impl fmt::Display for Warning {
                 time = time,
                 previous = previous
             ),
+            Warning::Uncovered { from, to } => tr!("log.warn.uncovered", from = from, to = to),
         };
         f.write_str(&s)
     }

@@ -20,6 +20,9 @@ pub const ENTRIES_FILE: &str = "entries.bin";
 pub const CHECKPOINTS_FILE: &str = "checkpoints.bin";
 pub const LATEST_FILE: &str = "checkpoint.txt";
 pub const KEY_FILE: &str = "verifier-key.txt";
+/// Later checkpoint keys, one verifier key a line (untrusted: the chain moves to one only at a
+/// checkpoint the current key co-signed).
+pub const CHAIN_KEYS_FILE: &str = "checkpoint-keys.txt";
 pub const README_FILE: &str = "README.md";
 
 use super::export_readme::README;
@@ -46,6 +49,9 @@ pub fn export(conn: &Connection, dir: &Path) -> Result<u64, LogError> {
         notes.last().map_or(&[][..], |n| n.as_bytes()),
     )?;
     write(dir, KEY_FILE, format!("{key}\n").as_bytes())?;
+    let mut later = super::store::chain_candidates(conn)?.join("\n");
+    later.push('\n');
+    write(dir, CHAIN_KEYS_FILE, later.trim_start().as_bytes())?;
     write(dir, README_FILE, README.as_bytes())?;
     Ok(entries.len() as u64)
 }
@@ -108,6 +114,14 @@ pub fn verify_export_with(
         Err(reason) => return only(LogError::Checkpoint { size: None, reason }),
     };
     let mut v = Verifier::new(&key, opts);
+    if let Ok(bytes) = crate::error::read_capped(&dir.join(CHAIN_KEYS_FILE), 1 << 20) {
+        let text = String::from_utf8_lossy(&bytes);
+        v.set_candidates(
+            text.lines()
+                .filter_map(|l| VerifierKey::parse(l.trim()).ok())
+                .collect(),
+        );
+    }
 
     // Checkpoints first: their sizes say which prefix roots to keep while entries pass.
     let mut notes = match Records::open(dir, CHECKPOINTS_FILE, MAX_NOTE as u64) {

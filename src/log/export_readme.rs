@@ -19,6 +19,10 @@ Files:
 - `checkpoint.txt`: the latest checkpoint, which must cover every entry.
 - `verifier-key.txt`: the agency's verifier key `<origin>+<key id>+<base64(0x01 ‖ key)>`.
   Do not trust this copy: obtain the key from the agency through another channel.
+- `checkpoint-keys.txt`: later checkpoint keys (the key rotates when a supervisor leaves).
+  A key here counts only from a checkpoint signed by the key before it and by it (two
+  signature lines under the origin); after that, a checkpoint signed only by an older key is
+  refused.
 
 The tree is RFC 6962: leaf hash `SHA-256(0x00 ‖ stored entry)`, node hash
 `SHA-256(0x01 ‖ left ‖ right)`, empty root `SHA-256("")`.

@@ -8,6 +8,7 @@
 //! - [`verify_db`], [`entries`]: audit and display inside the vault;
 //! - [`export`], [`verify_export`]: the offline audit with the agency's public key alone.
 
+mod chain;
 mod consistency;
 pub mod cosign;
 mod entry;
@@ -21,6 +22,7 @@ pub mod registry;
 mod store;
 mod verify;
 
+pub use chain::KeyChain;
 pub use consistency::{prove, ConsistencyProof, PROOF_FORMAT, PROOF_VERSION};
 pub use entry::{
     id_mac, signed_message, split_stored, Entry, Kind, KindCode, LegalBasis, ADMIN_ROLE,
@@ -29,13 +31,14 @@ pub use entry::{
 pub use error::{DecodeError, FrameError, LogError, NoteError, Warning};
 pub use export::{
     export, for_each_entry, read_records, verify_export, verify_export_with, write_records,
-    Earlier, CHECKPOINTS_FILE, ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
+    Earlier, CHAIN_KEYS_FILE, CHECKPOINTS_FILE, ENTRIES_FILE, KEY_FILE, LATEST_FILE, README_FILE,
 };
 pub use note::{key_id, Checkpoint, VerifierKey};
 pub use receipt::{verify_receipt, Receipt};
 pub use registry::Registry;
 pub use store::{
-    append, append_many, entries, entry_at, first_where, has_kind, head, leaf_hashes, receipt_for,
+    append, append_many, append_many_with, append_with, chain_candidates, checkpoint, entries,
+    entry_at, first_where, handover_notes, has_kind, head, key_chain, leaf_hashes, receipt_for,
     revocation_logged, stored_at, stored_verifier_key, verified_registry, verify_db,
     verify_db_with, walk_kind_desc, Filter, Listed, LogHead, NewEntry, CHECKPOINT_RETAIN_EVERY,
     SCHEMA,

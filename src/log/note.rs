@@ -83,6 +83,40 @@ impl Checkpoint {
         format!("{body}\n{SIG_PREFIX}{} {}\n", self.origin, B64.encode(blob))
     }
 
+    /// The signed note signed by every key of `keys` under the origin, in that order (a key
+    /// handover carries the current checkpoint key's signature and the new one's).
+    pub fn sign_all(&self, keys: &[&SigningKey]) -> String {
+        let body = self.body();
+        let mut out = format!("{body}\n");
+        for k in keys {
+            let mut blob = key_id(&self.origin, &k.verifying_key()).to_vec();
+            blob.extend_from_slice(&k.sign(body.as_bytes()).to_bytes());
+            out.push_str(&format!(
+                "{SIG_PREFIX}{} {}\n",
+                self.origin,
+                B64.encode(blob)
+            ));
+        }
+        out
+    }
+
+    /// The handover note from `old` to `new` (both the current checkpoint key's and the new
+    /// one's signature under the origin), followed by a line under the key name
+    /// [`NEXT_KEY_NAME`] carrying the new key's id and public key (`0x01 ‖ key`), so any
+    /// verifier that follows the chain learns the key the current one vouches for. Verifiers
+    /// that do not know that name ignore the line, as signed-note requires.
+    pub fn sign_handover(&self, old: &SigningKey, new: &SigningKey) -> String {
+        let mut note = self.sign_all(&[old, new]);
+        let mut blob = key_id(&self.origin, &new.verifying_key()).to_vec();
+        blob.push(ALG_ED25519);
+        blob.extend_from_slice(new.verifying_key().as_bytes());
+        note.push_str(&format!(
+            "{SIG_PREFIX}{NEXT_KEY_NAME} {}\n",
+            B64.encode(blob)
+        ));
+        note
+    }
+
     /// Parses `note` and checks it carries a valid signature by `key` and names `key`'s
     /// log as its origin.
     pub fn open(note: &str, key: &VerifierKey) -> Result<Checkpoint, NoteError> {
@@ -112,6 +146,25 @@ impl Checkpoint {
         let (body, _) = split_note(note)?;
         Checkpoint::parse_body(body)
     }
+}
+
+/// The key name of the line of a handover note that names the new checkpoint key.
+pub const NEXT_KEY_NAME: &str = "casevault-next-checkpoint-key";
+
+/// The checkpoint keys the handover lines of `note` name (unverified: a key named here is
+/// only a candidate until the current key's signature vouches for the note).
+pub(super) fn named_next_keys(note: &str, origin: &str) -> Vec<VerifierKey> {
+    let Ok((_, sigs)) = split_note(note) else {
+        return Vec::new();
+    };
+    sigs.iter()
+        .filter(|s| s.name == NEXT_KEY_NAME && s.sig.len() == 33 && s.sig[0] == ALG_ED25519)
+        .filter_map(|s| {
+            let pk: [u8; 32] = s.sig[1..].try_into().ok()?;
+            let vk = VerifierKey::new(origin, VerifyingKey::from_bytes(&pk).ok()?);
+            (vk.id == s.id).then_some(vk)
+        })
+        .collect()
 }
 
 /// One parsed signature line.

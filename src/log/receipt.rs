@@ -22,6 +22,13 @@ pub struct Receipt {
     pub entry: String,
     /// Base64 hashes of the inclusion proof, leaf side first (RFC 9162 order).
     pub proof: Vec<String>,
+    /// The checkpoint key handovers up to `checkpoint` (signed notes co-signed by the old and
+    /// new key), so a holder of the pinned key can follow rotations (see `KeyChain`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// The verifier keys those handovers name (untrusted without the handover notes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain_keys: Vec<String>,
 }
 
 impl Receipt {
@@ -31,7 +38,19 @@ impl Receipt {
             index,
             entry: B64.encode(stored),
             proof: proof.iter().map(|h| B64.encode(h)).collect(),
+            chain: Vec::new(),
+            chain_keys: Vec::new(),
         }
+    }
+
+    /// The key chain walked from `start` through the handovers the receipt carries.
+    pub fn key_chain(&self, start: &VerifierKey) -> super::KeyChain {
+        let keys: Vec<VerifierKey> = self
+            .chain_keys
+            .iter()
+            .filter_map(|k| VerifierKey::parse(k).ok())
+            .collect();
+        super::KeyChain::walk(start, &keys, &self.chain)
     }
 
     /// JSON text.
@@ -69,7 +88,8 @@ impl Receipt {
     }
 }
 
-/// Checks the checkpoint's signature under `verifier_key` and the entry's inclusion under it;
+/// Checks the checkpoint's signature under `verifier_key` (or a key the chain hands over to)
+/// and the entry's inclusion under it;
 /// returns both. The entry's staff signature is checked only by a full log verification
 /// (it needs the registry), but the agency's checkpoint covers its exact bytes.
 pub fn verify_receipt(
@@ -78,8 +98,10 @@ pub fn verify_receipt(
 ) -> Result<(Checkpoint, Entry), LogError> {
     let bad_key = |reason| LogError::Checkpoint { size: None, reason };
     let key = VerifierKey::parse(verifier_key).map_err(bad_key)?;
-    let cp =
-        Checkpoint::open(&receipt.checkpoint, &key).map_err(|reason| LogError::Checkpoint {
+    let cp = receipt
+        .key_chain(&key)
+        .open(&receipt.checkpoint)
+        .map_err(|reason| LogError::Checkpoint {
             size: Checkpoint::parse_unverified(&receipt.checkpoint)
                 .ok()
                 .map(|c| c.size),

@@ -73,7 +73,11 @@ struct Meta {
 /// by the chunk size, not by the log's size. Checkpoints come first (their sizes say which
 /// prefix roots to keep), then entries, then [`finish`](Verifier::finish).
 pub struct Verifier<'k> {
-    key: &'k VerifierKey,
+    _key: std::marker::PhantomData<&'k VerifierKey>,
+    /// The checkpoint key chain, followed through the stored checkpoints as they come.
+    chain: super::KeyChain,
+    /// Untrusted public halves of later checkpoint keys (see [`KeyChain`](super::KeyChain)).
+    candidates: Vec<VerifierKey>,
     opts: VerifyOptions,
     report: VerifyReport,
     /// Errors beyond [`MAX_ERRORS`], counted only.
@@ -102,7 +106,9 @@ pub struct Verifier<'k> {
 impl<'k> Verifier<'k> {
     pub fn new(key: &'k VerifierKey, opts: VerifyOptions) -> Self {
         Verifier {
-            key,
+            _key: std::marker::PhantomData,
+            chain: super::KeyChain::single(key),
+            candidates: Vec::new(),
             opts,
             report: VerifyReport::default(),
             more_errors: 0,
@@ -121,10 +127,26 @@ impl<'k> Verifier<'k> {
         }
     }
 
-    /// Adds stored checkpoints (signatures checked in parallel). Call before any entry.
+    /// The public halves of later checkpoint keys the chain may hand over to (untrusted: a
+    /// handover needs the current key's signature). Call before any checkpoint.
+    pub fn set_candidates(&mut self, keys: Vec<VerifierKey>) {
+        self.candidates = keys;
+    }
+
+    /// The key chain as followed so far.
+    pub fn chain(&self) -> &super::KeyChain {
+        &self.chain
+    }
+
+    /// Adds stored checkpoints, in size order (the key chain is followed through them, then
+    /// signatures are checked in parallel). Call before any entry.
     pub fn add_checkpoints(&mut self, notes: &[String]) {
+        for n in notes {
+            self.chain.follow(n, &self.candidates);
+        }
+        let chain = &self.chain;
         let opened: Vec<Result<Checkpoint, LogError>> =
-            notes.par_iter().map(|n| open(n, self.key)).collect();
+            notes.par_iter().map(|n| open(n, chain)).collect();
         for cp in opened {
             match cp {
                 Ok(cp) => {
@@ -150,7 +172,7 @@ impl<'k> Verifier<'k> {
 
     /// A checkpoint held outside the vault (any number may be given). Call before any entry.
     pub fn set_earlier(&mut self, note: &str) {
-        let cp = open(note, self.key);
+        let cp = open(note, &self.chain);
         if let Ok(cp) = &cp {
             self.wanted.push(cp.size);
         }
@@ -367,8 +389,8 @@ impl<'k> Verifier<'k> {
     }
 }
 
-fn open(note: &str, key: &VerifierKey) -> Result<Checkpoint, LogError> {
-    Checkpoint::open(note, key).map_err(|reason| LogError::Checkpoint {
+fn open(note: &str, chain: &super::KeyChain) -> Result<Checkpoint, LogError> {
+    chain.open(note).map_err(|reason| LogError::Checkpoint {
         size: Checkpoint::parse_unverified(note).ok().map(|c| c.size),
         reason,
     })

@@ -42,15 +42,22 @@ pub struct AgencyKeys {
     pub signed_by_previous: Option<String>,
     /// `.minisig` of the statement by the new packet key.
     pub signed_by_new: String,
+    /// The verifier key of the generation's checkpoint key (signs the disclosure log's
+    /// checkpoints once a checkpoint co-signed by the previous key hands over to it; see
+    /// `log::KeyChain`). Absent in generations made before checkpoint keys moved here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 /// What one holder unwraps for one generation. The first line is the supervisor key (older
 /// generations hold nothing else); then the comment lines `# packet <hex seed>`,
 /// `# inbound <age secret>` and `# legacy-inbound <age secret>` (the inbound key a vault kept in its database before
-/// generations carried one, moved here so packets sent to it still open).
+/// generations carried one, moved here so packets sent to it still open), and
+/// `# checkpoint <hex seed>` (the disclosure log's checkpoint key).
 pub(super) struct GenerationSecrets {
     pub supervisor: age::x25519::Identity,
     pub packet: Option<SigningKey>,
+    pub checkpoint: Option<SigningKey>,
     pub inbound: Option<age::x25519::Identity>,
     pub legacy_inbound: Option<age::x25519::Identity>,
 }
@@ -62,6 +69,11 @@ impl GenerationSecrets {
         if let Some(k) = &self.packet {
             s.push_str("\n# packet ");
             // The seed and its hex form are secrets too: wiped, not just dropped.
+            let seed = Zeroizing::new(k.to_bytes());
+            s.push_str(&Zeroizing::new(crate::crypto::hex(seed.as_slice())));
+        }
+        if let Some(k) = &self.checkpoint {
+            s.push_str("\n# checkpoint ");
             let seed = Zeroizing::new(k.to_bytes());
             s.push_str(&Zeroizing::new(crate::crypto::hex(seed.as_slice())));
         }
@@ -83,6 +95,7 @@ impl GenerationSecrets {
         let mut out = GenerationSecrets {
             supervisor,
             packet: None,
+            checkpoint: None,
             inbound: None,
             legacy_inbound: None,
         };
@@ -93,6 +106,10 @@ impl GenerationSecrets {
                 "packet" => {
                     let seed: Zeroizing<[u8; 32]> = Zeroizing::new(crate::crypto::unhex(value)?);
                     out.packet = Some(SigningKey::from_bytes(&seed));
+                }
+                "checkpoint" => {
+                    let seed: Zeroizing<[u8; 32]> = Zeroizing::new(crate::crypto::unhex(value)?);
+                    out.checkpoint = Some(SigningKey::from_bytes(&seed));
                 }
                 "inbound" => out.inbound = Some(age::x25519::Identity::from_str(value).ok()?),
                 "legacy-inbound" => {
@@ -159,6 +176,7 @@ pub(super) fn make_public(
         statement,
         signed_by_previous,
         signed_by_new,
+        checkpoint: None,
     })
 }
 
@@ -212,6 +230,8 @@ pub struct Generation {
     pub keys: AgencyKeys,
     /// Made before the latest departure of a supervisor: replaced at the next supervisor session.
     pub stale: bool,
+    /// The log index of its signed claim.
+    pub index: u64,
 }
 
 impl Session {
@@ -254,6 +274,7 @@ impl Session {
                     generation,
                     keys,
                     stale: last_departure.is_some_and(|r| r > index as u64),
+                    index: index as u64,
                 });
             }
         }
@@ -270,7 +291,7 @@ impl Session {
     }
 
     /// This supervisor's unwrapped secrets of `generation`.
-    fn generation_secrets(&self, generation: i64) -> Result<Option<GenerationSecrets>> {
+    pub(super) fn generation_secrets(&self, generation: i64) -> Result<Option<GenerationSecrets>> {
         let Some(wrapped) = store::supervisor_keys::get(&self.conn, generation, &self.me.name)?
         else {
             return Ok(None);

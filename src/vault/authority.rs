@@ -280,7 +280,7 @@ impl Session {
             entries.push(e);
             statements.push((claim.subject(), bytes, d));
         }
-        let indexes = super::disclosure::append_many_as(tx, &entries, &self.me.signing)?;
+        let indexes = self.log_append_many(tx, &entries)?;
         let mut checked = self.attested.borrow_mut();
         for ((subject, bytes, d), index) in statements.iter().zip(&indexes) {
             store::authority::put(tx, subject, *index, bytes)?;
@@ -529,6 +529,7 @@ impl Session {
                 statement,
                 signed_by_previous: Some(signed_by_previous),
                 signed_by_new,
+                checkpoint: None,
             }
             .check(Some(&minisign_pubkey))
             .map_err(|_| tampered())?;
@@ -593,6 +594,7 @@ impl Session {
             statement: statement.to_string(),
             signed_by_previous: Some(signed_by_previous.to_string()),
             signed_by_new: signed_by_new.to_string(),
+            checkpoint: None,
         };
         if field("previous-packet-key")? != a.minisign_pubkey {
             return Err(Error::Invalid(crate::tr!(

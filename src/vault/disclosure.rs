@@ -21,22 +21,14 @@ pub fn origin(conn: &Connection) -> Result<String> {
     ))
 }
 
-/// The agency log signing key, from the database.
-pub fn log_key(conn: &Connection) -> Result<SigningKey> {
-    let raw = zeroize::Zeroizing::new(store::meta::require(conn, "log_signing_key")?);
-    let seed: [u8; 32] = raw.as_slice().try_into().map_err(|_| Error::Tampered {
-        what: "vault setting",
-        id: "log_signing_key".into(),
-    })?;
-    Ok(SigningKey::from_bytes(&seed))
-}
-
-/// The verifier key auditors use: `<origin>+<keyid>+<base64 key>`.
+/// The verifier key auditors use: `<origin>+<keyid>+<base64 key>`, of the founding checkpoint
+/// key (recorded when the log was founded, pinned in every member's identity file). Later
+/// checkpoint keys follow from it through `log::KeyChain`.
 pub fn verifier_key(conn: &Connection) -> Result<String> {
-    Ok(log::verifier_key(
-        &origin(conn)?,
-        &log_key(conn)?.verifying_key(),
-    ))
+    log::stored_verifier_key(conn)?.ok_or_else(|| Error::Tampered {
+        what: "vault setting",
+        id: "verifier_key".into(),
+    })
 }
 
 /// The keyed hash of a client or case id, as the log stores it.
@@ -49,43 +41,39 @@ pub fn id_mac(conn: &Connection, label: &str, id: i64) -> Result<[u8; 32]> {
     Ok(log::id_mac(&key, label, &id.to_string()))
 }
 
-/// Appends `req` signed by `signer` (whose name is `req.actor`).
+/// Appends `req` signed by `signer` (whose name is `req.actor`) with no checkpoint: the head
+/// stays uncovered until a checkpoint key holder signs one.
 pub fn append_as(
     tx: &Transaction,
     req: &NewEntry,
     signer: &SigningKey,
     now: i64,
 ) -> Result<Receipt> {
-    Ok(log::append(
-        tx,
-        req,
-        signer,
-        &log_key(tx)?,
-        &origin(tx)?,
-        now,
-    )?)
+    append_as_with(tx, req, signer, &[], now)
 }
 
-/// Appends several non-registry entries by one signer (one head check, one checkpoint).
-pub fn append_many_as(
+/// [`append_as`] and a checkpoint signed by the checkpoint keys `ckpt` (see
+/// `log::append_with`).
+pub fn append_as_with(
     tx: &Transaction,
-    reqs: &[NewEntry],
+    req: &NewEntry,
     signer: &SigningKey,
-) -> Result<Vec<u64>> {
-    Ok(log::append_many(
-        tx,
-        reqs,
-        signer,
-        &log_key(tx)?,
-        &origin(tx)?,
-        crate::domain::time::now(),
-    )?)
+    ckpt: &[&SigningKey],
+    now: i64,
+) -> Result<Receipt> {
+    Ok(log::append_with(tx, req, signer, ckpt, &origin(tx)?, now)?)
 }
 
 impl Session {
-    /// Appends an entry by this session's staff member inside `tx`.
+    /// Appends an entry by this session's staff member inside `tx` (a supervisor's session
+    /// signs a checkpoint covering it; others leave it for the next supervisor session).
     pub fn log_append(&self, tx: &Transaction, req: &NewEntry) -> Result<Receipt> {
-        append_as(tx, req, &self.me.signing, crate::domain::time::now())
+        self.append_checkpointed(tx, req)
+    }
+
+    /// Appends several non-registry entries by this member (one head check, one checkpoint).
+    pub fn log_append_many(&self, tx: &Transaction, reqs: &[NewEntry]) -> Result<Vec<u64>> {
+        self.append_many_checkpointed(tx, reqs)
     }
 
     /// A new entry by this session's staff member, about a case (and its client) if given.
@@ -205,11 +193,9 @@ impl Session {
     /// Verifies the whole log inside the vault against the agency key.
     pub fn log_verify(&self, earlier: &[log::Earlier]) -> Result<log::VerifyReport> {
         self.require(crate::policy::Action::LogVerify)?;
-        Ok(log::verify_db_with(
-            &self.conn,
-            &verifier_key(&self.conn)?,
-            earlier,
-        )?)
+        let mut report = log::verify_db_with(&self.conn, &verifier_key(&self.conn)?, earlier)?;
+        report.errors.extend(self.chain_alarm()?);
+        Ok(report)
     }
 
     /// Writes what an outside auditor needs (no client identities) to `dir`.

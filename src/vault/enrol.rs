@@ -346,6 +346,13 @@ impl Session {
             }
             r => r?,
         };
+        // A new supervisor receives the generations the approver holds (the founder's: the
+        // founding checkpoint key, which the first supervisor session hands over from).
+        if role == Role::Supervisor {
+            let me = self.me.name.clone();
+            let to = super::keys::parse_recipient(&req.age_recipient)?;
+            self.share_supervisor_keys(&tx, &me, &self.me.age, name, &to)?;
+        }
         // Rewrapped while the write lock is held, from the registry that includes the new
         // member, so two concurrent additions cannot leave one of them out of the key file.
         self.rewrap_db_key(&tx)?;

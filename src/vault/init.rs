@@ -155,7 +155,6 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
 
     let conn = store::open(&dir.db(), &db_key, true)?;
     store::write(&conn, |tx| {
-        let log_key = crypto::random_key32();
         let hmac_key = crypto::random_key32();
         let sources =
             serde_json::to_vec(&opts.policy_sources).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -168,7 +167,14 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
             "recovery_recipient",
             recovery.to_public().to_string().as_bytes(),
         )?;
-        store::meta::set(tx, "log_signing_key", &log_key[..])?;
+        // The founding checkpoint key is not stored in the database: wrapped to the founder
+        // and the recovery key only (`checkpoint_key.rs`).
+        let ckpt = super::checkpoint_key::found(
+            tx,
+            &opts.admin,
+            &admin.recipient(),
+            &recovery.to_public(),
+        )?;
         store::meta::set(tx, "id_hmac_key", &hmac_key[..])?;
         store::staff::insert(
             tx,
@@ -193,12 +199,12 @@ fn create(dir: &VaultDir, opts: &InitOptions) -> Result<()> {
             admin.public().age_recipient,
             recovery.to_public()
         );
-        disclosure::append_as(tx, &reg, &admin.signing, at)?;
+        disclosure::append_as_with(tx, &reg, &admin.signing, &[&ckpt], at)?;
         let mut pol = NewEntry::new(Kind::PolicyChange, &opts.admin);
         let digest = Policy::digest(&opts.policy_sources);
         pol.detail = format!("policy {}", hex(&digest));
         pol.disclosed_sha256 = Some(digest);
-        let index = disclosure::append_as(tx, &pol, &admin.signing, at)?.index;
+        let index = disclosure::append_as_with(tx, &pol, &admin.signing, &[&ckpt], at)?.index;
         super::policy_auth::keep_history(tx, &digest, index, &sources)?;
         disclosure::verifier_key(tx)
     })

@@ -9,6 +9,7 @@ mod access_package;
 mod admin;
 pub mod agency_keys;
 pub mod authority;
+mod checkpoint_key;
 pub mod commit;
 mod consents;
 mod dir;

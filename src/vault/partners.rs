@@ -185,12 +185,12 @@ pub fn parse_witnesses(args: &[String], quorum: Option<usize>) -> Result<Partner
 fn remembered(
     conn: &rusqlite::Connection,
     agency: i64,
-    key: &VerifierKey,
+    chain: &log::KeyChain,
 ) -> Result<Vec<(PartnerCheckpoint, Checkpoint)>> {
     Ok(store::partner_checkpoints::list(conn, agency)?
         .into_iter()
         .filter_map(|r| {
-            let cp = Checkpoint::open(&r.note, key).ok()?;
+            let cp = chain.open(&r.note).ok()?;
             (cp.size == r.size).then_some((r, cp))
         })
         .collect())
@@ -290,8 +290,9 @@ impl Session {
             }
             None => None,
         };
+        let chain = receipt.key_chain(&key);
         let (consistency, last) = store::write(&self.conn, |tx| {
-            let known = remembered(tx, a.id, &key)?;
+            let known = remembered(tx, a.id, &chain)?;
             conflict(&known, &cp).map_err(|size| refuse(ReceiptProblem::Fork { size }))?;
             let same = known.iter().find(|(_, k)| k.size == cp.size);
             let consistency = match same {
@@ -350,8 +351,17 @@ impl Session {
             }),
             other => refuse(checkpoint_problem(other)),
         })?;
+        let chain = log::KeyChain::walk(
+            &key,
+            &proof
+                .chain_keys
+                .iter()
+                .filter_map(|k| VerifierKey::parse(k).ok())
+                .collect::<Vec<_>>(),
+            &proof.chain,
+        );
         store::write(&self.conn, |tx| {
-            let known = remembered(tx, a.id, &key)?;
+            let known = remembered(tx, a.id, &chain)?;
             for cp in [&old, &new] {
                 conflict(&known, cp).map_err(|size| refuse(ReceiptProblem::Fork { size }))?;
             }
@@ -364,7 +374,7 @@ impl Session {
             let at = now();
             store::partner_checkpoints::put(tx, a.id, old.size, &proof.old, linked, at)?;
             store::partner_checkpoints::put(tx, a.id, new.size, &proof.new, linked, at)?;
-            let known = remembered(tx, a.id, &key)?;
+            let known = remembered(tx, a.id, &chain)?;
             Ok(ProofOutcome {
                 agency: a.name.clone(),
                 old_size: old.size,

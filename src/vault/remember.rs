@@ -85,7 +85,13 @@ struct Stored {
     size: u64,
     root: String,
     frontier: Vec<String>,
+    /// The newest checkpoint (it covers `size` entries or fewer: entries appended by members
+    /// without the checkpoint key wait for a supervisor's).
     checkpoint: String,
+    /// The checkpoint key the chain had reached (`log::KeyChain`): a later open whose chain
+    /// does not reach it is a fork alarm (handovers deleted so an older key signs again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    checkpoint_key: Option<String>,
 }
 
 /// A remembered head, parsed and checked for internal consistency.
@@ -95,6 +101,7 @@ pub struct Remembered {
     pub size: u64,
     pub root: Hash,
     pub checkpoint: String,
+    pub checkpoint_key: Option<String>,
     frontier: Frontier,
 }
 
@@ -148,7 +155,7 @@ pub fn load(state: &StateDir, vault_id: &str, staff: &str) -> Result<Option<Reme
     if s.size > 0 {
         let cp = Checkpoint::parse_unverified(&s.checkpoint)
             .map_err(|_| bad(crate::tr!("state.bad_checkpoint")))?;
-        if cp.size != s.size || cp.root != root || cp.origin != s.origin {
+        if cp.size > s.size || (cp.size == s.size && cp.root != root) || cp.origin != s.origin {
             return Err(bad(crate::tr!("state.bad_checkpoint")));
         }
     }
@@ -157,6 +164,7 @@ pub fn load(state: &StateDir, vault_id: &str, staff: &str) -> Result<Option<Reme
         size: s.size,
         root,
         checkpoint: s.checkpoint,
+        checkpoint_key: s.checkpoint_key,
         frontier,
     }))
 }
@@ -171,6 +179,7 @@ fn save(state: &StateDir, vault_id: &str, staff: &str, origin: &str, h: &LogHead
         root: hex(&h.root),
         frontier: h.frontier.levels().iter().map(|l| hex(&l.1)).collect(),
         checkpoint: h.note.clone(),
+        checkpoint_key: Some(h.chain.current().encode()),
     };
     let mut bytes = serde_json::to_vec_pretty(&s).map_err(|e| Error::Invalid(e.to_string()))?;
     bytes.push(b'\n');
@@ -270,6 +279,12 @@ pub fn check_and_remember(
             if r.origin != origin {
                 return Err(fork());
             }
+            // The chain must still reach the key this installation saw it reach.
+            if let Some(k) = &r.checkpoint_key {
+                if !head.chain.keys().any(|c| c.encode() == *k) {
+                    return Err(fork());
+                }
+            }
             if head.size < r.size {
                 return Err(Error::LogRollback {
                     seen: r.size,
@@ -295,7 +310,10 @@ pub fn check_and_remember(
         }
     };
     drop(tx);
-    if !matches!(outcome, Outcome::Same { .. }) {
+    let key_moved = remembered
+        .as_ref()
+        .is_some_and(|r| r.checkpoint_key.as_deref() != Some(&head.chain.current().encode()));
+    if !matches!(outcome, Outcome::Same { .. }) || key_moved {
         save(state, &vault_id, staff, &origin, &head)?;
     }
     Ok(outcome)
@@ -334,7 +352,8 @@ fn check_last_checkpoint(
     }
     // No checkpoint that verifies (deleted or replaced) cannot show the remembered head is
     // still there: an alarm, not a pass (found by the insider test of issue 11).
-    let Some(cp) = note.and_then(|n| Checkpoint::open(&n, vkey).ok()) else {
+    let chain = crate::log::key_chain(conn, vkey).ok();
+    let Some(cp) = note.and_then(|n| chain?.open(&n).ok()) else {
         if r.size == 0 {
             return Ok(());
         }

@@ -142,6 +142,15 @@ impl Session {
                 session.renew_supervisor_key(tx).map(|_| ())
             })?;
         }
+        // A supervisor covers what others appended since the last checkpoint (and hands the
+        // checkpoint key over to the newest generation's).
+        // A damaged log or a short key chain is an alarm appends and `log verify` report;
+        // reads that need no log entry go on, and nothing is signed over it.
+        match session.checkpoint_head() {
+            Ok(()) => {}
+            Err(Error::Log(e)) => crate::errln!("casevault: {}", e),
+            Err(e) => return Err(e),
+        }
         Ok(session)
     }
 

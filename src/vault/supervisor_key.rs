@@ -50,7 +50,7 @@ impl Session {
             });
         };
         // A generation from before agency keys moved out of the database is replaced too.
-        let stale = agency.is_none()
+        let stale = agency.as_ref().is_none_or(|a| a.checkpoint.is_none())
             || self
                 .registry()
                 .last_supervisor_revocation()
@@ -120,16 +120,27 @@ impl Session {
         let secrets = super::agency_keys::GenerationSecrets {
             supervisor: age::x25519::Identity::generate(),
             packet: Some(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng)),
+            checkpoint: Some(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng)),
             inbound: Some(age::x25519::Identity::generate()),
             legacy_inbound,
         };
-        let agency = super::agency_keys::make_public(
+        let mut agency = super::agency_keys::make_public(
             tx,
             generation,
             secrets.packet.as_ref().expect("made above"),
             secrets.inbound.as_ref().expect("made above"),
             previous.as_ref(),
         )?;
+        // Current only once a checkpoint co-signed by the chain's current key hands over to
+        // it (`checkpoint_key.rs`); the claim names it so nobody can hand over to another.
+        agency.checkpoint = Some(crate::log::verifier_key(
+            &super::disclosure::origin(tx)?,
+            &secrets
+                .checkpoint
+                .as_ref()
+                .expect("made above")
+                .verifying_key(),
+        ));
         let secret = secrets.encode();
         let mut holders = vec![(RECOVERY.to_string(), recovery_recipient(&self.registry())?)];
         for m in self.registry().active_with_role(Role::Supervisor.as_str()) {

@@ -72,10 +72,27 @@ impl Session {
     /// [`Error::AwaitingWitnesses`] (logged, not released) or [`Error::WitnessAlarm`]. With
     /// no quorum in the policy, the receipt as it is. Call after the commit, before release.
     pub fn witnessed(&self, mut receipt: Receipt) -> Result<Receipt> {
+        // Made by a member without the checkpoint key: nothing anchors it yet (fail closed).
+        if receipt.checkpoint.is_empty() {
+            let retry = match store::cosignatures::disclosure_at(&self.conn, receipt.index)? {
+                Some((what, id)) => super::output::resend_command(
+                    &self.dir.root,
+                    &self.me.name,
+                    &format!("{what} resend {id}"),
+                    std::path::Path::new("FILE"),
+                ),
+                None => "casevault log verify".into(),
+            };
+            return Err(Error::AwaitingCheckpoint {
+                log_index: receipt.index,
+                retry,
+            });
+        }
         let need = self.policy.witness_quorum;
         if need == 0 {
             return Ok(receipt);
         }
+        self.witness_handover()?;
         let run = self.witness_note(&receipt.checkpoint)?;
         if run.cosigned.len() >= need {
             receipt.checkpoint = run.note;
@@ -106,7 +123,24 @@ impl Session {
         let Some((_, note)) = log::latest_checkpoint(&self.conn)? else {
             return Err(Error::Invalid(tr!("witness.no_checkpoint")));
         };
+        self.witness_handover()?;
         self.witness_note(&note)
+    }
+
+    /// Submits the checkpoint key handovers no witness cosigned yet, oldest first: a witness
+    /// follows the key chain only through the handover notes (co-signed by the old and new
+    /// key, naming the new one), so later checkpoints signed by the new key alone would be
+    /// refused otherwise. Failures here are left to the submission of the checkpoint itself.
+    fn witness_handover(&self) -> Result<()> {
+        for note in log::handover_notes(&self.conn)? {
+            let Ok(cp) = Checkpoint::parse_unverified(&note) else {
+                continue;
+            };
+            if store::cosignatures::at(&self.conn, cp.size)?.is_empty() {
+                let _ = self.witness_note(&note);
+            }
+        }
+        Ok(())
     }
 
     /// Collects cosignatures on `note` (one of our checkpoints, committed): stored valid ones,

@@ -141,7 +141,10 @@ impl Witness {
         CosignerKey::new(&self.name, self.key.verifying_key()).encode()
     }
 
-    /// Trusts the log `origin` signed by `vkey` (a log verifier key, type 0x01).
+    /// Trusts the log `origin` signed by `vkey` (a log verifier key, type 0x01). For a log
+    /// already trusted, another key is added as a candidate next checkpoint key: it becomes
+    /// current only at a checkpoint co-signed by the current key (`log::KeyChain`), so adding
+    /// one never lets it sign on its own.
     pub fn add_log(&self, origin: &str, vkey: &str) -> Result<()> {
         let vk = VerifierKey::parse(vkey).map_err(|e| Error::Invalid(e.to_string()))?;
         if vk.name != origin {
@@ -151,18 +154,42 @@ impl Witness {
                 name = vk.name
             )));
         }
-        write_durably(
-            &self.dir.join("logs").join(log_id(origin)),
-            format!("{}\n", vk.encode()).as_bytes(),
-        )
+        let mut keys = match self.trusted(origin)? {
+            Some((pinned, candidates)) => std::iter::once(pinned).chain(candidates).collect(),
+            None => Vec::new(),
+        };
+        if !keys.contains(&vk) {
+            keys.push(vk);
+        }
+        let text: String = keys.iter().map(|k| format!("{}\n", k.encode())).collect();
+        write_durably(&self.dir.join("logs").join(log_id(origin)), text.as_bytes())
     }
 
-    fn trusted(&self, origin: &str) -> Result<Option<VerifierKey>> {
+    /// The pinned key of `origin` and its candidate next checkpoint keys.
+    fn trusted(&self, origin: &str) -> Result<Option<(VerifierKey, Vec<VerifierKey>)>> {
         let p = self.dir.join("logs").join(log_id(origin));
+        let bad = || cfg(tr!("witness.bad_state", path = p.display()));
         match fs::read_to_string(&p) {
-            Ok(t) => VerifierKey::parse(t.trim())
-                .map(Some)
-                .map_err(|_| cfg(tr!("witness.bad_state", path = p.display()))),
+            Ok(t) => {
+                let keys = t
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| VerifierKey::parse(l.trim()).map_err(|_| bad()))
+                    .collect::<Result<Vec<_>>>()?;
+                let mut it = keys.into_iter();
+                let pinned = it.next().ok_or_else(bad)?;
+                Ok(Some((pinned, it.collect())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&p, e)),
+        }
+    }
+
+    /// The checkpoint key the log's chain has reached, as this witness followed it.
+    fn current_key(&self, origin: &str) -> Result<Option<VerifierKey>> {
+        let p = self.dir.join("state").join(log_id(origin));
+        match fs::read_to_string(&p) {
+            Ok(t) => Ok(t.lines().nth(2).and_then(|l| VerifierKey::parse(l).ok())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(&p, e)),
         }
@@ -177,7 +204,8 @@ impl Witness {
             Err(e) => return Err(Error::io(&p, e)),
         };
         let bad = || cfg(tr!("witness.bad_state", path = p.display()));
-        let (size, root) = text.trim_end().split_once('\n').ok_or_else(bad)?;
+        let mut lines = text.lines();
+        let (size, root) = (lines.next().ok_or_else(bad)?, lines.next().ok_or_else(bad)?);
         let size: u64 = size.parse().map_err(|_| bad())?;
         let root: Hash = B64
             .decode(root)
@@ -187,10 +215,10 @@ impl Witness {
         Ok(Some((size, root)))
     }
 
-    fn store(&self, origin: &str, size: u64, root: &Hash) -> Result<()> {
+    fn store(&self, origin: &str, size: u64, root: &Hash, key: &VerifierKey) -> Result<()> {
         write_durably(
             &self.dir.join("state").join(log_id(origin)),
-            format!("{size}\n{}\n", B64.encode(root)).as_bytes(),
+            format!("{size}\n{}\n{}\n", B64.encode(root), key.encode()).as_bytes(),
         )
     }
 
@@ -245,15 +273,24 @@ impl Witness {
         let Ok(cp) = Checkpoint::parse_unverified(note) else {
             return bad("checkpoint");
         };
-        let Some(vk) = self.trusted(&cp.origin)? else {
+        let Some((pinned, candidates)) = self.trusted(&cp.origin)? else {
             return Ok(Answer::text(404, "unknown log\n"));
         };
-        match Checkpoint::open(note, &vk) {
-            Ok(_) => {}
-            Err(NoteError::NotSignedByKey(_) | NoteError::SignatureFails(_)) => {
-                return Ok(Answer::text(403, "no valid log signature\n"));
+        // Before the lock: a note no known key signs is refused cheaply.
+        let followed = self.current_key(&cp.origin)?;
+        let known = std::iter::once(&pinned)
+            .chain(followed.iter())
+            .chain(candidates.iter());
+        let mut signed = false;
+        for k in known {
+            match Checkpoint::open(note, k) {
+                Ok(_) => signed = true,
+                Err(NoteError::NotSignedByKey(_) | NoteError::SignatureFails(_)) => {}
+                Err(_) => return bad("checkpoint"),
             }
-            Err(_) => return bad("checkpoint"),
+        }
+        if !signed {
+            return Ok(Answer::text(403, "no valid log signature\n"));
         }
         if old > cp.size {
             return bad("old size exceeds checkpoint size");
@@ -262,6 +299,17 @@ impl Witness {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let latest = self.latest(&cp.origin)?;
         let (have_size, have_root) = latest.unwrap_or((0, empty_root()));
+        // The key chain as this witness followed it: a handover co-signed by the current key
+        // moves it; afterwards a note signed only by a superseded key is refused.
+        let mut chain =
+            crate::log::KeyChain::single(&self.current_key(&cp.origin)?.unwrap_or(pinned));
+        chain.follow(note, &candidates);
+        if chain.open(note).is_err() {
+            return Ok(Answer::text(
+                403,
+                "no valid signature by the log's current checkpoint key\n",
+            ));
+        }
         if old != have_size {
             return Ok(Answer {
                 status: 409,
@@ -287,7 +335,7 @@ impl Witness {
         } else if !verify_consistency(old, cp.size, &have_root, &cp.root, &proof) {
             return Ok(Answer::text(422, "consistency proof does not verify\n"));
         }
-        self.store(&cp.origin, cp.size, &cp.root)?;
+        self.store(&cp.origin, cp.size, &cp.root, chain.current())?;
         let line = cosign(&cp.body(), &self.name, &self.key, now);
         Ok(Answer::text(200, line))
     }

@@ -378,3 +378,52 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+impl TestVault {
+    /// The log's current checkpoint key as supervisor `who` unwraps it from their generations
+    /// (what an insider needs to re-sign checkpoints since the key left the database).
+    pub fn checkpoint_key(&self, who: &str) -> ed25519_dalek::SigningKey {
+        let db = self.insider_db("wang");
+        let note: String = db
+            .query_row(
+                "SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let id_file = std::fs::read(self.dir.join(format!("staff/{who}.age"))).unwrap();
+        let me = casevault::crypto::StaffIdentity::open(
+            &id_file,
+            &secrecy::SecretString::from(Self::passphrase(who)),
+            who,
+        )
+        .unwrap();
+        let mut st = db
+            .prepare(
+                "SELECT wrapped FROM supervisor_keys WHERE holder = ?1 ORDER BY generation DESC",
+            )
+            .unwrap();
+        let wrapped: Vec<Vec<u8>> = st
+            .query_map([who], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        let origin = casevault::log::Checkpoint::parse_unverified(&note)
+            .unwrap()
+            .origin;
+        for w in wrapped {
+            let plain = casevault::crypto::decrypt(&[&me.age], &w).unwrap().unwrap();
+            let text = String::from_utf8(plain.to_vec()).unwrap();
+            let Some(hex) = text.lines().find_map(|l| l.strip_prefix("# checkpoint ")) else {
+                continue;
+            };
+            let seed: [u8; 32] = casevault::crypto::unhex(hex.trim()).unwrap();
+            let k = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let vk = casevault::log::VerifierKey::new(&origin, k.verifying_key());
+            if casevault::log::Checkpoint::open(&note, &vk).is_ok() {
+                return k;
+            }
+        }
+        panic!("{who} holds no current checkpoint key");
+    }
+}
