@@ -308,3 +308,47 @@ fn an_unsafe_agent_folder_is_refused() {
     assert!(r.stderr.contains("symlink"), "{}", r.stderr);
     assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
 }
+
+/// Found by the attack on issue 12: one client trickling a request byte by byte held the
+/// agent for ever (a per-read timeout only), so `agent lock` failed and nothing was wiped. Each
+/// client now has its own thread and one deadline; a malformed request gets `bad_request`.
+#[test]
+fn a_stalled_client_does_not_hold_the_agent_and_bad_requests_are_answered() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let v = TestVault::new();
+    let rt = runtime(&v);
+    let a = Agent::spawn(&v, &rt, None);
+    unlock(&v, &rt, "wang").ok();
+
+    // A client that sends a length and then one byte now and then.
+    let mut slow = UnixStream::connect(&a.socket).unwrap();
+    slow.write_all(&64u32.to_be_bytes()).unwrap();
+    slow.write_all(b"{").unwrap();
+    let t = Instant::now();
+    assert_eq!(status(&v, &rt)["running"], true);
+    let mut c = cmd(&v.dir);
+    c.env("XDG_RUNTIME_DIR", &rt).args(["agent", "lock"]);
+    run(c).ok();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(slow);
+
+    // Malformed JSON: answered, not dropped.
+    let mut bad = UnixStream::connect(&a.socket).unwrap();
+    let body = b"not json";
+    bad.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    bad.write_all(body).unwrap();
+    let mut len = [0u8; 4];
+    bad.read_exact(&mut len).unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(len) as usize];
+    bad.read_exact(&mut answer).unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).contains("bad_request"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}

@@ -56,36 +56,6 @@ fn sizes(v: &TestVault) -> (u64, u64) {
     (n as u64, c as u64)
 }
 
-/// The checkpoint key of `generation` as `who` unwraps it with their own identity (what a
-/// supervisor could keep after leaving).
-fn held_checkpoint_key(v: &TestVault, who: &str, generation: i64) -> SigningKey {
-    let db = v.insider_db("wang");
-    let wrapped: Vec<u8> = db
-        .query_row(
-            "SELECT wrapped FROM supervisor_keys WHERE generation = ?1 AND holder = ?2",
-            rusqlite::params![generation, who],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let id_file = std::fs::read(v.dir.join(format!("staff/{who}.age"))).unwrap();
-    let me = casevault::crypto::StaffIdentity::open(
-        &id_file,
-        &secrecy::SecretString::from(TestVault::passphrase(who)),
-        who,
-    )
-    .unwrap();
-    let plain = casevault::crypto::decrypt(&[&me.age], &wrapped)
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8(plain.to_vec()).unwrap();
-    let hex = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# checkpoint "))
-        .expect("generation carries a checkpoint key");
-    let seed: [u8; 32] = casevault::crypto::unhex(hex.trim()).unwrap();
-    SigningKey::from_bytes(&seed)
-}
-
 #[test]
 fn a_caseworker_cannot_resign_a_truncated_log() {
     let v = TestVault::new();
@@ -205,7 +175,7 @@ fn rotated() -> (TestVault, SigningKey, String) {
         )
         .unwrap();
     drop(db);
-    let old = held_checkpoint_key(&v, "zhao", generation);
+    let old = v.generation_checkpoint_key("zhao", generation);
     let key = log_key(&v);
     v.run("admin", &["staff", "remove", "zhao"]).ok();
     v.run("li", &["case", "list"]).ok();
@@ -363,4 +333,50 @@ fn the_witness_follows_the_handover_and_refuses_the_old_key() {
     assert_eq!(add(3, &cp(4).sign_handover(&k1, &k2)).status, 200);
     assert_eq!(add(4, &cp(4).sign(&k1)).status, 403);
     assert_eq!(add(4, &cp(4).sign(&k2)).status, 200);
+}
+
+/// The insider test of issue 11 (round 3): a caseworker edits an entry no checkpoint covers yet
+/// and rebuilds the tree's frontier to match; the supervisor's next session must not sign a
+/// checkpoint over it.
+#[test]
+fn a_supervisor_signs_no_checkpoint_over_an_edited_uncovered_entry() {
+    use casevault::log::merkle::{leaf_hash, Frontier};
+    let v = TestVault::new();
+    let case = v.client_with_case("C001", "Zhang San");
+    v.run("li", &["case", "list"]).ok();
+    v.process_note("wang", case, "first session").ok();
+    let (n, c) = sizes(&v);
+    assert!(n > c, "the caseworker's entries are not covered yet");
+
+    let db = v.insider_db("wang");
+    let mut stored: Vec<Vec<u8>> = db
+        .prepare("SELECT stored FROM log_entries ORDER BY idx")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    // One byte of the last (uncovered) entry's content changed, the signature left as it was.
+    let last = stored.len() - 1;
+    stored[last][12] ^= 0x01;
+    db.execute(
+        "UPDATE log_entries SET stored = ?1 WHERE idx = ?2",
+        rusqlite::params![stored[last], last as i64],
+    )
+    .unwrap();
+    let mut f = Frontier::default();
+    for s in &stored {
+        f.push(leaf_hash(s));
+    }
+    common::store_frontier(&db, &f);
+    drop(db);
+
+    let r = v.run("li", &["case", "list"]);
+    let after = sizes(&v);
+    assert_eq!(
+        after.1, c,
+        "no checkpoint was signed over the edited entry: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("does not verify"), "{}", r.stderr);
 }

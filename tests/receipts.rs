@@ -558,3 +558,48 @@ fn a_forked_sender_log_is_refused_at_log_prove_and_its_proof_at_the_receiver() {
         r.stderr
     );
 }
+
+/// The insider test of issue 11 (round 3): the founding key, superseded long ago, re-signs a
+/// proof and leaves out the handovers. The receiver remembers checkpoints signed by the newer
+/// key that such a chain cannot open: a fork, never quietly dropped.
+#[test]
+fn a_proof_from_a_superseded_key_without_the_handovers_is_refused() {
+    let (a, b, p1) = setup(true);
+    let o1 = opened(&b, &p1);
+    let r1 = a.tmp.path().join("r1.json");
+    std::fs::write(&r1, o1["receipt_json"].to_string()).unwrap();
+    a.process_note("wang", 1, "later-note").ok();
+    a.run("li", &["case", "list"]).ok();
+    let proof = a
+        .run(
+            "audit",
+            &["log", "prove", "--receipt", r1.to_str().unwrap()],
+        )
+        .ok()
+        .stdout;
+    let k0 = a.generation_checkpoint_key("admin", 0);
+    let mut forged: Value = serde_json::from_str(&proof).unwrap();
+    for side in ["old", "new"] {
+        let cp =
+            casevault::log::Checkpoint::parse_unverified(forged[side].as_str().unwrap()).unwrap();
+        forged[side] = Value::String(cp.sign(&k0));
+    }
+    forged.as_object_mut().unwrap().remove("chain");
+    forged.as_object_mut().unwrap().remove("chain_keys");
+    let pf = a.tmp.path().join("forged.json");
+    std::fs::write(&pf, forged.to_string()).unwrap();
+    let r = b
+        .run(
+            "audit",
+            &[
+                "packet",
+                "check-proof",
+                "--agency",
+                "First",
+                "--proof",
+                pf.to_str().unwrap(),
+            ],
+        )
+        .fails();
+    assert!(r.stderr.contains("ALARM"), "{}", r.stderr);
+}

@@ -92,14 +92,7 @@ fn rewrite_tail(v: &TestVault, keep: u64, extra: &[Vec<u8>]) {
         size: f.size(),
         root: f.root(),
     };
-    db.execute("DELETE FROM log_frontier", []).unwrap();
-    for (level, hash) in f.levels() {
-        db.execute(
-            "INSERT INTO log_frontier (level, hash) VALUES (?1, ?2)",
-            rusqlite::params![level, hash.as_slice()],
-        )
-        .unwrap();
-    }
+    store_frontier(&db, &f);
     db.execute("DELETE FROM log_checkpoints", []).unwrap();
     db.execute(
         "INSERT INTO log_checkpoints (size, note, last_proof) VALUES (?1, ?2, ?3)",

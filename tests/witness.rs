@@ -305,14 +305,7 @@ fn fork_log(v: &TestVault) {
     for e in &entries {
         proof = f.push(leaf_hash(e));
     }
-    db.execute("DELETE FROM log_frontier", []).unwrap();
-    for (level, hash) in f.levels() {
-        db.execute(
-            "INSERT INTO log_frontier (level, hash) VALUES (?1, ?2)",
-            rusqlite::params![level, hash.as_slice()],
-        )
-        .unwrap();
-    }
+    store_frontier(&db, &f);
     // The checkpoint key as a supervisor holds it (no longer in `meta`).
     let key = v.checkpoint_key("li");
     let origin: String = db
@@ -539,4 +532,48 @@ fn slow_clients_do_not_block_the_witness() {
         start.elapsed()
     );
     drop(slow);
+}
+
+/// The insider test of issue 11 (round 3): a departed holder of the current checkpoint key
+/// hands the witness over to a key of their own before the vault does. The witness then
+/// refuses the vault's checkpoints (403): the vault must raise an alarm, not wait quietly.
+#[test]
+fn a_witness_taken_over_by_an_old_key_holder_raises_an_alarm() {
+    let s = setup();
+    let v = &s.v;
+    let (srv, state, wkey) = witness_for(v);
+    apply_witness_policy(v, &wkey, &srv.addr);
+    export(&s, &v.tmp.path().join("p1.age")).ok();
+
+    // The checkpoint the witness holds, handed over to the attacker's key with the current
+    // key (a copy kept by a supervisor who left).
+    let current = v.checkpoint_key("li");
+    let evil = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let db = v.insider_db("wang");
+    let note: String = db
+        .query_row(
+            "SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(db);
+    let cp = Checkpoint::parse_unverified(&note).unwrap();
+    let body = format!("old {}\n\n{}", cp.size, cp.sign_handover(&current, &evil));
+    let w = casevault::witness::Witness::open(&state).unwrap();
+    let r = w.add_checkpoint(body.as_bytes(), 1_700_000_000);
+    assert_eq!(
+        r.status, 200,
+        "the witness follows a handover by its current key"
+    );
+
+    // The vault's next checkpoint under its real key: refused by the witness, an alarm here.
+    v.process_note("wang", s.case, "second session").ok();
+    let r = v.run("li", &["log", "witness"]);
+    assert_eq!(r.code, 4, "{}\n{}", r.stderr, r.stdout);
+    assert!(
+        r.stderr.contains("ALARM") && r.stderr.contains("403"),
+        "{}",
+        r.stderr
+    );
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,41 +71,90 @@ pub fn serve(idle: Duration, ready: impl FnOnce(&Path)) -> Result<()> {
             }
         });
     }
+    // Like ssh-agent: do not keep the starting folder (a mounted vault) busy.
+    let _ = std::env::set_current_dir("/");
     ready(&socket);
     let me = super::my_uid();
+    let busy = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
-        let Ok(mut stream) = conn else { continue };
+        let Ok(stream) = conn else { continue };
         // Only our own uid: root or another user reaching the socket is answered nothing.
         match rustix::net::sockopt::socket_peercred(&stream) {
             Ok(c) if c.uid.as_raw() == me => {}
             _ => continue,
         }
-        if stream.set_read_timeout(Some(IO_TIMEOUT)).is_err()
-            || stream.set_write_timeout(Some(IO_TIMEOUT)).is_err()
-        {
+        // One thread per connection, so a client that stalls holds only its own (at most
+        // IO_TIMEOUT in all); a bounded number at once.
+        if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+            busy.fetch_sub(1, Ordering::SeqCst);
             continue;
         }
-        let Ok(req) = super::read_message::<Request>(&mut stream) else {
-            continue;
-        };
-        let stop = req.op == "stop";
-        let resp = {
-            let Ok(mut s) = state.lock() else { break };
-            handle(&mut s, &req)
-        };
-        drop(req);
-        let _ = super::write_message(&mut stream, &resp);
-        drop(resp);
-        if stop {
-            break;
-        }
+        let state = Arc::clone(&state);
+        let busy = Arc::clone(&busy);
+        std::thread::spawn(move || {
+            serve_one(stream, &state);
+            busy.fetch_sub(1, Ordering::SeqCst);
+        });
     }
-    // Wipe before leaving; the socket goes too so the next `start` needs no clean-up.
-    if let Ok(mut s) = state.lock() {
-        s.held.clear();
-    }
-    let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// Most connections served at once.
+const MAX_CLIENTS: usize = 16;
+
+/// One request and its answer, the whole exchange within [`IO_TIMEOUT`]. A malformed request
+/// is answered `bad_request`; `stop` wipes everything, removes the socket and ends the process.
+fn serve_one(stream: UnixStream, state: &Mutex<State>) {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    let mut r = Deadline {
+        stream: &stream,
+        deadline,
+    };
+    let req = match super::read_message::<Request>(&mut r) {
+        Ok(req) => req,
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::Other {
+                let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+                let _ = super::write_message(&mut &stream, &refuse("bad_request"));
+            }
+            return;
+        }
+    };
+    let stop = req.op == "stop";
+    let resp = {
+        let Ok(mut s) = state.lock() else { return };
+        handle(&mut s, &req)
+    };
+    drop(req);
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let _ = super::write_message(&mut &stream, &resp);
+    drop(resp);
+    if stop {
+        // Wipe before leaving; the socket goes too so the next `start` needs no clean-up.
+        if let Ok(mut s) = state.lock() {
+            s.held.clear();
+            let _ = std::fs::remove_file(&s.socket);
+        }
+        std::process::exit(0);
+    }
+}
+
+/// Reads from the socket until one deadline for the whole message (a per-read timeout alone
+/// lets a client trickle one byte at a time for ever).
+struct Deadline<'a> {
+    stream: &'a UnixStream,
+    deadline: Instant,
+}
+
+impl std::io::Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        std::io::Read::read(&mut self.stream, buf)
+    }
 }
 
 fn refuse(why: &str) -> Response {

@@ -71,6 +71,10 @@ impl Session {
         let Some(cur) = held.iter().find(|k| of(k) == *current) else {
             return Ok(Vec::new());
         };
+        // Nothing is signed over entries it has not checked: every entry since the last
+        // checkpoint must carry a valid signature of a registered member (an insider may have
+        // edited the uncovered tail with the database key).
+        log::check_uncovered(conn)?;
         let mut out = vec![cur.clone()];
         // The newest generation still in use names the key that should be current.
         if let Some(g) = self.agency_generations()?.into_iter().find(|g| !g.stale) {
@@ -104,6 +108,10 @@ impl Session {
                 continue;
             };
             let reached = reached_newer || chain.keys().any(|k| k.encode() == *named);
+            // The checkpoint right after the claim may still be the old key's (the claim's own
+            // append signs before the generation exists); beyond it the chain must hold the
+            // generation's key. (A handover at exactly that size, replaced by an old-key note,
+            // is not caught here: docs/disclosure-log.md, "Checkpoint key chain".)
             if size > g.index + 1 && !reached {
                 return Err(log::LogError::Alarm {
                     size,

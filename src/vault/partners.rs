@@ -180,20 +180,24 @@ pub fn parse_witnesses(args: &[String], quorum: Option<usize>) -> Result<Partner
     Ok(PartnerWitnesses { keys, quorum })
 }
 
-/// The remembered checkpoints of a partner whose signature still verifies, parsed. A row
-/// that does not verify (someone with the database key wrote it) is ignored.
+/// The remembered checkpoints of a partner, parsed.
+///
+/// Each was checked when it was remembered, so the chain the partner presents now must open
+/// every one of them: one it cannot open (a checkpoint of ours signed by a key the new chain
+/// does not reach, or a forged chain from a superseded key) is a fork, never dropped quietly.
 fn remembered(
     conn: &rusqlite::Connection,
     agency: i64,
     chain: &log::KeyChain,
+    refuse: impl Fn(ReceiptProblem) -> Error,
 ) -> Result<Vec<(PartnerCheckpoint, Checkpoint)>> {
-    Ok(store::partner_checkpoints::list(conn, agency)?
+    store::partner_checkpoints::list(conn, agency)?
         .into_iter()
-        .filter_map(|r| {
-            let cp = chain.open(&r.note).ok()?;
-            (cp.size == r.size).then_some((r, cp))
+        .map(|r| match chain.open(&r.note) {
+            Ok(cp) if cp.size == r.size => Ok((r, cp)),
+            _ => Err(refuse(ReceiptProblem::Fork { size: r.size })),
         })
-        .collect())
+        .collect()
 }
 
 /// A remembered checkpoint of the same size with another root: the partner's log forked.
@@ -292,7 +296,7 @@ impl Session {
         };
         let chain = receipt.key_chain(&key);
         let (consistency, last) = store::write(&self.conn, |tx| {
-            let known = remembered(tx, a.id, &chain)?;
+            let known = remembered(tx, a.id, &chain, refuse)?;
             conflict(&known, &cp).map_err(|size| refuse(ReceiptProblem::Fork { size }))?;
             let same = known.iter().find(|(_, k)| k.size == cp.size);
             let consistency = match same {
@@ -361,7 +365,7 @@ impl Session {
             &proof.chain,
         );
         store::write(&self.conn, |tx| {
-            let known = remembered(tx, a.id, &chain)?;
+            let known = remembered(tx, a.id, &chain, refuse)?;
             for cp in [&old, &new] {
                 conflict(&known, cp).map_err(|size| refuse(ReceiptProblem::Fork { size }))?;
             }
@@ -374,7 +378,7 @@ impl Session {
             let at = now();
             store::partner_checkpoints::put(tx, a.id, old.size, &proof.old, linked, at)?;
             store::partner_checkpoints::put(tx, a.id, new.size, &proof.new, linked, at)?;
-            let known = remembered(tx, a.id, &chain)?;
+            let known = remembered(tx, a.id, &chain, refuse)?;
             Ok(ProofOutcome {
                 agency: a.name.clone(),
                 old_size: old.size,

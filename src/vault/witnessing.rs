@@ -279,6 +279,17 @@ impl Session {
                     store::cosignatures::set_witness_size(&self.conn, name, theirs)?;
                     old = theirs;
                 }
+                // 403: it no longer accepts our checkpoint key. After it has cosigned for us,
+                // that means someone handed it over to another key first (a departed holder of
+                // the current key): an alarm, not a wait.
+                403 if old > 0 => {
+                    return Ok(Submitted::Alarm(tr!(
+                        "witness.refused",
+                        witness = name,
+                        status = 403,
+                        reason = reason
+                    )))
+                }
                 409 | 422 => {
                     return Ok(Submitted::Alarm(tr!(
                         "witness.refused",

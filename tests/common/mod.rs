@@ -380,6 +380,40 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 impl TestVault {
+    /// The checkpoint key of `generation` as `who` unwraps it with their own identity (what a
+    /// supervisor could keep after leaving; generation 0 is the founding key).
+    #[allow(dead_code)]
+    pub fn generation_checkpoint_key(
+        &self,
+        who: &str,
+        generation: i64,
+    ) -> ed25519_dalek::SigningKey {
+        let db = self.insider_db("wang");
+        let wrapped: Vec<u8> = db
+            .query_row(
+                "SELECT wrapped FROM supervisor_keys WHERE generation = ?1 AND holder = ?2",
+                rusqlite::params![generation, who],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let id_file = std::fs::read(self.dir.join(format!("staff/{who}.age"))).unwrap();
+        let me = casevault::crypto::StaffIdentity::open(
+            &id_file,
+            &secrecy::SecretString::from(Self::passphrase(who)),
+            who,
+        )
+        .unwrap();
+        let plain = casevault::crypto::decrypt(&[&me.age], &wrapped)
+            .unwrap()
+            .unwrap();
+        let text = String::from_utf8(plain.to_vec()).unwrap();
+        let hex = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# checkpoint "))
+            .expect("generation carries a checkpoint key");
+        ed25519_dalek::SigningKey::from_bytes(&casevault::crypto::unhex(hex.trim()).unwrap())
+    }
+
     /// The log's current checkpoint key as supervisor `who` unwraps it from their generations
     /// (what an insider needs to re-sign checkpoints since the key left the database).
     pub fn checkpoint_key(&self, who: &str) -> ed25519_dalek::SigningKey {
@@ -425,5 +459,19 @@ impl TestVault {
             }
         }
         panic!("{who} holds no current checkpoint key");
+    }
+}
+
+/// Writes `frontier` as the log's stored frontier (what an insider who edited entries does to
+/// make the next append's head check agree).
+#[allow(dead_code)]
+pub fn store_frontier(db: &rusqlite::Connection, frontier: &casevault::log::merkle::Frontier) {
+    db.execute("DELETE FROM log_frontier", []).unwrap();
+    for (level, hash) in frontier.levels() {
+        db.execute(
+            "INSERT INTO log_frontier (level, hash) VALUES (?1, ?2)",
+            rusqlite::params![level, hash.as_slice()],
+        )
+        .unwrap();
     }
 }

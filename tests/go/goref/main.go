@@ -76,6 +76,79 @@ func openCheckpoint(text string, v note.Verifier) (checkpoint, error) {
 	return checkpoint{origin: lines[0], size: size, root: root, body: n.Text, note: text}, nil
 }
 
+// ---- the checkpoint key chain (docs/disclosure-log.md, "Checkpoint key chain") ----
+
+// keyChain follows handovers from the pinned key: a checkpoint signed by the current key that
+// names a next key (a "casevault-next-checkpoint-key" line) and is also signed by it makes
+// that key current; a superseded key signs sizes up to its handover only.
+type keyChain struct {
+	keys  []note.Verifier
+	until []int64 // the handover size that superseded keys[i]; -1 for the current key
+}
+
+func newChain(pinned note.Verifier) *keyChain {
+	return &keyChain{keys: []note.Verifier{pinned}, until: []int64{-1}}
+}
+
+const nextKeyPrefix = "\u2014 casevault-next-checkpoint-key "
+
+// nextKey is the verifier a handover note names, if any.
+func nextKey(text, name string) (note.Verifier, bool) {
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, nextKeyPrefix) {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(l, nextKeyPrefix))
+		if err != nil || len(raw) != 4+1+32 || raw[4] != 1 {
+			return nil, false
+		}
+		vk := fmt.Sprintf("%s+%08x+%s", name, binary.BigEndian.Uint32(raw[:4]),
+			base64.StdEncoding.EncodeToString(raw[4:]))
+		v, err := note.NewVerifier(vk)
+		if err != nil {
+			return nil, false
+		}
+		return v, true
+	}
+	return nil, false
+}
+
+// open verifies a checkpoint under the chain (walked in order), following a handover.
+func (c *keyChain) open(text string) (checkpoint, error) {
+	var last error
+	for i := len(c.keys) - 1; i >= 0; i-- {
+		cp, err := openCheckpoint(text, c.keys[i])
+		if err != nil {
+			last = err
+			continue
+		}
+		if c.until[i] >= 0 && cp.size > c.until[i] {
+			return checkpoint{}, fmt.Errorf("checkpoint of size %d signed by a key superseded at %d", cp.size, c.until[i])
+		}
+		if i == len(c.keys)-1 {
+			if nv, ok := nextKey(text, cp.origin); ok {
+				if _, err := openCheckpoint(text, nv); err == nil {
+					c.until[i] = cp.size
+					c.keys = append(c.keys, nv)
+					c.until = append(c.until, -1)
+				}
+			}
+		}
+		return cp, nil
+	}
+	return checkpoint{}, last
+}
+
+// follow walks handover notes (a receipt's or a proof's "chain").
+func (c *keyChain) follow(notes []string) error {
+	for i, n := range notes {
+		if _, err := c.open(n); err != nil {
+			return fmt.Errorf("handover %d: %v", i, err)
+		}
+	}
+	return nil
+}
+
 // ---- cosignatures (crypto/ed25519, c2sp.org/tlog-cosignature) ----
 
 type witness struct {
@@ -118,7 +191,10 @@ func cosigners(body string, sigLines []string, ws []witness) ([]string, error) {
 				continue
 			}
 			blob, err := base64.StdEncoding.DecodeString(rest[sp+1:])
-			if err != nil || len(blob) < 4 || !bytes.Equal(blob[:4], w.id[:]) {
+			if err != nil || len(blob) < 4 {
+				return nil, fmt.Errorf("cosignature of %s: not a signature", w.name)
+			}
+			if !bytes.Equal(blob[:4], w.id[:]) {
 				continue
 			}
 			if len(blob) != 4+8+64 {
@@ -288,6 +364,7 @@ type receiptJSON struct {
 	Index      int64    `json:"index"`
 	Entry      string   `json:"entry"`
 	Proof      []string `json:"proof"`
+	Chain      []string `json:"chain"`
 }
 
 type proofJSON struct {
@@ -296,6 +373,7 @@ type proofJSON struct {
 	Old     string   `json:"old"`
 	New     string   `json:"new"`
 	Proof   []string `json:"proof"`
+	Chain   []string `json:"chain"`
 }
 
 func hashes(b64 []string) ([]tlog.Hash, error) {
@@ -373,7 +451,11 @@ func checkReceipt(path string, o opts) (checkpoint, []byte, []string) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		fail("receipt: %v", err)
 	}
-	cp, err := openCheckpoint(r.Checkpoint, o.key)
+	ch := newChain(o.key)
+	if err := ch.follow(r.Chain); err != nil {
+		fail("receipt %v", err)
+	}
+	cp, err := ch.open(r.Checkpoint)
 	if err != nil {
 		fail("receipt %v", err)
 	}
@@ -431,7 +513,21 @@ func cmdExport(dir string, o opts) {
 	if err != nil {
 		fail("checkpoint.txt: %v", err)
 	}
-	latest, err := openCheckpoint(string(latestText), o.key)
+	// The checkpoints in order first: they carry the key handovers.
+	ch := newChain(o.key)
+	notes, err := readRecords(filepath.Join(dir, "checkpoints.bin"))
+	if err != nil {
+		fail("%v", err)
+	}
+	var cps []checkpoint
+	for i, n := range notes {
+		cp, err := ch.open(string(n))
+		if err != nil {
+			fail("checkpoints.bin record %d: %v", i, err)
+		}
+		cps = append(cps, cp)
+	}
+	latest, err := ch.open(string(latestText))
 	if err != nil {
 		fail("checkpoint.txt: %v", err)
 	}
@@ -461,15 +557,7 @@ func cmdExport(dir string, o opts) {
 		}
 	}
 	checkAt(latest, "checkpoint.txt")
-	notes, err := readRecords(filepath.Join(dir, "checkpoints.bin"))
-	if err != nil {
-		fail("%v", err)
-	}
-	for i, n := range notes {
-		cp, err := openCheckpoint(string(n), o.key)
-		if err != nil {
-			fail("checkpoints.bin record %d: %v", i, err)
-		}
+	for i, cp := range cps {
 		checkAt(cp, fmt.Sprintf("checkpoints.bin record %d", i))
 	}
 	// Cosignatures: blocks of body lines, cosignature lines, an empty line.
@@ -550,11 +638,15 @@ func cmdProof(path string, o opts) {
 	if p.Format != "casevault-consistency-proof" || p.Version != 1 {
 		fail("proof: format %q version %d", p.Format, p.Version)
 	}
-	old, err := openCheckpoint(p.Old, o.key)
+	ch := newChain(o.key)
+	if err := ch.follow(p.Chain); err != nil {
+		fail("proof %v", err)
+	}
+	old, err := ch.open(p.Old)
 	if err != nil {
 		fail("old %v", err)
 	}
-	nw, err := openCheckpoint(p.New, o.key)
+	nw, err := ch.open(p.New)
 	if err != nil {
 		fail("new %v", err)
 	}
