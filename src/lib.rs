@@ -27,6 +27,7 @@ pub mod policy;
 pub mod private;
 pub mod store;
 pub mod vault;
+pub mod web;
 pub mod witness;
 
 pub use error::{Error, Result};

@@ -21,6 +21,7 @@ mod record;
 mod recovery;
 mod referral;
 mod request;
+mod serve;
 mod staff;
 mod witness;
 
@@ -111,6 +112,8 @@ pub enum Command {
     /// Run a transparency-log witness for other agencies' logs: init, add-log, key, serve.
     #[command(subcommand)]
     Witness(witness::WitnessCmd),
+    /// Serve the web interface on this computer (http://127.0.0.1:7390/ by default).
+    Serve(serve::ServeArgs),
     /// Print a shell completion script to standard output, e.g.
     /// `casevault completions bash > /etc/bash_completion.d/casevault`.
     Completions {
@@ -185,6 +188,7 @@ pub fn main() -> i32 {
         Command::Recovery(c) => recovery::run(&mut ctx, c),
         Command::Witness(c) => witness::run(&mut ctx, c),
         Command::Agent(c) => agent::run(&mut ctx, c),
+        Command::Serve(a) => serve::run(&mut ctx, a),
         Command::Completions { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut help::command(), "casevault", &mut buf);

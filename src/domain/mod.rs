@@ -39,6 +39,13 @@ macro_rules! labeled_enum {
                       ($name::$var, $crate::i18n::Lang::En) => $en,)+
                 }
             }
+            /// The label in `lang` (a web page's language is chosen per request).
+            pub fn label_in(self, lang: $crate::i18n::Lang) -> &'static str {
+                match (self, lang) {
+                    $(($name::$var, $crate::i18n::Lang::Zh) => $zh,
+                      ($name::$var, $crate::i18n::Lang::En) => $en,)+
+                }
+            }
             /// Parses a code or a label (Chinese or English).
             pub fn parse(s: &str) -> Option<$name> {
                 let s = s.trim();

@@ -34,6 +34,7 @@ const CATALOGS: &[(&str, &str)] = &[
     ("witness.toml", include_str!("witness.toml")),
     ("agent.toml", include_str!("agent.toml")),
     ("forms.toml", include_str!("forms.toml")),
+    ("web.toml", include_str!("web.toml")),
     ("i18n.toml", include_str!("i18n.toml")),
     ("help.toml", include_str!("help.toml")),
     ("errors.toml", include_str!("errors.toml")),

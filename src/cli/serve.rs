@@ -1,0 +1,35 @@
+//! `casevault serve`: the web interface (src/web/, docs/web.md).
+
+use std::time::Duration;
+
+use super::Context;
+use crate::error::{Error, Result};
+use crate::tr;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The address and port to listen on (loopback only until HTTPS; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:7390")]
+    listen: String,
+    /// Lock (wipe) a signed-in session after this many minutes without a request.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    idle: u64,
+}
+
+pub fn run(ctx: &mut Context, a: ServeArgs) -> Result<()> {
+    ctx.vault.check()?;
+    let addr = crate::web::check_listen(&a.listen)?;
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Error::io(std::path::PathBuf::from(&a.listen), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::io(std::path::PathBuf::from(&a.listen), e))?;
+    // One line with the bound address, flushed now: scripts that chose port 0 read it.
+    crate::outln!("{}", tr!("web.listening", url = format!("http://{bound}/")));
+    let _ = super::out::finish();
+    let cfg = crate::web::Config {
+        vault: ctx.vault.clone(),
+        idle: Duration::from_secs(a.idle * 60),
+    };
+    match crate::web::serve(cfg, listener)? {}
+}

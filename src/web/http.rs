@@ -1,0 +1,276 @@
+//! HTTP/1.1 for the web interface over `std::net`: one request per connection
+//! (`Connection: close`), `Content-Length` bodies only, headers and body capped. The same
+//! approach as the witness (`crate::witness::http`): a form-based interface for a few people
+//! at a station needs no async stack (see docs/web.md).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+/// Request line and headers together.
+const MAX_HEAD: usize = 16 * 1024;
+/// Largest request body (forms are small; uploads come later with their own limit).
+pub const MAX_BODY: usize = 64 * 1024;
+/// How long a client has to send its whole request (a slow sender cannot hold a slot).
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A stream whose reads all end by one deadline.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self
+            .until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline"))?;
+        self.stream.set_read_timeout(Some(left))?;
+        let mut s = self.stream;
+        s.read(buf)
+    }
+}
+
+/// One request. The body is wiped on drop: a sign-in form carries a passphrase.
+pub struct Request {
+    pub method: String,
+    /// The path without the query.
+    pub path: String,
+    pub query: String,
+    headers: Vec<(String, String)>,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl Request {
+    /// The first header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// How many times header `name` occurs (two `Host` headers are refused).
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers.iter().filter(|(n, _)| n == name).count()
+    }
+
+    /// The cookie `name` from the `Cookie` headers.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A query parameter (only non-sensitive ones such as `lang` are ever put in URLs).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_pairs(self.query.as_bytes())
+            .into_iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// The `application/x-www-form-urlencoded` body's field `name`, wiped on drop.
+    pub fn form(&self, name: &str) -> Option<Zeroizing<String>> {
+        form_pairs(&self.body)
+            .into_iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// Reads one request from `stream` within [`REQUEST_DEADLINE`].
+pub fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut r = BufReader::new(Deadline {
+        stream,
+        until: Instant::now() + REQUEST_DEADLINE,
+    });
+    let mut head_len = 0;
+    let mut line = String::new();
+    let mut read_line = |r: &mut BufReader<Deadline>, line: &mut String| -> std::io::Result<()> {
+        line.clear();
+        let n = r.by_ref().take(MAX_HEAD as u64).read_line(line)?;
+        head_len += n;
+        if n == 0 || head_len > MAX_HEAD || !line.ends_with('\n') {
+            return Err(bad("header"));
+        }
+        Ok(())
+    };
+    read_line(&mut r, &mut line)?;
+    let mut parts = line.trim_end().split(' ');
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return Err(bad("request line"));
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (target, String::new()),
+    };
+    let mut headers = Vec::new();
+    loop {
+        read_line(&mut r, &mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(':').ok_or_else(|| bad("header"))?;
+        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let mut req = Request {
+        method,
+        path,
+        query,
+        headers,
+        body: Zeroizing::new(Vec::new()),
+    };
+    if req.header("transfer-encoding").is_some() || req.header_count("content-length") > 1 {
+        return Err(bad("framing"));
+    }
+    if let Some(n) = req.header("content-length") {
+        let n: usize = n.parse().map_err(|_| bad("content-length"))?;
+        if n > MAX_BODY {
+            return Err(bad("too large"));
+        }
+        req.body.resize(n, 0);
+        r.read_exact(&mut req.body)?;
+    }
+    Ok(req)
+}
+
+/// Decodes `a=b&c=d` (`+` is a space, `%XX` a byte); values wiped on drop.
+fn form_pairs(s: &[u8]) -> Vec<(Zeroizing<String>, Zeroizing<String>)> {
+    s.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = match p.iter().position(|&b| b == b'=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, &p[p.len()..]),
+            };
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &[u8]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(Vec::with_capacity(s.len()));
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(a), Some(b)) => {
+                    out.push(a * 16 + b);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Zeroizing::new(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// A response: status, extra headers, body. The security headers are added by [`write`].
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn html(status: u16, body: String) -> Response {
+        Response {
+            status,
+            content_type: "text/html; charset=utf-8",
+            headers: Vec::new(),
+            body: body.into_bytes(),
+        }
+    }
+
+    pub fn text(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// A 303 to `to` (a fixed path of ours, never built from input).
+    pub fn redirect(to: &'static str) -> Response {
+        let mut r = Response::text(303, "");
+        r.headers.push(("Location", to.to_string()));
+        r
+    }
+
+    pub fn with(mut self, name: &'static str, value: String) -> Response {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// Sent on every response (docs/web.md, "Headers").
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+];
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        303 => "See Other",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        421 => "Misdirected Request",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    }
+}
+
+/// Writes `r` with the security headers and `Connection: close`.
+pub fn write(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len()
+    );
+    for (n, v) in SECURITY_HEADERS {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    for (n, v) in &r.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&r.body)?;
+    stream.flush()
+}
