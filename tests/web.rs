@@ -23,7 +23,12 @@ impl Drop for Server {
 }
 
 fn serve(v: &TestVault) -> Server {
+    serve_with(v, &[])
+}
+
+fn serve_with(v: &TestVault, env: &[(&str, &str)]) -> Server {
     let mut c = cmd(&v.dir);
+    c.envs(env.iter().copied());
     c.args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -358,4 +363,21 @@ fn serve_refuses_a_non_loopback_address() {
     let r = common::run(c);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("not valid"), "{}", r.stderr);
+}
+
+#[test]
+fn an_idle_session_is_locked() {
+    let v = TestVault::new();
+    let s = serve_with(&v, &[("CASEVAULT_TEST_WEB_IDLE_SECS", "1")]);
+    let ok = sign_in(&s, "wang", &TestVault::passphrase("wang"));
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = session_cookie(&ok);
+    assert_eq!(
+        req(&s, "GET", "/cases", &[("Cookie", &cookie)], "").status,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let r = req(&s, "GET", "/cases", &[("Cookie", &cookie)], "");
+    assert_eq!(r.status, 303, "locked after the idle time");
+    assert_eq!(r.header("location"), Some("/login"));
 }

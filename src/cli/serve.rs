@@ -29,7 +29,20 @@ pub fn run(ctx: &mut Context, a: ServeArgs) -> Result<()> {
     let _ = super::out::finish();
     let cfg = crate::web::Config {
         vault: ctx.vault.clone(),
-        idle: Duration::from_secs(a.idle * 60),
+        idle: test_idle().unwrap_or(Duration::from_secs(a.idle * 60)),
     };
     match crate::web::serve(cfg, listener)? {}
+}
+
+/// Tests only (`CASEVAULT_TEST_MODE=1`): `CASEVAULT_TEST_WEB_IDLE_SECS` sets the idle lock in
+/// seconds, so the idle lock can be tested without waiting a minute.
+fn test_idle() -> Option<Duration> {
+    if std::env::var("CASEVAULT_TEST_MODE").ok()? != "1" {
+        return None;
+    }
+    let secs: u64 = std::env::var("CASEVAULT_TEST_WEB_IDLE_SECS")
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.max(1)))
 }
