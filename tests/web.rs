@@ -293,17 +293,29 @@ fn csrf_origin_and_host_are_checked_and_sign_out_wipes() {
         &format!("csrf={wrong}"),
     );
     assert_eq!(r.status, 403);
-    // Cross-origin, or no Origin at all: refused even with the right token.
+    // Cross-origin, or no Origin at all: refused even with the right token. `null` (what
+    // browsers send under `Referrer-Policy: no-referrer`) only with Sec-Fetch-Site same-origin.
     let body = format!("csrf={token}");
-    for origin in ["http://evil.example", "null", ""] {
+    for (origin, site) in [
+        ("http://evil.example", ""),
+        ("http://evil.example", "same-origin"),
+        ("null", ""),
+        ("null", "cross-site"),
+        ("", ""),
+        ("", "same-site"),
+    ] {
         let r = req(
             &s,
             "POST",
             "/logout",
-            &[("Cookie", &cookie), ("Origin", origin)],
+            &[
+                ("Cookie", &cookie),
+                ("Origin", origin),
+                ("Sec-Fetch-Site", site),
+            ],
             &body,
         );
-        assert_eq!(r.status, 403, "origin {origin:?}");
+        assert_eq!(r.status, 403, "origin {origin:?}, site {site:?}");
     }
     // A name that is not ours (DNS rebinding): refused.
     let r = req(
@@ -380,4 +392,191 @@ fn an_idle_session_is_locked() {
     let r = req(&s, "GET", "/cases", &[("Cookie", &cookie)], "");
     assert_eq!(r.status, 303, "locked after the idle time");
     assert_eq!(r.header("location"), Some("/login"));
+}
+
+/// A minimal W3C WebDriver client over `TcpStream` (docs/web.md, "Stack"): one JSON request
+/// per connection to `chromedriver`.
+mod webdriver {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use serde_json::Value;
+
+    pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+    pub fn call(port: u16, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        t.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        t.write_all(head.as_bytes()).unwrap();
+        t.write_all(body.as_bytes()).unwrap();
+        // chromedriver may keep the connection open: read the head, then Content-Length bytes.
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            t.read_exact(&mut byte).unwrap();
+            raw.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&raw).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .expect("content-length")
+            .trim()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; len];
+        t.read_exact(&mut body).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["value"].clone()
+    }
+}
+
+/// The path of an executable on `PATH`.
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Chromium through chromedriver: sign in with the form, land on the cases page, and the
+/// session cookie is out of reach of page scripts. Skipped without `chromium` and
+/// `chromedriver` (Debian `chromium-driver`).
+#[test]
+fn chromium_signs_in_through_the_form() {
+    let (Some(driver), Some(_)) = (on_path("chromedriver"), on_path("chromium")) else {
+        eprintln!("skipped: chromium and chromedriver are not installed");
+        return;
+    };
+    use serde_json::json;
+    use webdriver::{call, ELEMENT};
+    let v = TestVault::new();
+    v.client_with_case("C-001", "<b>李雷</b>");
+    let s = serve(&v);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _driver = Kill(
+        std::process::Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let profile = v.tmp.path().join("chromium-profile");
+    let mut options = json!({
+        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 format!("--user-data-dir={}", profile.display())]
+    });
+    if std::path::Path::new("/usr/lib/chromium/chromium").is_file() {
+        options["binary"] = json!("/usr/lib/chromium/chromium");
+    }
+    let session = call(
+        port,
+        "POST",
+        "/session",
+        Some(json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome", "goog:chromeOptions": options}}})),
+    );
+    let sid = session["sessionId"]
+        .as_str()
+        .expect("a WebDriver session")
+        .to_string();
+    /// Ends the browser even when an assertion fails (chromedriver alone would leave it).
+    struct Quit(u16, String);
+    impl Drop for Quit {
+        fn drop(&mut self) {
+            webdriver::call(self.0, "DELETE", &format!("/session/{}", self.1), None);
+        }
+    }
+    let _quit = Quit(port, sid.clone());
+    let at = |p: &str| format!("/session/{sid}{p}");
+    let find = |css: &str| -> String {
+        let e = call(
+            port,
+            "POST",
+            &at("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        e[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {e}"))
+            .to_string()
+    };
+    call(
+        port,
+        "POST",
+        &at("/url"),
+        Some(json!({"url": format!("http://{}/login", s.addr)})),
+    );
+    assert_eq!(call(port, "GET", &at("/title"), None), json!("登录"));
+    let name = find("input[name=name]");
+    call(
+        port,
+        "POST",
+        &at(&format!("/element/{name}/value")),
+        Some(json!({"text": "wang"})),
+    );
+    let pass = find("input[name=passphrase]");
+    call(
+        port,
+        "POST",
+        &at(&format!("/element/{pass}/value")),
+        Some(json!({"text": TestVault::passphrase("wang")})),
+    );
+    let button = find("button[type=submit]");
+    call(
+        port,
+        "POST",
+        &at(&format!("/element/{button}/click")),
+        Some(json!({})),
+    );
+    let mut title = json!(null);
+    for _ in 0..50 {
+        title = call(port, "GET", &at("/title"), None);
+        if title == json!("我的个案") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(title, json!("我的个案"));
+    let cell = find("tbody td:nth-child(3)");
+    assert_eq!(
+        call(port, "GET", &at(&format!("/element/{cell}/text")), None),
+        json!("<b>李雷</b>"),
+        "the name is shown as text, not markup"
+    );
+    // HttpOnly: page scripts cannot read the session cookie.
+    let cookie = call(
+        port,
+        "POST",
+        &at("/execute/sync"),
+        Some(json!({"script": "return document.cookie", "args": []})),
+    );
+    assert!(
+        !cookie.as_str().unwrap_or("").contains("cv_session"),
+        "{cookie}"
+    );
 }

@@ -267,9 +267,16 @@ impl Server {
             return Response::text(421, "unknown host\n");
         }
         if req.method == "POST" {
-            // A cross-site form or fetch carries another origin (or none from old clients).
+            // A cross-site form or fetch carries another origin. With `Referrer-Policy:
+            // no-referrer` browsers send `Origin: null` even for our own forms (Fetch,
+            // "serializing a request origin"): then the browser-set `Sec-Fetch-Site` must say
+            // same-origin. Neither header can be set by a page.
             let want = format!("http://{}", req.header("host").unwrap_or(""));
-            if req.header("origin") != Some(want.as_str()) {
+            let origin = req.header("origin");
+            let same = origin == Some(want.as_str())
+                || (matches!(origin, None | Some("null"))
+                    && req.header("sec-fetch-site") == Some("same-origin"));
+            if !same || req.header_count("origin") > 1 {
                 return Response::text(403, "cross-origin request refused\n");
             }
         } else if req.method != "GET" && req.method != "HEAD" {
@@ -375,6 +382,9 @@ impl Server {
 
     fn failed(&self, name: &str) {
         let mut f = lock(&self.failures);
+        // Expired counts go, so many names tried once cannot grow the table for ever.
+        f.by_name
+            .retain(|_, (_, since)| since.elapsed() < FAIL_WINDOW);
         f.global.push(Instant::now());
         let e = f
             .by_name
