@@ -279,7 +279,7 @@ impl Server {
             if !same || req.header_count("origin") > 1 {
                 return Response::text(403, "cross-origin request refused\n");
             }
-        } else if req.method != "GET" && req.method != "HEAD" {
+        } else if req.method != "GET" {
             return Response::text(405, "method not allowed\n");
         }
         let (lang, set_lang) = Self::lang(req);
