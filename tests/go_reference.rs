@@ -131,29 +131,6 @@ fn witness_for(v: &TestVault) -> (Server, String) {
     (Server(child, addr), vkey)
 }
 
-/// The shipped policy plus `witness_quorum = 1` and the witness, approved and applied.
-fn apply_witness_policy(v: &TestVault, wkey: &str, addr: &str) {
-    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policy"));
-    let dst = v.tmp.path().join("policy-w");
-    std::fs::create_dir_all(dst.join("templates")).unwrap();
-    let main = std::fs::read_to_string(src.join("policy.toml")).unwrap();
-    let name = wkey.split('+').next().unwrap();
-    std::fs::write(
-        dst.join("policy.toml"),
-        format!("witness_quorum = 1\n{main}\n[[witness]]\nname = \"{name}\"\nkey = \"{wkey}\"\nurl = \"http://{addr}\"\n"),
-    )
-    .unwrap();
-    for e in std::fs::read_dir(src.join("templates")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dst.join("templates").join(e.file_name())).unwrap();
-    }
-    let d = dst.to_str().unwrap();
-    if v.run("admin", &["policy", "apply", d]).code != 0 {
-        v.run("li", &["policy", "approve", d]).ok();
-        v.run("admin", &["policy", "apply", d]).ok();
-    }
-}
-
 /// `receipt.json` from inside a packet, decrypted with the partner's key (an uncompressed tar).
 fn packet_receipt(keys: &Path, packet: &Path) -> String {
     let text = std::fs::read_to_string(keys.join("partner.agekey")).unwrap();

@@ -66,29 +66,6 @@ fn witness_for(v: &TestVault) -> (Server, String, String) {
     (Server(child), vkey, addr)
 }
 
-/// The shipped policy plus `witness_quorum = 1` and the witness, approved and applied.
-fn apply_witness_policy(v: &TestVault, wkey: &str, addr: &str) {
-    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policy"));
-    let dst = v.tmp.path().join("policy-w");
-    std::fs::create_dir_all(dst.join("templates")).unwrap();
-    let main = std::fs::read_to_string(src.join("policy.toml")).unwrap();
-    let name = wkey.split('+').next().unwrap();
-    std::fs::write(
-        dst.join("policy.toml"),
-        format!("witness_quorum = 1\n{main}\n[[witness]]\nname = \"{name}\"\nkey = \"{wkey}\"\nurl = \"http://{addr}\"\n"),
-    )
-    .unwrap();
-    for e in std::fs::read_dir(src.join("templates")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dst.join("templates").join(e.file_name())).unwrap();
-    }
-    let d = dst.to_str().unwrap();
-    if v.run("admin", &["policy", "apply", d]).code != 0 {
-        v.run("li", &["policy", "approve", d]).ok();
-        v.run("admin", &["policy", "apply", d]).ok();
-    }
-}
-
 fn key(v: &TestVault, args: &[&str], field: &str) -> String {
     v.run("admin", args).ok().json()[field]
         .as_str()

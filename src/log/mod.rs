@@ -43,7 +43,7 @@ pub use store::{
     verify_db_with, walk_kind_desc, Filter, Listed, LogHead, NewEntry, CHECKPOINT_RETAIN_EVERY,
     SCHEMA,
 };
-pub use store::{check_uncovered, consistency_between, latest_checkpoint, roots_at};
+pub use store::{consistency_between, latest_checkpoint, roots_at};
 pub use verify::{Verifier, VerifyOptions, VerifyReport, MAX_ERRORS, STREAM_CHUNK};
 
 /// The verifier key string for the log `origin` signed by `log_key` (what auditors receive).

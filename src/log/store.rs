@@ -254,6 +254,7 @@ pub fn checkpoint(
     if head.frontier.size() == head.covered && !handover {
         return Ok(None);
     }
+    check_uncovered(tx, head.covered)?;
     let proof = last_proof(tx, &head)?;
     let note = sign_head(tx, &head, ckpt, origin, &proof)?;
     Ok(Some(note))
@@ -398,6 +399,10 @@ fn write(
         }
     };
     let head = check_head(tx, &pinned)?;
+    if !ckpt.is_empty() {
+        // A checkpoint will cover the entries others appended since the last one.
+        check_uncovered(tx, head.covered)?;
+    }
     let mut frontier = head.frontier.clone();
     let registry = load_registry(tx)?;
     let mut insert = tx.prepare_cached(
@@ -1072,8 +1077,7 @@ pub fn receipt_for(conn: &Connection, index: u64) -> Result<Receipt, LogError> {
 /// Checks every entry no checkpoint covers yet before a checkpoint is signed over it: each
 /// decodes, sits at its own index and is signed by a key its actor registered. (Deleting an
 /// uncovered entry cannot be seen here: nothing anchors it yet.)
-pub fn check_uncovered(conn: &Connection) -> Result<(), LogError> {
-    let covered = latest_checkpoint(conn)?.map_or(0, |c| c.0);
+fn check_uncovered(conn: &Connection, covered: u64) -> Result<(), LogError> {
     let mut stmt =
         conn.prepare("SELECT idx, stored FROM log_entries WHERE idx >= ?1 ORDER BY idx")?;
     let rows = stmt

@@ -475,3 +475,37 @@ pub fn store_frontier(db: &rusqlite::Connection, frontier: &casevault::log::merk
         .unwrap();
     }
 }
+
+/// Puts the shipped policy plus `witness_quorum = 1` and the witness into force.
+#[allow(dead_code)]
+pub fn apply_witness_policy(v: &TestVault, wkey: &str, addr: &str) {
+    let src = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policy"));
+    let dst = v.tmp.path().join("policy-w");
+    std::fs::create_dir_all(dst.join("templates")).unwrap();
+    let main = std::fs::read_to_string(src.join("policy.toml")).unwrap();
+    let name = wkey.split('+').next().unwrap();
+    std::fs::write(
+        dst.join("policy.toml"),
+        format!("witness_quorum = 1\n{main}\n[[witness]]\nname = \"{name}\"\nkey = \"{wkey}\"\nurl = \"http://{addr}\"\n"),
+    )
+    .unwrap();
+    for e in std::fs::read_dir(src.join("templates")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dst.join("templates").join(e.file_name())).unwrap();
+    }
+    apply_with_approval(v, &dst);
+}
+
+/// `policy apply` by the admin, with a supervisor's approval first when the change lowers
+/// protection (adding a witness does, on a vault with records).
+#[allow(dead_code)]
+pub fn apply_with_approval(v: &TestVault, dir: &Path) {
+    let r = v.run("admin", &["policy", "apply", dir.to_str().unwrap()]);
+    if r.code != 0 {
+        assert!(r.stderr.contains("policy approve"), "{}", r.stderr);
+        v.run("li", &["policy", "approve", dir.to_str().unwrap()])
+            .ok();
+        v.run("admin", &["policy", "apply", dir.to_str().unwrap()])
+            .ok();
+    }
+}
