@@ -58,8 +58,32 @@ struct Entry {
 static LANG: OnceLock<Lang> = OnceLock::new();
 static TEXTS: OnceLock<HashMap<String, Entry>> = OnceLock::new();
 
-/// The language in force: chosen once from the environment.
+thread_local! {
+    /// A language for this thread only: the web server answers each request in the language
+    /// its browser chose, while the process keeps the one from its environment.
+    static THREAD_LANG: std::cell::Cell<Option<Lang>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with `lang` in force on this thread (library errors, `tr!`), then restores the
+/// previous choice.
+pub fn with_lang<T>(lang: Lang, f: impl FnOnce() -> T) -> T {
+    let before = THREAD_LANG.with(|c| c.replace(Some(lang)));
+    struct Restore(Option<Lang>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREAD_LANG.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+/// The language in force: this thread's (see [`with_lang`]), else chosen once from the
+/// environment.
 pub fn lang() -> Lang {
+    if let Some(l) = THREAD_LANG.with(|c| c.get()) {
+        return l;
+    }
     *LANG.get_or_init(|| {
         let pick = |v: &str| {
             let v = v.to_ascii_lowercase();

@@ -1,18 +1,20 @@
 //! `casevault serve`: the web interface (issue 13). Server-rendered HTML over a small
 //! `std::net` HTTP server, on the same library calls as the command line (see docs/web.md).
 //!
-//! A signed-in member's [`Session`] lives on a thread of its own (a `Session` is not `Send`:
-//! it caches case keys in `Rc`s); requests hand it jobs through a channel. Signing out or
-//! the idle lock drops the channel, the thread ends and the session (identity, database key,
-//! case keys) is dropped and wiped. The browser holds only a random session id.
+//! - `http`: reading requests and writing responses with the security headers;
+//! - `session`: each signed-in member's session on its own thread, sign-in rate limits;
+//! - `layout`: the page frame, navigation by role, the per-request [`layout::Ctx`];
+//! - `pages`: one module per screen.
 
-pub mod html;
 pub mod http;
+pub mod layout;
+pub mod pages;
+pub mod session;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
@@ -21,18 +23,15 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::i18n::{text_in, Lang};
-use crate::policy::Action;
-use crate::vault::{Session, VaultDir};
-use html::Html;
+use crate::vault::VaultDir;
 use http::{Request, Response};
+use layout::Ctx;
+use session::{Failures, Signed, Worker};
+
+pub use session::{MAX_GLOBAL_FAILURES, MAX_NAME_FAILURES};
 
 /// Connections served at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 64;
-/// Failed sign-ins per name within [`FAIL_WINDOW`] before that name is refused for the window.
-pub const MAX_NAME_FAILURES: u32 = 5;
-/// Failed sign-ins for all names together within [`FAIL_WINDOW`] (a guess over many names).
-pub const MAX_GLOBAL_FAILURES: u32 = 50;
-const FAIL_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Cookie names.
 const SESSION_COOKIE: &str = "cv_session";
 const LOGIN_COOKIE: &str = "cv_login";
@@ -60,66 +59,6 @@ pub fn check_listen(listen: &str) -> Result<SocketAddr> {
         )));
     }
     Ok(addr)
-}
-
-type Job = Box<dyn FnOnce(&mut Session) + Send>;
-
-/// The thread holding one member's open session.
-struct Worker {
-    tx: mpsc::Sender<Job>,
-}
-
-impl Worker {
-    /// Opens `name`'s session on a new thread; the error of a failed open comes back.
-    fn open(vault: VaultDir, name: String, pass: SecretString) -> Result<Worker> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
-        std::thread::spawn(move || {
-            let mut s = match Session::open(&vault, &name, &pass) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                    return;
-                }
-            };
-            drop(pass);
-            let _ = ready_tx.send(Ok(()));
-            while let Ok(job) = rx.recv() {
-                job(&mut s);
-            }
-            // Every sender is gone (signed out or locked): `s` drops here, wiping its keys.
-        });
-        ready_rx
-            .recv()
-            .map_err(|_| Error::Invalid(crate::tr!("web.internal")))??;
-        Ok(Worker { tx })
-    }
-}
-
-/// Runs `f` on the session's thread and waits for its answer (`None`: the session is gone).
-fn call<T: Send + 'static>(
-    tx: &mpsc::Sender<Job>,
-    f: impl FnOnce(&mut Session) -> T + Send + 'static,
-) -> Option<T> {
-    let (rtx, rrx) = mpsc::channel();
-    tx.send(Box::new(move |s: &mut Session| {
-        let _ = rtx.send(f(s));
-    }))
-    .ok()?;
-    rrx.recv().ok()
-}
-
-/// One signed-in browser.
-struct Signed {
-    csrf: String,
-    last: Instant,
-    worker: Worker,
-}
-
-#[derive(Default)]
-struct Failures {
-    by_name: HashMap<String, (u32, Instant)>,
-    global: Vec<Instant>,
 }
 
 struct Server {
@@ -184,7 +123,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// 32 random bytes as hex.
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     let t = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -193,7 +132,7 @@ fn random_token() -> String {
 }
 
 /// Equality whose time does not depend on where the inputs differ.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -208,7 +147,7 @@ fn t(l: Lang, key: &str) -> String {
     text_in(l, key, &[])
 }
 
-fn cookie(name: &str, value: &str) -> String {
+pub(crate) fn cookie(name: &str, value: &str) -> String {
     format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/")
 }
 
@@ -290,18 +229,18 @@ impl Server {
                 headers: Vec::new(),
                 body: STYLE.as_bytes().to_vec(),
             },
-            ("GET", "/") => match self.signed(req) {
-                Some(_) => Response::redirect("/cases"),
-                None => Response::redirect("/login"),
-            },
-            ("GET", "/login") => self.login_page(req, lang, None, 200),
-            ("POST", "/login") => self.login(req, lang),
-            ("GET", "/cases") => self.cases(req, lang),
-            ("POST", "/logout") => self.logout(req),
-            (_, "/login" | "/logout" | "/cases" | "/") => {
-                Response::text(405, "method not allowed\n")
+            ("GET", "/login") => {
+                let (token, set) = pages::login::token(req);
+                let r = pages::login::page(lang, &token, None, 200);
+                match set {
+                    Some(c) => r.with("Set-Cookie", c),
+                    None => r,
+                }
             }
-            _ => Response::text(404, "not found\n"),
+            ("POST", "/login") => self.login(req, lang),
+            ("POST", "/logout") => self.logout(req),
+            (_, "/login" | "/logout") => Response::text(405, "method not allowed\n"),
+            _ => self.signed_page(req, lang),
         };
         match set_lang {
             Some(c) => resp.with("Set-Cookie", c),
@@ -309,9 +248,28 @@ impl Server {
         }
     }
 
-    /// The signed-in session of this request (touching its idle clock), with its CSRF token
-    /// and a handle to its thread.
-    fn signed(&self, req: &Request) -> Option<(String, mpsc::Sender<Job>)> {
+    /// Every other path: only for a signed-in member, answered by the screen that owns it.
+    fn signed_page(&self, req: &Request, lang: Lang) -> Response {
+        let Some(ctx) = self.signed(req, lang) else {
+            return Response::redirect("/login");
+        };
+        if req.method == "POST" {
+            if let Err(r) = ctx.check_csrf() {
+                return r;
+            }
+        }
+        let segs: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+        if segs.is_empty() {
+            return Response::redirect(layout::home(&ctx.me));
+        }
+        match pages::dispatch(&ctx, &req.method, &segs) {
+            Some(Ok(r)) | Some(Err(r)) => r,
+            None => Response::text(404, "not found\n"),
+        }
+    }
+
+    /// The signed-in session of this request (touching its idle clock).
+    fn signed<'a>(&self, req: &'a Request, lang: Lang) -> Option<Ctx<'a>> {
         let id = req.cookie(SESSION_COOKIE)?;
         let mut map = lock(&self.sessions);
         let key = session_key(id);
@@ -321,79 +279,13 @@ impl Server {
             return None;
         }
         s.last = Instant::now();
-        Some((s.csrf.clone(), s.worker.tx.clone()))
-    }
-
-    fn login_page(&self, req: &Request, lang: Lang, error: Option<&str>, status: u16) -> Response {
-        // Sign-in CSRF: a token in a cookie and in the form must match (double submit).
-        let (token, set) = match req.cookie(LOGIN_COOKIE) {
-            Some(t) if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                (t.to_string(), None)
-            }
-            _ => {
-                let t = random_token();
-                let c = cookie(LOGIN_COOKIE, &t);
-                (t, Some(c))
-            }
-        };
-        let mut h = Html::new();
-        page_head(&mut h, lang, &t(lang, "web.signin_title"));
-        h.raw("<header><span class=\"brand\">")
-            .text(&t(lang, "web.brand"))
-            .raw("</span>");
-        lang_switch(&mut h, lang, "/login");
-        h.raw("</header><main><h1>")
-            .text(&t(lang, "web.signin_title"))
-            .raw("</h1>");
-        if let Some(e) = error {
-            h.raw("<p class=\"error\" role=\"alert\">")
-                .text(e)
-                .raw("</p>");
-        }
-        h.raw("<form method=\"post\" action=\"/login\" autocomplete=\"off\">")
-            .raw("<input type=\"hidden\" name=\"csrf\" value=\"")
-            .text(&token)
-            .raw("\"><label>")
-            .text(&t(lang, "web.name"))
-            .raw("<input name=\"name\" required autofocus></label><label>")
-            .text(&t(lang, "web.passphrase"))
-            .raw("<input name=\"passphrase\" type=\"password\" required></label><button type=\"submit\">")
-            .text(&t(lang, "web.signin"))
-            .raw("</button></form></main></body></html>");
-        let r = Response::html(status, h.into_string());
-        match set {
-            Some(c) => r.with("Set-Cookie", c),
-            None => r,
-        }
-    }
-
-    /// Counts a failure; `false` when `name` or everyone is over the limit.
-    fn may_try(&self, name: &str) -> bool {
-        let mut f = lock(&self.failures);
-        f.global.retain(|at| at.elapsed() < FAIL_WINDOW);
-        if f.global.len() as u32 >= MAX_GLOBAL_FAILURES {
-            return false;
-        }
-        match f.by_name.get(name) {
-            Some((n, since)) if since.elapsed() < FAIL_WINDOW => *n < MAX_NAME_FAILURES,
-            _ => true,
-        }
-    }
-
-    fn failed(&self, name: &str) {
-        let mut f = lock(&self.failures);
-        // Expired counts go, so many names tried once cannot grow the table for ever.
-        f.by_name
-            .retain(|_, (_, since)| since.elapsed() < FAIL_WINDOW);
-        f.global.push(Instant::now());
-        let e = f
-            .by_name
-            .entry(name.to_string())
-            .or_insert((0, Instant::now()));
-        if e.1.elapsed() >= FAIL_WINDOW {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
+        Some(Ctx {
+            req,
+            lang,
+            csrf: s.csrf.clone(),
+            me: Arc::clone(&s.me),
+            tx: s.worker.tx.clone(),
+        })
     }
 
     fn login(&self, req: &Request, lang: Lang) -> Response {
@@ -405,46 +297,56 @@ impl Server {
         if !ok {
             return Response::text(403, "csrf token refused\n");
         }
+        let again = |error: &str, status: u16| {
+            let (token, set) = pages::login::token(req);
+            let r = pages::login::page(lang, &token, Some(error), status);
+            match set {
+                Some(c) => r.with("Set-Cookie", c),
+                None => r,
+            }
+        };
         let name = req
             .form("name")
             .map(|n| n.trim().to_string())
             .unwrap_or_default();
         let pass = req.form("passphrase");
         let Some(pass) = pass.filter(|p| !p.is_empty() && !name.is_empty()) else {
-            return self.login_page(req, lang, Some(&t(lang, "web.signin_failed")), 401);
+            return again(&t(lang, "web.signin_failed"), 401);
         };
         if !crate::vault::valid_staff_name(&name) {
-            return self.login_page(req, lang, Some(&t(lang, "web.signin_failed")), 401);
+            return again(&t(lang, "web.signin_failed"), 401);
         }
         let opened = {
             let _one = lock(&self.signing_in);
-            if !self.may_try(&name) {
-                return self.login_page(req, lang, Some(&t(lang, "web.too_many")), 429);
+            if !lock(&self.failures).may_try(&name) {
+                return again(&t(lang, "web.too_many"), 429);
             }
             let pass = SecretString::from(pass.as_str().to_string());
-            let r = Worker::open(self.vault.clone(), name.clone(), pass);
+            let r = Worker::open(self.vault.clone(), name.clone(), pass, lang);
             if r.is_err() {
-                self.failed(&name);
+                lock(&self.failures).failed(&name);
             }
             r
         };
         match opened {
-            Ok(worker) => {
+            Ok((worker, me)) => {
                 let id = random_token();
+                let home = layout::home(&me);
                 let s = Signed {
                     csrf: random_token(),
                     last: Instant::now(),
                     worker,
+                    me: Arc::new(me),
                 };
                 lock(&self.sessions).insert(session_key(&id), s);
-                Response::redirect("/cases")
+                Response::redirect(home)
                     .with("Set-Cookie", cookie(SESSION_COOKIE, &id))
                     .with("Set-Cookie", expired_cookie(LOGIN_COOKIE))
             }
             Err(e) if e.exit_code() == crate::error::exit::AUTH => {
-                self.login_page(req, lang, Some(&t(lang, "web.signin_failed")), 401)
+                again(&t(lang, "web.signin_failed"), 401)
             }
-            Err(e) => self.login_page(req, lang, Some(&e.to_string()), 403),
+            Err(e) => again(&crate::i18n::with_lang(lang, || e.to_string()), 403),
         }
     }
 
@@ -467,108 +369,4 @@ impl Server {
         drop(gone);
         Response::redirect("/login").with("Set-Cookie", expired_cookie(SESSION_COOKIE))
     }
-
-    fn cases(&self, req: &Request, lang: Lang) -> Response {
-        let Some((csrf, tx)) = self.signed(req) else {
-            return Response::redirect("/login");
-        };
-        let got = call(&tx, |s: &mut Session| {
-            let name = s.me.name.clone();
-            let may_read = s.policy.allows(s.role, Action::ClientRead);
-            let data = if may_read {
-                s.case_list(None).and_then(|cases| {
-                    let clients: HashMap<i64, (String, String)> = s
-                        .client_list()?
-                        .into_iter()
-                        .map(|c| (c.id, (c.data.number, c.data.name)))
-                        .collect();
-                    Ok((cases, clients))
-                })
-            } else {
-                Err(Error::Invalid(crate::tr!("web.no_cases_role")))
-            };
-            (name, data.map_err(|e| e.to_string()))
-        });
-        let Some((name, data)) = got else {
-            return Response::redirect("/login");
-        };
-        let mut h = Html::new();
-        page_head(&mut h, lang, &t(lang, "web.my_cases"));
-        h.raw("<header><span class=\"brand\">")
-            .text(&t(lang, "web.brand"))
-            .raw("</span><span class=\"who\">")
-            .text(&name)
-            .raw("</span>");
-        lang_switch(&mut h, lang, "/cases");
-        h.raw("<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"")
-            .text(&csrf)
-            .raw("\"><button type=\"submit\">")
-            .text(&t(lang, "web.signout"))
-            .raw("</button></form></header><main><h1>")
-            .text(&t(lang, "web.my_cases"))
-            .raw("</h1>");
-        match data {
-            Err(msg) => {
-                h.raw("<p class=\"error\" role=\"alert\">")
-                    .text(&msg)
-                    .raw("</p>");
-            }
-            Ok((cases, _)) if cases.is_empty() => {
-                h.raw("<p>").text(&t(lang, "web.no_cases")).raw("</p>");
-            }
-            Ok((cases, clients)) => {
-                h.raw("<table><thead><tr>");
-                for k in [
-                    "web.h_case",
-                    "web.h_client_number",
-                    "web.h_client_name",
-                    "web.h_stage",
-                    "web.h_workers",
-                    "web.h_opened",
-                ] {
-                    h.raw("<th>").text(&t(lang, k)).raw("</th>");
-                }
-                h.raw("</tr></thead><tbody>");
-                for c in &cases {
-                    let (number, cname) = clients
-                        .get(&c.client_id)
-                        .map(|(n, m)| (n.as_str(), m.as_str()))
-                        .unwrap_or(("", ""));
-                    h.raw("<tr><td>")
-                        .text(&c.id.to_string())
-                        .raw("</td><td>")
-                        .text(number)
-                        .raw("</td><td>")
-                        .text(cname)
-                        .raw("</td><td>")
-                        .text(c.stage.label_in(lang))
-                        .raw("</td><td>")
-                        .text(&c.workers.join(", "))
-                        .raw("</td><td>")
-                        .text(&crate::domain::time::format_time(c.opened_at))
-                        .raw("</td></tr>");
-                }
-                h.raw("</tbody></table>");
-            }
-        }
-        h.raw("</main></body></html>");
-        Response::html(200, h.into_string())
-    }
-}
-
-fn page_head(h: &mut Html, lang: Lang, title: &str) {
-    h.raw("<!doctype html><html lang=\"")
-        .raw(if lang == Lang::En { "en" } else { "zh-CN" })
-        .raw("\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>")
-        .text(title)
-        .raw("</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head><body>");
-}
-
-/// A link to the same page in the other language (the choice is kept in a cookie).
-fn lang_switch(h: &mut Html, lang: Lang, page: &'static str) {
-    h.raw("<a class=\"lang\" href=\"").raw(page);
-    match lang {
-        Lang::Zh => h.raw("?lang=en\" hreflang=\"en\">English</a>"),
-        Lang::En => h.raw("?lang=zh\" hreflang=\"zh\">中文</a>"),
-    };
 }

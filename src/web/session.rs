@@ -1,0 +1,152 @@
+//! Signed-in sessions: each member's [`Session`] on a thread of its own, and the sign-in
+//! rate limits.
+//!
+//! A `Session` is not `Send` (it caches case keys in `Rc`s), so it lives on its own thread
+//! and requests hand it jobs through a channel. Signing out or the idle lock drops the
+//! channel, the thread ends and the session (identity, database key, case keys) is dropped
+//! and wiped. The browser holds only a random session id.
+
+use std::collections::HashMap;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+
+use crate::error::{Error, Result};
+use crate::i18n::Lang;
+use crate::policy::{Action, Role};
+use crate::vault::{Session, VaultDir};
+
+/// Failed sign-ins per name within [`FAIL_WINDOW`] before that name is refused for the window.
+pub const MAX_NAME_FAILURES: u32 = 5;
+/// Failed sign-ins for all names together within [`FAIL_WINDOW`] (a guess over many names).
+pub const MAX_GLOBAL_FAILURES: u32 = 50;
+pub const FAIL_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+pub type Job = Box<dyn FnOnce(&mut Session) + Send>;
+
+/// Who is signed in, copied once at sign-in: names and permissions, never client data. The
+/// pages use it to offer only what the role may do; the library still checks every call.
+#[derive(Debug)]
+pub struct Me {
+    pub name: String,
+    pub role: Role,
+    /// The actions the policy allows this role (at sign-in).
+    pub may: Vec<Action>,
+    /// True when the policy lets this role see every case (supervisors), not only assigned ones.
+    pub all_cases: bool,
+}
+
+impl Me {
+    pub fn may(&self, a: Action) -> bool {
+        self.may.contains(&a)
+    }
+}
+
+/// The thread holding one member's open session.
+pub struct Worker {
+    pub tx: mpsc::Sender<Job>,
+}
+
+impl Worker {
+    /// Opens `name`'s session on a new thread; the error of a failed open comes back.
+    pub fn open(
+        vault: VaultDir,
+        name: String,
+        pass: SecretString,
+        lang: Lang,
+    ) -> Result<(Worker, Me)> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Me>>();
+        std::thread::spawn(move || {
+            let opened = crate::i18n::with_lang(lang, || Session::open(&vault, &name, &pass));
+            drop(pass);
+            let mut s = match opened {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            let me = Me {
+                name: s.me.name.clone(),
+                role: s.role,
+                may: Action::ALL
+                    .into_iter()
+                    .filter(|a| s.policy.allows(s.role, *a))
+                    .collect(),
+                all_cases: s.policy.all_cases(s.role),
+            };
+            let _ = ready_tx.send(Ok(me));
+            while let Ok(job) = rx.recv() {
+                job(&mut s);
+            }
+            // Every sender is gone (signed out or locked): `s` drops here, wiping its keys.
+        });
+        let me = ready_rx
+            .recv()
+            .map_err(|_| Error::Invalid(crate::tr!("web.internal")))??;
+        Ok((Worker { tx }, me))
+    }
+}
+
+/// Runs `f` on the session's thread, in `lang`, and waits for its answer (`None`: the
+/// session is gone).
+pub fn call<T: Send + 'static>(
+    tx: &mpsc::Sender<Job>,
+    lang: Lang,
+    f: impl FnOnce(&mut Session) -> T + Send + 'static,
+) -> Option<T> {
+    let (rtx, rrx) = mpsc::channel();
+    tx.send(Box::new(move |s: &mut Session| {
+        let out = crate::i18n::with_lang(lang, || f(s));
+        let _ = rtx.send(out);
+    }))
+    .ok()?;
+    rrx.recv().ok()
+}
+
+/// One signed-in browser.
+pub struct Signed {
+    pub csrf: String,
+    pub last: Instant,
+    pub worker: Worker,
+    pub me: Arc<Me>,
+}
+
+/// Failed sign-ins, for the rate limits.
+#[derive(Default)]
+pub struct Failures {
+    by_name: HashMap<String, (u32, Instant)>,
+    global: Vec<Instant>,
+}
+
+impl Failures {
+    /// `false` when `name` or everyone is over the limit.
+    pub fn may_try(&mut self, name: &str) -> bool {
+        self.global.retain(|at| at.elapsed() < FAIL_WINDOW);
+        if self.global.len() as u32 >= MAX_GLOBAL_FAILURES {
+            return false;
+        }
+        match self.by_name.get(name) {
+            Some((n, since)) if since.elapsed() < FAIL_WINDOW => *n < MAX_NAME_FAILURES,
+            _ => true,
+        }
+    }
+
+    /// Counts a failure for `name`.
+    pub fn failed(&mut self, name: &str) {
+        // Expired counts go, so many names tried once cannot grow the table for ever.
+        self.by_name
+            .retain(|_, (_, since)| since.elapsed() < FAIL_WINDOW);
+        self.global.push(Instant::now());
+        let e = self
+            .by_name
+            .entry(name.to_string())
+            .or_insert((0, Instant::now()));
+        if e.1.elapsed() >= FAIL_WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+}
