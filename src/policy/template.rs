@@ -202,6 +202,32 @@ pub fn check_field(kind: &str, f: &Field, value: &Value) -> Result<()> {
 }
 
 impl Policy {
+    /// The problems of `content` field by field, for a form that shows each message beside
+    /// its field: every top-level field of `kind`'s template that is required and left out, or
+    /// filled in wrongly, with the same message [`Policy::validate_content`] gives (which
+    /// stays the check that decides). Empty for an unknown kind.
+    pub fn field_problems(
+        &self,
+        kind: &str,
+        content: &serde_json::Map<String, Value>,
+    ) -> Vec<(String, Error)> {
+        let Some(t) = self.template(kind) else {
+            return Vec::new();
+        };
+        t.fields
+            .iter()
+            .filter_map(|f| {
+                let mut one = serde_json::Map::new();
+                if let Some(v) = content.get(&f.name) {
+                    one.insert(f.name.clone(), v.clone());
+                }
+                check_object(kind, std::slice::from_ref(f), &one, "", false)
+                    .err()
+                    .map(|e| (f.name.clone(), e))
+            })
+            .collect()
+    }
+
     /// Checks record content (a JSON object of field name → value) against the template of
     /// `kind`: unknown kind, missing required field, unknown field, wrong type (dates
     /// `YYYY-MM-DD`, numbers within bounds, bools, choices from the list, tables as arrays of

@@ -216,3 +216,22 @@ fn diff_finds_lowering_and_summary_marks_it() {
     // Nothing changed: nothing to say.
     assert!(diff(&old, &old).is_empty());
 }
+
+#[test]
+fn field_problems_name_each_bad_field() {
+    let p = Policy::embedded();
+    let mut m = serde_json::Map::new();
+    m.insert("client_number".into(), "C-1".into());
+    m.insert("date".into(), "2026-02-30".into());
+    m.insert("session_no".into(), serde_json::json!(0));
+    let probs = p.field_problems("process", &m);
+    let names: Vec<&str> = probs.iter().map(|(n, _)| n.as_str()).collect();
+    // A bad date, a number below its minimum, two required fields left out.
+    assert_eq!(names, ["session_no", "date", "session_aim", "narrative"]);
+    assert!(p
+        .validate_content("process", &serde_json::Value::Object(m))
+        .is_err());
+    assert!(p
+        .field_problems("no_such_kind", &serde_json::Map::new())
+        .is_empty());
+}

@@ -285,6 +285,21 @@ impl Session {
         store::records::list(&self.conn, case_id)
     }
 
+    /// A record's metadata (kind, tier, case, author), checked like
+    /// [`record_list`](Self::record_list) and without decrypting or noting a read: what a
+    /// form needs to save an amendment it showed from [`record_show`](Self::record_show).
+    pub fn record_meta(&self, id: i64) -> Result<RecordMeta> {
+        self.require(Action::ClientRead)?;
+        let meta = store::records::get(&self.conn, id)?
+            .ok_or(Error::NotFound {
+                what: "record",
+                id: id.to_string(),
+            })?
+            .meta;
+        self.case_access(meta.case_id)?;
+        Ok(meta)
+    }
+
     /// Decrypts a record and verifies its author's signature. A read of a supervisor-only
     /// record is logged before the content is returned.
     pub fn record_show(&mut self, id: i64) -> Result<OpenedRecord> {

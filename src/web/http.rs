@@ -216,6 +216,17 @@ impl Response {
         r
     }
 
+    /// A 303 to a path a page computed (`/records/12`). Only a path of this server is
+    /// accepted: it must start with a single `/` (not `//host`, no backslash or line break);
+    /// anything else goes to `/`, so it can never become an open redirect.
+    pub fn see_other(to: String) -> Response {
+        let ours = to.starts_with('/') && !to.starts_with("//") && !to.contains(['\\', '\r', '\n']);
+        let mut r = Response::text(303, "");
+        r.headers
+            .push(("Location", if ours { to } else { "/".to_string() }));
+        r
+    }
+
     pub fn with(mut self, name: &'static str, value: String) -> Response {
         self.headers.push((name, value));
         self

@@ -6,6 +6,7 @@
 //! - `layout`: the page frame, navigation by role, the per-request [`layout::Ctx`];
 //! - `pages`: one module per screen.
 
+pub mod form;
 pub mod http;
 pub mod layout;
 pub mod pages;
