@@ -273,7 +273,9 @@ fn table_inputs(lang: Lang, f: &Field, rows: &[HashMap<String, String>]) -> Mark
                         @for c in &f.columns {
                             @let id = format!("f-{}-{r}-{}", f.name, c.name);
                             td {
-                                (input(lang, c, &format!("f.{}.{r}.{}", f.name, c.name), &id, cells.get(&c.name).map_or("", String::as_str)))
+                                // Blank rows are allowed: the library checks a
+                                // required column in the rows that are filled in.
+                                (input(lang, &Field { required: false, ..c.clone() }, &format!("f.{}.{r}.{}", f.name, c.name), &id, cells.get(&c.name).map_or("", String::as_str)))
                             }
                         }
                     }
