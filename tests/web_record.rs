@@ -418,6 +418,11 @@ fn a_caseworker_is_refused_a_tier3_note_and_a_supervisor_reads_it_with_a_log_ent
         );
     }
     assert!(tier3_reads(&v).is_empty(), "a refused read is not a read");
+    let r = c.get(&format!("/records/{id}"));
+    assert!(
+        r.body.contains(&format!("href=\"/cases/{case}\"")),
+        "the way back"
+    );
     // The supervisor reads it; the library logs the read.
     let li = client(&s, "li");
     let r = li.get(&format!("/records/{id}"));
@@ -478,6 +483,7 @@ fn chromium_record_form_view_and_tier3_refusal() {
         &format!("/element/{form}/value"),
         Some(json!({"text": "家访"})),
     );
+    b.script("window.scrollTo(0, 0)");
     b.screenshots("record-form");
     b.click("form.record button[type=submit]");
     for _ in 0..100 {

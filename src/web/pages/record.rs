@@ -291,12 +291,20 @@ fn read(
     got.map_err(|e: Error| match e {
         Error::SupervisorOnly { .. } => {
             let msg = with_lang(ctx.lang, || e.to_string());
+            // Its case (metadata only, nothing decrypted), to offer the way back.
+            let case = ctx
+                .call(move |s| s.record_meta(id).ok().map(|m| m.case_id))
+                .ok()
+                .flatten();
             ctx.page_with(
                 403,
                 &ctx.t("web.refused_title"),
                 html! {
                     p.error role="alert" { (msg) }
                     p { (ctx.t("web.rec_refused_explain")) }
+                    @if let Some(c) = case {
+                        p { a href=(format!("/cases/{c}")) { (ctx.tr("web.rec_back_case", &[("case", c.to_string())])) } }
+                    }
                 },
             )
         }
