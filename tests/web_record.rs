@@ -116,6 +116,16 @@ fn every_kind_of_the_policy_has_its_form_with_all_fields() {
         }
         assert!(r.body.contains("name=\"f.note\""));
     }
+    // English on request: labels and choices in English.
+    let r = c.get(&format!("/cases/{case}/records/new/process?lang=en"));
+    for want in [
+        "Process record",
+        "Form of service",
+        "home visit",
+        "Save record",
+    ] {
+        assert!(r.body.contains(want), "{want}");
+    }
     // A kind the policy lacks, and a case wang does not work on.
     assert_eq!(
         c.get(&format!("/cases/{case}/records/new/nonsense")).status,
