@@ -85,6 +85,15 @@ impl Request {
             .find(|(k, _)| k.as_str() == name)
             .map(|(_, v)| v)
     }
+
+    /// Every value of the form field `name`, in order (a group of checkboxes).
+    pub fn form_all(&self, name: &str) -> Vec<Zeroizing<String>> {
+        form_pairs(&self.body)
+            .into_iter()
+            .filter(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+            .collect()
+    }
 }
 
 /// Reads one request from `stream` within [`REQUEST_DEADLINE`].
@@ -213,6 +222,20 @@ impl Response {
     pub fn redirect(to: &'static str) -> Response {
         let mut r = Response::text(303, "");
         r.headers.push(("Location", to.to_string()));
+        r
+    }
+
+    /// A 303 to a computed internal path such as `/cases/12`. Anything but a path starting
+    /// with a single `/` (an absolute or scheme-relative URL) goes to `/` instead: never an
+    /// open redirect.
+    pub fn see_other(to: String) -> Response {
+        let ok = to.starts_with('/')
+            && !to.starts_with("//")
+            && !to.contains('\\')
+            && to.bytes().all(|b| b.is_ascii_graphic());
+        let mut r = Response::text(303, "");
+        r.headers
+            .push(("Location", if ok { to } else { "/".to_string() }));
         r
     }
 
