@@ -110,19 +110,37 @@ fn queue_for_supervisors_only_with_approvals_checked_for_csrf() {
     assert_eq!(q.status, 200, "{}", q.body);
     assert_security_headers(&q);
     // The unread tier-3 note, with a link to read it.
-    assert!(q.body.contains(&format!("href=\"/records/{note}\"")), "{}", q.body);
-    assert!(q.body.contains("&lt;b&gt;张三&lt;/b&gt;"), "client name escaped");
+    assert!(
+        q.body.contains(&format!("href=\"/records/{note}\"")),
+        "{}",
+        q.body
+    );
+    assert!(
+        q.body.contains("&lt;b&gt;张三&lt;/b&gt;"),
+        "client name escaped"
+    );
     assert!(!q.body.contains("<b>张三"));
     // The closing to approve and the tier-3 disclosure to approve.
     assert!(q
         .body
         .contains(&format!("action=\"/queue/cases/{case}/close\"")));
     assert!(q.body.contains("action=\"/queue/approve\""));
-    assert!(q.body.contains(&format!("name=\"record\" value=\"{note}\"")));
+    assert!(q
+        .body
+        .contains(&format!("name=\"record\" value=\"{note}\"")));
 
     // Without the session's CSRF token the approval is refused.
-    let fields = format!("csrf={}&case={case}&consent={consent}&record={note}", "0".repeat(64));
-    let r = req(&s, "POST", "/queue/approve", &[("Cookie", &li.cookie)], &fields);
+    let fields = format!(
+        "csrf={}&case={case}&consent={consent}&record={note}",
+        "0".repeat(64)
+    );
+    let r = req(
+        &s,
+        "POST",
+        "/queue/approve",
+        &[("Cookie", &li.cookie)],
+        &fields,
+    );
     assert_eq!(r.status, 403);
     assert!(li.get("/queue").body.contains("action=\"/queue/approve\""));
 
@@ -137,6 +155,43 @@ fn queue_for_supervisors_only_with_approvals_checked_for_csrf() {
     assert_eq!(r.header("location"), Some("/queue"));
     let q = li.get("/queue");
     assert!(!q.body.contains("action=\"/queue/approve\""), "{}", q.body);
+    // Approved, a caseworker's export of the note waits for a supervisor's release: listed,
+    // with a link to the referral screen that releases it.
+    let out = v.tmp.path().join("packet.age");
+    let r = v
+        .run(
+            "wang",
+            &[
+                "--json",
+                "referral",
+                "export",
+                "--case",
+                &c,
+                "--agency",
+                "Partner",
+                "--consent",
+                &k,
+                "--purpose",
+                "counselling",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    let release = r.json()["release_request"].as_i64().unwrap();
+    let q = li.get("/queue");
+    assert!(
+        q.body
+            .contains(&format!("href=\"/referrals/{release}/release\"")),
+        "{}",
+        q.body
+    );
+    let en = li.get("/queue?lang=en");
+    assert!(
+        en.body.contains("Referrals waiting for release"),
+        "{}",
+        en.body
+    );
     // A bad form is a 400 with a message, not a panic.
     let r = li.post("/queue", "/queue/approve", &[("case", "x")]);
     assert_eq!(r.status, 400);
@@ -144,10 +199,7 @@ fn queue_for_supervisors_only_with_approvals_checked_for_csrf() {
 
     // Once a supervisor read the note, it no longer waits.
     v.run("li", &["record", "show", &n]).ok();
-    assert!(!li
-        .get("/queue")
-        .body
-        .contains(&format!("href=\"/records/{note}\"")));
+    assert!(li.get("/queue").body.contains("待阅的机密记录 (0)"));
 
     // Approving the closing closes the case.
     let r = li.post("/queue", &format!("/queue/cases/{case}/close"), &[]);
@@ -181,7 +233,10 @@ fn consents_add_list_revoke_and_the_printable_form() {
     let r = wang.get(&page);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("&lt;b&gt;张三&lt;/b&gt;"));
-    assert!(r.body.contains("counselling"), "the existing consent is listed");
+    assert!(
+        r.body.contains("counselling"),
+        "the existing consent is listed"
+    );
     assert!(r.body.contains("name=\"kinds\" value=\"process\""));
     let before = consents_of(&v, "C001").len();
 
@@ -207,7 +262,11 @@ fn consents_add_list_revoke_and_the_printable_form() {
     let r = wang.post(&page, &page, &bad);
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("有效期必须晚于签署日期"), "{}", r.body);
-    assert!(r.body.contains("value=\"&lt;i&gt;王&lt;/i&gt;\""), "{}", r.body);
+    assert!(
+        r.body.contains("value=\"&lt;i&gt;王&lt;/i&gt;\""),
+        "{}",
+        r.body
+    );
     assert!(!r.body.contains("<i>王"));
     // Invalid date text: 400 with the message.
     let mut bad = good.clone();
@@ -227,10 +286,7 @@ fn consents_add_list_revoke_and_the_printable_form() {
     assert_eq!(loc, format!("/consents/{id}"));
     assert_eq!(c["agency_name"], "Partner");
     assert_eq!(c["signer_name"], "<i>王</i>");
-    assert_eq!(
-        c["purposes"],
-        serde_json::json!(["住房支援", "就业辅导"])
-    );
+    assert_eq!(c["purposes"], serde_json::json!(["住房支援", "就业辅导"]));
     assert_eq!(c["kinds"], serde_json::json!(["process", "intake"]));
     assert_eq!(c["tiers"], serde_json::json!([1, 2]));
     assert_eq!(c["expires_on"], "2099-12-31");
@@ -257,14 +313,19 @@ fn consents_add_list_revoke_and_the_printable_form() {
         assert!(f.body.contains(&want), "{want} missing: {}", f.body);
     }
     assert!(!f.body.contains("<b>张三"), "escaped");
-    assert!(!f.body.contains("监护人签名"), "no guardian line for an adult");
+    assert!(
+        !f.body.contains("监护人签名"),
+        "no guardian line for an adult"
+    );
     let css = req(&s, "GET", "/static/style.css", &[], "");
     assert!(css.body.contains("@media print") && css.body.contains("size: A4"));
 
     // Revoke: a confirm step first, then the revocation.
     let show = format!("/consents/{id}");
     let r = wang.get(&show);
-    assert!(r.body.contains(&format!("action=\"/consents/{id}/revoke\"")));
+    assert!(r
+        .body
+        .contains(&format!("action=\"/consents/{id}/revoke\"")));
     // The vault's today, as the revoke form offers it.
     let i = r.body.find("name=\"on\" value=\"").expect("date field") + 17;
     let today = r.body[i..i + 10].to_string();
@@ -298,7 +359,10 @@ fn consents_add_list_revoke_and_the_printable_form() {
     let c = consents_of(&v, "C001").last().unwrap().clone();
     assert_eq!(c["revoked_on"], today.as_str(), "{c}");
     assert_eq!(c["revoked_via"], "电话");
-    assert!(!wang.get(&show).body.contains("/revoke\""), "no second revoke");
+    assert!(
+        !wang.get(&show).body.contains("/revoke\""),
+        "no second revoke"
+    );
 
     // A minor's consent, signed by a guardian: the form has the guardian's line.
     v.run(
@@ -315,7 +379,10 @@ fn consents_add_list_revoke_and_the_printable_form() {
         ],
     )
     .ok();
-    let case2 = v.run("wang", &["--json", "case", "open", "C002"]).ok().json()["id"]
+    let case2 = v
+        .run("wang", &["--json", "case", "open", "C002"])
+        .ok()
+        .json()["id"]
         .as_i64()
         .unwrap();
     let page2 = format!("/cases/{case2}/consents");
@@ -383,9 +450,8 @@ fn chromium_queue_consent_and_the_print_view() {
         Some(serde_json::json!({"cmd": "Emulation.setEmulatedMedia",
                                 "params": {"media": "print"}})),
     );
-    let header_shown = b.script(
-        "return getComputedStyle(document.querySelector('body > header')).display;",
-    );
+    let header_shown =
+        b.script("return getComputedStyle(document.querySelector('body > header')).display;");
     assert_eq!(header_shown, "none", "the navigation is not printed");
     assert!(b.text("article.consent-form").contains("服务对象签名"));
     b.screenshots("consent-form");

@@ -533,6 +533,13 @@ fn bi(key: &str) -> Markup {
     }
 }
 
+/// Both languages inline (a label inside a line): Chinese, then English in smaller type.
+fn bi_inline(key: &str) -> Markup {
+    html! {
+        (text_in(Lang::Zh, key, &[])) " " span.en-i lang="en" { (text_in(Lang::En, key, &[])) }
+    }
+}
+
 /// What the printable form shows, gathered on the session.
 struct Printable {
     consent: Consent,
@@ -592,8 +599,7 @@ fn form(ctx: &Ctx, id: i64) -> Page {
         html! { span.zh { (zh.join("、")) } span.en lang="en" { (en.join(", ")) } }
     };
     let signer_role = html! {
-        span.zh { (t.signer_role.label_in(Lang::Zh)) }
-        span.en lang="en" { (t.signer_role.label_in(Lang::En)) }
+        (t.signer_role.label_in(Lang::Zh)) " " span.en-i lang="en" { (t.signer_role.label_in(Lang::En)) }
     };
     let guardian_line = p.minor || t.signer_role == SignerRole::Guardian;
     let sign_line = |key: &str| {
@@ -621,10 +627,10 @@ fn form(ctx: &Ctx, id: i64) -> Page {
             table.cf {
                 tr { th { (bi("web.cf_discloser")) } td { (p.discloser) } }
                 tr { th { (bi("web.cf_client")) } td { (p.client.data.name) " (" (p.client.data.number) ")"
-                    @if let Some(b) = p.client.data.birth_date { br; (bi("web.cf_birth")) " " (b) } } }
+                    @if let Some(b) = p.client.data.birth_date { br; (bi_inline("web.cf_birth")) "：" (b) } } }
                 tr { th { (bi("web.cf_signer")) } td { (t.signer_name) " · " (signer_role) } }
                 tr { th { (bi("web.cf_authority")) } td { (t.authority) } }
-                tr { th { (bi("web.cf_recipient")) } td { (c.agency_name) @if !p.contact.is_empty() { br; (bi("web.cf_contact")) " " (p.contact) } } }
+                tr { th { (bi("web.cf_recipient")) } td { (c.agency_name) @if !p.contact.is_empty() { br; (bi_inline("web.cf_contact")) "：" (p.contact) } } }
                 tr { th { (bi("web.cf_purposes")) } td { ul { @for x in &t.purposes { li { (x) } } } } }
                 tr { th { (bi("web.cf_scope")) } td {
                     @if !t.description.is_empty() { p.desc { (t.description) } }
