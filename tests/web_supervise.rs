@@ -427,6 +427,7 @@ fn chromium_queue_consent_and_the_print_view() {
     b.click("input[name=tiers][value='1']");
     b.fill("input[name=revoke_how]", "致电社工站");
     b.script("document.querySelector('input[name=expires]').value = '2099-12-31';");
+    b.script("window.scrollTo(0, 0);");
     b.screenshots("consents");
     b.click("form.consent button[type=submit]");
     for _ in 0..100 {
