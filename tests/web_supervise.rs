@@ -215,6 +215,57 @@ fn queue_for_supervisors_only_with_approvals_checked_for_csrf() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("role=\"alert\""));
 
+    // A new supervisor enrols: listed for endorsement; a wrong fingerprint is refused with
+    // the library's message; the right one endorses, and the admin's approval then passes.
+    let inv = v
+        .run(
+            "admin",
+            &["--json", "staff", "add", "zhou", "--role", "supervisor"],
+        )
+        .ok()
+        .json();
+    let mut c = common::cmd(&v.dir);
+    c.env("CASEVAULT_NEW_PASSPHRASE", common::pw("zhou")).args([
+        "--json",
+        "staff",
+        "enrol",
+        "--invite",
+        inv["invitation"].as_str().unwrap(),
+    ]);
+    let fp = common::run(c).ok().json()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = li.get("/queue");
+    assert!(
+        q.body.contains("name=\"name\" value=\"zhou\""),
+        "{}",
+        q.body
+    );
+    assert!(
+        !q.body.contains(&fp),
+        "the fingerprint is typed, never shown"
+    );
+    let r = li.post(
+        "/queue",
+        "/queue/endorse",
+        &[
+            ("name", "zhou"),
+            ("fingerprint", "0000-0000-0000-0000-0000"),
+        ],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("指纹"), "{}", r.body);
+    let r = li.post(
+        "/queue",
+        "/queue/endorse",
+        &[("name", "zhou"), ("fingerprint", &fp)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    v.run("admin", &["staff", "approve", "zhou", "--fingerprint", &fp])
+        .ok();
+    assert!(!li.get("/queue").body.contains("value=\"zhou\""));
+
     // An endorsement with a wrong fingerprint for a name with no request: refused, explained.
     let r = li.post(
         "/queue",
