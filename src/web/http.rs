@@ -297,3 +297,34 @@ pub fn write(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
     stream.write_all(&r.body)?;
     stream.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Response;
+
+    fn location(r: &Response) -> &str {
+        r.headers
+            .iter()
+            .find(|(n, _)| *n == "Location")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn see_other_goes_only_to_our_own_paths() {
+        assert_eq!(
+            location(&Response::see_other("/consents/12".into())),
+            "/consents/12"
+        );
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example/",
+            "/\\evil.example",
+            "/a b",
+            "/x\r\nSet-Cookie: a=b",
+            "",
+        ] {
+            assert_eq!(location(&Response::see_other(bad.into())), "/", "{bad:?}");
+        }
+    }
+}
