@@ -415,6 +415,14 @@ fn consents_add_list_revoke_and_the_printable_form() {
         "no second revoke"
     );
 
+    // A caseworker not on the case sees neither the case's consents nor this consent.
+    let chen = client(&s, "chen");
+    for path in [page.clone(), show.clone(), format!("/consents/{id}/form")] {
+        let r = chen.get(&path);
+        assert!(r.status == 403 || r.status == 404, "{path}: {}", r.status);
+        assert!(!r.body.contains("张三"), "{path}");
+    }
+
     // A minor's consent, signed by a guardian: the form has the guardian's line.
     v.run(
         "wang",
