@@ -158,3 +158,27 @@ pub fn first_commit(conn: &Connection, case_id: i64) -> Result<Option<i64>> {
         .prepare_cached("SELECT min(commit_index) FROM records WHERE case_id = ?1")?
         .query_row([case_id], |r| r.get(0))?)
 }
+
+/// Records of `tier` that nobody but their author has read yet, newest first (the
+/// supervisor's queue: a supervisor-only note is read only by a supervisor).
+pub fn unread_of_tier(conn: &Connection, tier: u8, limit: usize) -> Result<Vec<RecordMeta>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {META} FROM records r WHERE tier = ?1 AND NOT EXISTS
+           (SELECT 1 FROM record_reads x WHERE x.record_id = r.id AND x.staff <> r.author)
+         ORDER BY created_at DESC, id DESC LIMIT ?2"
+    ))?;
+    let v = st
+        .query_map(params![tier, limit as i64], meta)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
+/// The cases holding at least one record of `kind`.
+pub fn cases_with_kind(conn: &Connection, kind: &str) -> Result<Vec<i64>> {
+    let mut st = conn
+        .prepare_cached("SELECT DISTINCT case_id FROM records WHERE kind = ?1 ORDER BY case_id")?;
+    let v = st
+        .query_map([kind], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}

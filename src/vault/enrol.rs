@@ -134,7 +134,7 @@ impl Request {
         ))
     }
 
-    fn read(dir: &VaultDir, name: &str) -> Result<Request> {
+    pub(super) fn read(dir: &VaultDir, name: &str) -> Result<Request> {
         let path = request_path(dir, name);
         let bytes = match crate::error::read_capped(&path, 64 * 1024) {
             Ok(b) => b,

@@ -23,6 +23,7 @@ pub mod output;
 pub mod partners;
 mod people;
 pub mod policy_auth;
+pub mod queue;
 mod records;
 pub mod recovery;
 mod referrals;

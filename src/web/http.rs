@@ -85,6 +85,15 @@ impl Request {
             .find(|(k, _)| k.as_str() == name)
             .map(|(_, v)| v)
     }
+
+    /// Every value of the form field `name`, in order (a group of checkboxes).
+    pub fn form_all(&self, name: &str) -> Vec<Zeroizing<String>> {
+        form_pairs(&self.body)
+            .into_iter()
+            .filter(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+            .collect()
+    }
 }
 
 /// Reads one request from `stream` within [`REQUEST_DEADLINE`].
@@ -216,14 +225,17 @@ impl Response {
         r
     }
 
-    /// A 303 to a path a page computed (`/records/12`). Only a path of this server is
-    /// accepted: it must start with a single `/` (not `//host`, no backslash or line break);
-    /// anything else goes to `/`, so it can never become an open redirect.
+    /// A 303 to a computed internal path such as `/cases/12`. Anything but a path starting
+    /// with a single `/` (an absolute or scheme-relative URL) goes to `/` instead: never an
+    /// open redirect.
     pub fn see_other(to: String) -> Response {
-        let ours = to.starts_with('/') && !to.starts_with("//") && !to.contains(['\\', '\r', '\n']);
+        let ok = to.starts_with('/')
+            && !to.starts_with("//")
+            && !to.contains('\\')
+            && to.bytes().all(|b| b.is_ascii_graphic());
         let mut r = Response::text(303, "");
         r.headers
-            .push(("Location", if ours { to } else { "/".to_string() }));
+            .push(("Location", if ok { to } else { "/".to_string() }));
         r
     }
 
@@ -284,4 +296,35 @@ pub fn write(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
     stream.write_all(head.as_bytes())?;
     stream.write_all(&r.body)?;
     stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Response;
+
+    fn location(r: &Response) -> &str {
+        r.headers
+            .iter()
+            .find(|(n, _)| *n == "Location")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn see_other_goes_only_to_our_own_paths() {
+        assert_eq!(
+            location(&Response::see_other("/consents/12".into())),
+            "/consents/12"
+        );
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example/",
+            "/\\evil.example",
+            "/a b",
+            "/x\r\nSet-Cookie: a=b",
+            "",
+        ] {
+            assert_eq!(location(&Response::see_other(bad.into())), "/", "{bad:?}");
+        }
+    }
 }
