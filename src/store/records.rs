@@ -158,3 +158,21 @@ pub fn first_commit(conn: &Connection, case_id: i64) -> Result<Option<i64>> {
         .prepare_cached("SELECT min(commit_index) FROM records WHERE case_id = ?1")?
         .query_row([case_id], |r| r.get(0))?)
 }
+
+/// The newest record of `kind` in a case (amendments included), with its ciphertext: the
+/// attention list reads one record per case, never the whole case.
+pub fn latest_of_kind(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<StoredRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {META}, body, signature FROM records WHERE case_id = ?1 AND kind = ?2
+             ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row(params![case_id, kind], |r| {
+            Ok(StoredRecord {
+                meta: meta(r)?,
+                body: r.get(8)?,
+                signature: r.get(9)?,
+            })
+        })
+        .optional()?)
+}

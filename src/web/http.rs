@@ -216,6 +216,16 @@ impl Response {
         r
     }
 
+    /// A 303 to a computed path of ours (`/cases/12`). Only a path starting with a single `/`
+    /// is accepted (never `//host` or a scheme): anything else goes to `/`.
+    pub fn see_other(to: String) -> Response {
+        let ok = to.starts_with('/') && !to.starts_with("//") && !to.contains(['\\', '\r', '\n']);
+        let mut r = Response::text(303, "");
+        r.headers
+            .push(("Location", if ok { to } else { "/".to_string() }));
+        r
+    }
+
     pub fn with(mut self, name: &'static str, value: String) -> Response {
         self.headers.push((name, value));
         self
