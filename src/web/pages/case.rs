@@ -29,6 +29,19 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
     }
 }
 
+/// The default templates in the order a case uses them (for the "new record" links).
+const WORK_ORDER: &[&str] = &[
+    "intake",
+    "risk_assessment",
+    "service_plan",
+    "process",
+    "supervision",
+    "evaluation",
+    "referral",
+    "consent",
+    "closing",
+];
+
 /// What the page shows, read in one call on the member's session.
 struct View {
     case: Case,
@@ -47,13 +60,21 @@ fn load(ctx: &Ctx, id: i64) -> std::result::Result<View, Response> {
         let case = s.case_show(id)?;
         let client = s.client_get(case.client_id)?;
         let records = s.record_list(id)?;
-        let kinds = s
+        let mut kinds: Vec<(String, String, String)> = s
             .policy
             .template_kinds()
             .into_iter()
             .filter_map(|k| s.policy.template(k))
             .map(|t| (t.kind.clone(), t.label_zh.clone(), t.label_en.clone()))
             .collect();
+        // The order work follows; kinds of a policy's own come after, by name.
+        let at = |k: &str| {
+            WORK_ORDER
+                .iter()
+                .position(|w| *w == k)
+                .unwrap_or(WORK_ORDER.len())
+        };
+        kinds.sort_by_key(|(k, _, _)| at(k));
         let tiers = s
             .policy
             .tiers
@@ -95,10 +116,12 @@ fn show(ctx: &Ctx, id: i64, error: Option<(u16, String)>) -> Page {
             dt { (ctx.t("web.case.source")) } dd { (v.case.source.label_in(ctx.lang)) }
             dt { (ctx.t("web.h_opened")) } dd { (format_time(v.case.opened_at)) }
         }
-        (stage_form(ctx, &v.case))
-        (workers(ctx, &v.case))
         (actions(ctx, &v))
         (timeline(ctx, &v))
+        div.case-side {
+            (stage_form(ctx, &v.case))
+            (workers(ctx, &v.case))
+        }
     };
     Ok(ctx.page_with(status, &title, body))
 }

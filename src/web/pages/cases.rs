@@ -29,7 +29,7 @@ fn list(ctx: &Ctx, page: usize) -> Page {
     let (cases, total, attention, clients) = ctx.run(move |s| {
         let mut all = s.case_list(None)?;
         // Newest first: the case opened last is the one most likely worked on now.
-        all.sort_by(|a, b| b.id.cmp(&a.id));
+        all.sort_by_key(|c| std::cmp::Reverse(c.id));
         let total = all.len();
         let shown: Vec<_> = all
             .iter()
