@@ -284,3 +284,27 @@ pub fn write(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
     stream.write_all(&r.body)?;
     stream.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Response;
+
+    #[test]
+    fn see_other_only_goes_to_our_own_paths() {
+        let loc = |to: &str| {
+            let r = Response::see_other(to.to_string());
+            assert_eq!(r.status, 303);
+            r.headers[0].1.clone()
+        };
+        assert_eq!(loc("/cases/12"), "/cases/12");
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example",
+            "cases/1",
+            "/a\r\nSet-Cookie: x=1",
+            "/\\evil",
+        ] {
+            assert_eq!(loc(bad), "/", "{bad:?}");
+        }
+    }
+}
