@@ -193,6 +193,13 @@ impl Consent {
             None => Ok(()),
         }
     }
+
+    /// Whether this consent covers disclosures at `at` but stops within `days` days (its
+    /// expiry day is before the day `days` after `at`'s): the "expiring soon" of the web's
+    /// attention list, on the same rule as [`Consent::permits`].
+    pub fn expires_within(&self, at: i64, days: i64) -> bool {
+        self.permits(at).is_ok() && self.terms.expires_on < Date::from_unix(at).add_days(days)
+    }
 }
 
 #[cfg(test)]
@@ -251,5 +258,16 @@ mod tests {
             Err(ConsentBar::Revoked(day("2026-06-01")))
         );
         assert_eq!(c.permits(day("2026-06-01") - 1), Ok(()));
+    }
+
+    #[test]
+    fn expiring_soon() {
+        let day = |s: &str| Date::parse(s).unwrap().to_unix();
+        let c = consent(None, None);
+        assert!(c.expires_within(day("2026-12-10"), 30));
+        assert!(!c.expires_within(day("2026-11-01"), 30));
+        assert!(!c.expires_within(day("2027-01-01"), 30), "already expired");
+        let r = consent(Some("2026-12-01"), Some(day("2026-12-01")));
+        assert!(!r.expires_within(day("2026-12-10"), 30), "revoked");
     }
 }

@@ -131,3 +131,31 @@ pub fn search(conn: &Connection, needle: &str, limit: usize) -> Result<Vec<Clien
         .collect::<rusqlite::Result<_>>()?;
     Ok(v)
 }
+
+/// Clients who may be the same person as `c`: the same number, ID number or phone, or the
+/// same name ignoring spaces (the intake's duplicate check), at most `limit`.
+pub fn similar(conn: &Connection, c: &NewClient, limit: usize) -> Result<Vec<Client>> {
+    let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM clients
+         WHERE number = ?1
+            OR (?2 <> '' AND replace(id_number, ' ', '') = ?2)
+            OR (?3 <> '' AND replace(replace(phone, ' ', ''), '-', '') = ?3)
+            OR (?4 <> '' AND replace(name, ' ', '') = ?4)
+         ORDER BY id LIMIT ?5"
+    ))?;
+    let phone: String = squeeze(&c.phone).replace('-', "");
+    let v = st
+        .query_map(
+            params![
+                c.number.trim(),
+                squeeze(&c.id_number),
+                phone,
+                squeeze(&c.name),
+                limit as i64
+            ],
+            row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}

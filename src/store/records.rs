@@ -182,3 +182,21 @@ pub fn cases_with_kind(conn: &Connection, kind: &str) -> Result<Vec<i64>> {
         .collect::<rusqlite::Result<_>>()?;
     Ok(v)
 }
+
+/// The newest record of `kind` in a case (amendments included), with its ciphertext: the
+/// attention list reads one record per case, never the whole case.
+pub fn latest_of_kind(conn: &Connection, case_id: i64, kind: &str) -> Result<Option<StoredRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {META}, body, signature FROM records WHERE case_id = ?1 AND kind = ?2
+             ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row(params![case_id, kind], |r| {
+            Ok(StoredRecord {
+                meta: meta(r)?,
+                body: r.get(8)?,
+                signature: r.get(9)?,
+            })
+        })
+        .optional()?)
+}

@@ -8,6 +8,7 @@
 mod access_package;
 mod admin;
 pub mod agency_keys;
+pub mod attention;
 pub mod authority;
 mod checkpoint_key;
 pub mod commit;
@@ -37,6 +38,7 @@ mod supervisor_key;
 pub mod witnessing;
 
 pub use admin::parse_recovery_key;
+pub use attention::{Attention, AttentionItem};
 pub use consents::FORM_TIER;
 pub use dir::{valid_staff_name, write_atomic, VaultDir, VERSION_LINE};
 pub use enrol::{enrol, fingerprint, Enrolled, Invitation};

@@ -76,6 +76,22 @@ impl Session {
         Ok(c)
     }
 
+    /// A client by id only (a page that holds a case's `client_id`: a lookup by
+    /// [`client_show`](Self::client_show)'s key could match another client's number).
+    pub fn client_get(&self, id: i64) -> Result<Client> {
+        self.require(Action::ClientRead)?;
+        let c = store::clients::get(&self.conn, id)?.ok_or_else(|| Error::NotFound {
+            what: "client",
+            id: id.to_string(),
+        })?;
+        if !self.may_see_client(&c)? {
+            return Err(Error::NotYourClient {
+                client: c.data.number.clone(),
+            });
+        }
+        Ok(c)
+    }
+
     /// Clients whose name or number contains `needle` (among those the actor may see).
     pub fn client_search(&self, needle: &str, limit: usize) -> Result<Vec<Client>> {
         self.require(Action::ClientRead)?;
@@ -87,6 +103,23 @@ impl Session {
             }
         }
         Ok(out)
+    }
+
+    /// The intake's duplicate check: clients who may be the same person as `c` (same number,
+    /// ID number or phone, or the same name), those the actor may see, and how many others
+    /// match (not named: another worker's client is theirs to tell about).
+    pub fn client_similar(&self, c: &NewClient) -> Result<(Vec<Client>, usize)> {
+        self.require(Action::ClientAdd)?;
+        let mut seen = Vec::new();
+        let mut hidden = 0;
+        for found in store::clients::similar(&self.conn, c, 20)? {
+            if self.may_see_client(&found)? {
+                seen.push(found);
+            } else {
+                hidden += 1;
+            }
+        }
+        Ok((seen, hidden))
     }
 
     /// Opens a case for a client; a caseworker who opens it is assigned to it.
