@@ -78,6 +78,15 @@ impl Request {
             .map(|(_, v)| v.to_string())
     }
 
+    /// Every value of a repeated field (checkboxes), in order, wiped on drop.
+    pub fn form_all(&self, name: &str) -> Vec<Zeroizing<String>> {
+        form_pairs(&self.body)
+            .into_iter()
+            .filter(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
+            .collect()
+    }
+
     /// The `application/x-www-form-urlencoded` body's field `name`, wiped on drop.
     pub fn form(&self, name: &str) -> Option<Zeroizing<String>> {
         form_pairs(&self.body)
