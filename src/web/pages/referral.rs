@@ -57,9 +57,10 @@ const KEEP: Duration = Duration::from_secs(30 * 60);
 /// At most this many packets are kept (the oldest goes first).
 const KEEP_MAX: usize = 16;
 
-/// A built packet: ciphertext for the partner, signature and receipt; no plaintext.
+/// A built packet: ciphertext for the partner, signature and receipt; no plaintext. Kept
+/// per referral, not per member: whoever may see the referral (the library decides at each
+/// download) gets the same build, e.g. the caseworker after a supervisor's release.
 struct Kept {
-    member: String,
     referral: i64,
     at: Instant,
     packet_id: String,
@@ -74,14 +75,13 @@ fn kept() -> std::sync::MutexGuard<'static, Vec<Kept>> {
     KEPT.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn keep(member: &str, referral: i64, b: BuiltPacket) {
+fn keep(referral: i64, b: BuiltPacket) {
     let mut k = kept();
-    k.retain(|e| e.at.elapsed() < KEEP && !(e.member == member && e.referral == referral));
+    k.retain(|e| e.at.elapsed() < KEEP && e.referral != referral);
     while k.len() >= KEEP_MAX {
         k.remove(0);
     }
     k.push(Kept {
-        member: member.to_string(),
         referral,
         at: Instant::now(),
         packet_id: b.packet_id,
@@ -92,11 +92,11 @@ fn keep(member: &str, referral: i64, b: BuiltPacket) {
 }
 
 /// The file `what` of a kept packet: (file name, bytes).
-fn kept_file(member: &str, referral: i64, what: &str) -> Option<(String, Vec<u8>)> {
+fn kept_file(referral: i64, what: &str) -> Option<(String, Vec<u8>)> {
     let k = kept();
     let e = k
         .iter()
-        .find(|e| e.member == member && e.referral == referral && e.at.elapsed() < KEEP)?;
+        .find(|e| e.referral == referral && e.at.elapsed() < KEEP)?;
     let pid = &e.packet_id;
     match what {
         "packet" => Some((format!("{pid}.age"), e.ciphertext.clone())),
@@ -485,7 +485,7 @@ fn export(ctx: &Ctx, case: i64) -> Page {
     match done {
         Ok(Export::Released(b)) => {
             let (row, built) = *b;
-            keep(&ctx.me.name, row.id, built);
+            keep(row.id, built);
             Ok(Response::see_other(format!("/referrals/{}", row.id)))
         }
         Ok(Export::AwaitingRelease(rid)) => Ok(ctx.page(
@@ -636,7 +636,6 @@ fn download(ctx: &Ctx, id: i64, what: &str) -> Page {
     if !matches!(what, "packet" | "signature" | "receipt") {
         return Err(Response::text(404, "not found\n"));
     }
-    let me = ctx.me.name.clone();
     // Access is the library's question each time, kept or not.
     let visible = ctx
         .run(move |s| s.referral_list(None))?
@@ -648,13 +647,13 @@ fn download(ctx: &Ctx, id: i64, what: &str) -> Page {
             id: id.to_string(),
         }));
     }
-    if kept_file(&me, id, what).is_none() {
+    if kept_file(id, what).is_none() {
         let built = ctx
             .call(move |s| s.referral_resend(id))?
             .map_err(|e| committed_error(ctx, &e))?;
-        keep(&me, id, built.1);
+        keep(id, built.1);
     }
-    let (name, bytes) = kept_file(&me, id, what).ok_or_else(|| Response::text(404, "not found\n"))?;
+    let (name, bytes) = kept_file(id, what).ok_or_else(|| Response::text(404, "not found\n"))?;
     Ok(Response::attachment(&name, bytes))
 }
 
@@ -715,6 +714,6 @@ fn release(ctx: &Ctx, id: i64) -> Page {
     let (row, built) = ctx
         .call(move |s| s.referral_release(id, &digest))?
         .map_err(|e| committed_error(ctx, &e))?;
-    keep(&ctx.me.name, row.id, built);
+    keep(row.id, built);
     Ok(Response::see_other(format!("/referrals/{}", row.id)))
 }
