@@ -2,11 +2,11 @@
 //! export → release → download, then the downloaded packet opened with stock `age` and its
 //! signature checked with stock `minisign`.
 
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 #[path = "common/web.rs"]
 mod web;
-#[path = "common/browser.rs"]
-mod browser;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,16 +37,10 @@ fn setup() -> Setup {
     let a = id(v.process_note("wang", case, "NOTE-ONE 家访：住房困难"));
     let b = id(v.process_note("wang", case, "NOTE-TWO 不应发送"));
     let s = id(v.supervision_note("li", case, "SUPERVISION-ONLY"));
-    let consent = v
-        .run("wang", CONSENT_C001_PARTNER)
-        .ok()
-        .json()["id"]
+    let consent = v.run("wang", CONSENT_C001_PARTNER).ok().json()["id"]
         .as_i64()
         .unwrap();
-    let revoked = v
-        .run("wang", CONSENT_C001_PARTNER)
-        .ok()
-        .json()["id"]
+    let revoked = v.run("wang", CONSENT_C001_PARTNER).ok().json()["id"]
         .as_i64()
         .unwrap();
     v.run(
@@ -133,7 +127,10 @@ fn open_with_stock_tools(s: &Setup, packet: &Path, sig: &Path) -> Option<String>
 }
 
 fn value_after<'a>(page: &'a str, marker: &str) -> &'a str {
-    let i = page.find(marker).unwrap_or_else(|| panic!("{marker} in {page}")) + marker.len();
+    let i = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {page}"))
+        + marker.len();
     let rest = &page[i..];
     &rest[..rest.find('"').unwrap()]
 }
@@ -160,7 +157,9 @@ fn referral_through_the_wizard_release_and_download_opens_with_stock_tools() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains(&format!("id=\"record-{a}\"")));
     assert!(r.body.contains(&format!("id=\"record-{b}\"")));
-    assert!(!r.body.contains(&format!("id=\"record-{}\"", s.out_of_scope)));
+    assert!(!r
+        .body
+        .contains(&format!("id=\"record-{}\"", s.out_of_scope)));
 
     let preview = format!("{start}/preview");
     let (cid, rec_a) = (s.consent.to_string(), a.to_string());
@@ -206,14 +205,13 @@ fn referral_through_the_wizard_release_and_download_opens_with_stock_tools() {
     assert!(pv.body.contains(&format!("id=\"preview-{a}\"")));
     let shown = value_after(&pv.body, "<code class=\"key\">");
     let shown = &shown[..shown.find('<').unwrap()];
-    let pubkey = s
-        .v
-        .run("admin", &["--json", "agency", "show", "Partner"])
-        .ok()
-        .json()["minisign_pubkey"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pubkey =
+        s.v.run("admin", &["--json", "agency", "show", "Partner"])
+            .ok()
+            .json()["minisign_pubkey"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let key_id = casevault::packet::PublicKey::parse(&pubkey)
         .unwrap()
         .key_id
@@ -266,7 +264,9 @@ fn referral_through_the_wizard_release_and_download_opens_with_stock_tools() {
     // 5. Download: attachments, no-store; the caseworker too (the same build).
     let page = wang.get(&to);
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains(&format!("/referrals/{referral}/download/packet")));
+    assert!(page
+        .body
+        .contains(&format!("/referrals/{referral}/download/packet")));
     let dir = s.v.tmp.path().join("dl");
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();
@@ -274,8 +274,14 @@ fn referral_through_the_wizard_release_and_download_opens_with_stock_tools() {
         let (st, head, body) = get_bytes(&wang, &format!("/referrals/{referral}/download/{what}"));
         assert_eq!(st, 200, "{head}");
         let h = head.to_ascii_lowercase();
-        assert!(h.contains("content-type: application/octet-stream"), "{head}");
-        assert!(h.contains("content-disposition: attachment; filename=\""), "{head}");
+        assert!(
+            h.contains("content-type: application/octet-stream"),
+            "{head}"
+        );
+        assert!(
+            h.contains("content-disposition: attachment; filename=\""),
+            "{head}"
+        );
         assert!(h.contains("cache-control: no-store"));
         let name = value_after(&head, "filename=\"").to_string();
         let path = dir.join(&name);
@@ -283,7 +289,8 @@ fn referral_through_the_wizard_release_and_download_opens_with_stock_tools() {
         files.push(path);
     }
     assert!(files[0].to_string_lossy().ends_with(".age"));
-    let receipt: serde_json::Value = serde_json::from_slice(&std::fs::read(&files[2]).unwrap()).unwrap();
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[2]).unwrap()).unwrap();
     assert_eq!(receipt["index"], e["index"]);
     if let Some(records) = open_with_stock_tools(&s, &files[0], &files[1]) {
         assert!(records.contains("NOTE-ONE 家访：住房困难"), "{records}");
@@ -315,7 +322,11 @@ fn referral_through_the_wizard_release_and_download_opens_with_stock_tools() {
         s.v.dir.display(),
         s.our_pub.display()
     ));
-    assert!(stray.stdout.is_empty(), "{}", String::from_utf8_lossy(&stray.stdout));
+    assert!(
+        stray.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&stray.stdout)
+    );
 }
 
 #[test]

@@ -410,10 +410,7 @@ impl Session {
         consent_id: i64,
     ) -> Result<crate::domain::Consent> {
         let consent = store::consents::get(&self.conn, consent_id)?.ok_or_else(|| {
-            consent_refused(
-                consent_id,
-                tr!("referral.no_consent", id = consent_id),
-            )
+            consent_refused(consent_id, tr!("referral.no_consent", id = consent_id))
         })?;
         self.verified_consent(&consent)?;
         if consent.client_id != case.client_id {

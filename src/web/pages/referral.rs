@@ -181,10 +181,9 @@ fn steps(ctx: &Ctx, at: usize) -> Markup {
 /// Why a consent does not stand now, if it does not (the library's `Consent::permits`).
 fn bar_text(ctx: &Ctx, c: &Consent, agency_active: bool) -> Option<String> {
     match c.permits(now()) {
-        Err(ConsentBar::Revoked(at)) => Some(ctx.tr(
-            "web.referral_bar_revoked",
-            &[("date", format_time(at))],
-        )),
+        Err(ConsentBar::Revoked(at)) => {
+            Some(ctx.tr("web.referral_bar_revoked", &[("date", format_time(at))]))
+        }
         Err(ConsentBar::Expired) => Some(ctx.tr(
             "web.referral_bar_expired",
             &[("date", c.terms.expires_on.to_string())],
@@ -385,9 +384,11 @@ fn request(ctx: &Ctx, case: i64, d: &Draft) -> Result<ExportRequest, Response> {
 fn chosen(ctx: &Ctx, case: i64) -> Result<(Draft, ExportRequest), Response> {
     let d = posted_draft(ctx).ok_or_else(|| bad_form(ctx))?;
     if d.records.is_empty() {
-        return Err(match records(ctx, case, Some(ctx.t("web.referral_pick_one"))) {
-            Ok(r) | Err(r) => r,
-        });
+        return Err(
+            match records(ctx, case, Some(ctx.t("web.referral_pick_one"))) {
+                Ok(r) | Err(r) => r,
+            },
+        );
     }
     let req = request(ctx, case, &d)?;
     Ok((d, req))
@@ -504,7 +505,8 @@ fn export(ctx: &Ctx, case: i64) -> Page {
 /// says so and where the packet can be fetched later; other errors as usual.
 fn committed_error(ctx: &Ctx, e: &Error) -> Response {
     match e {
-        Error::AwaitingCheckpoint { log_index, .. } | Error::AwaitingWitnesses { log_index, .. } => {
+        Error::AwaitingCheckpoint { log_index, .. }
+        | Error::AwaitingWitnesses { log_index, .. } => {
             let msg = crate::i18n::with_lang(ctx.lang, || e.to_string());
             ctx.page_with(
                 202,
