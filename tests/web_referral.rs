@@ -401,3 +401,60 @@ fn chromium_referral_wizard_to_downloaded_packet() {
         assert!(!records.contains("NOTE-TWO"));
     }
 }
+
+#[test]
+fn supervisor_only_records_are_marked_and_leave_only_with_a_supervisors_approval() {
+    let s = setup();
+    let mut args: Vec<&str> = CONSENT_C001_PARTNER
+        .iter()
+        .map(|a| match *a {
+            "process" => "process,supervision",
+            "1,2" => "1,2,3",
+            other => other,
+        })
+        .collect();
+    args.push("--separate-consent");
+    let sep = s.v.run("li", &args).ok().json()["id"].as_i64().unwrap();
+    let server = web::serve(&s.v);
+    let wang = client(&server, "wang");
+    let li = client(&server, "li");
+    let case = s.case;
+    let start = format!("/cases/{case}/referral");
+    let preview = format!("{start}/preview");
+    let choice = format!("{sep}:0");
+    let (sep, sup) = (sep.to_string(), s.out_of_scope.to_string());
+
+    // Offered under this consent, marked; a caseworker is not offered the approval.
+    let r = wang.post(&start, &start, &[("choice", &choice)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(&format!("id=\"record-{sup}\"")));
+    assert!(r.body.contains("发送前须经督导批准"), "{}", r.body);
+    assert!(!r.body.contains("name=\"approve\""));
+    let fields = [
+        ("consent", sep.as_str()),
+        ("purpose", "0"),
+        ("record", sup.as_str()),
+    ];
+    // Without approval the library refuses it, whoever asks.
+    assert_eq!(wang.post(&start, &preview, &fields).status, 403);
+    assert_eq!(li.post(&start, &preview, &fields).status, 403);
+    // A caseworker cannot approve by posting the box anyway.
+    let mut with_box = fields.to_vec();
+    with_box.push(("approve", "1"));
+    assert_eq!(wang.post(&start, &preview, &with_box).status, 403);
+
+    // The supervisor approves in the wizard and sees exactly what leaves.
+    let r = li.post(&start, &start, &[("choice", &choice)]);
+    assert!(r.body.contains("name=\"approve\""), "{}", r.body);
+    let pv = li.post(&start, &preview, &with_box);
+    assert_eq!(pv.status, 200, "{}", pv.body);
+    assert!(pv.body.contains("SUPERVISION-ONLY"));
+    let r = li.post(&start, &start, &[("choice", &choice)]);
+    assert!(r.body.contains("已由 li 批准发送"), "{}", r.body);
+
+    // Approved, a caseworker's preview lists it without opening it.
+    let pv = wang.post(&start, &preview, &fields);
+    assert_eq!(pv.status, 200, "{}", pv.body);
+    assert!(!pv.body.contains("SUPERVISION-ONLY"));
+    assert!(pv.body.contains("您无权查阅其内容"), "{}", pv.body);
+}

@@ -280,6 +280,7 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
         303 => "See Other",
         400 => "Bad Request",
         401 => "Unauthorized",
