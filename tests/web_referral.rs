@@ -151,6 +151,8 @@ fn referral_through_the_wizard_release_and_download_opens_with_stock_tools() {
     assert!(p.body.contains(&format!("value=\"{choice}\"")));
     assert!(!p.body.contains(&format!("value=\"{}:0\"", s.revoked)));
     assert!(p.body.contains("已撤回"), "{}", p.body);
+    let en = wang.get(&format!("{start}?lang=en"));
+    assert!(en.body.contains("Next: choose records") && en.body.contains("revoked (from"));
 
     // 2. Records: only those the consent covers are offered.
     let r = wang.post(&start, &start, &[("choice", &choice)]);

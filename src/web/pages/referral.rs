@@ -287,10 +287,24 @@ fn records(ctx: &Ctx, case: i64, error: Option<String>) -> Page {
         return consents(ctx, case, Some(ctx.t("web.referral_choose_consent")));
     };
     let consent = d.consent;
-    let (offered, purposes) = ctx.run(move |s| {
+    let (offered, purposes, labels) = ctx.run(move |s| {
         let offered = s.referral_candidates(case, consent)?;
         let purposes = s.consent_show(consent)?.terms.purposes;
-        Ok((offered, purposes))
+        // The policy's labels for kinds and tiers, in the request's language.
+        let labels: Vec<(i64, String, String)> = offered
+            .iter()
+            .map(|r| {
+                let m = &r.meta;
+                let kind = s.policy.template(&m.kind).map(|t| t.label());
+                let tier = s.policy.tier(m.tier).map(|t| t.label());
+                (
+                    m.id,
+                    kind.unwrap_or_else(|| m.kind.clone()),
+                    tier.unwrap_or_else(|| m.tier.to_string()),
+                )
+            })
+            .collect();
+        Ok((offered, purposes, labels))
     })?;
     let Some(purpose) = purposes.get(d.purpose) else {
         return Err(bad_form(ctx));
@@ -318,7 +332,8 @@ fn records(ctx: &Ctx, case: i64, error: Option<String>) -> Page {
                     } }
                     tbody {
                         @for r in &offered {
-                            (record_row(ctx, r, d.records.contains(&r.meta.id)))
+                            @let l = labels.iter().find(|l| l.0 == r.meta.id);
+                            (record_row(ctx, r, l.map(|l| (l.1.as_str(), l.2.as_str())), d.records.contains(&r.meta.id)))
                         }
                     }
                 }
@@ -335,14 +350,16 @@ fn records(ctx: &Ctx, case: i64, error: Option<String>) -> Page {
     Ok(ctx.page_with(status, &title, body))
 }
 
-fn record_row(ctx: &Ctx, r: &ScopedRecord, checked: bool) -> Markup {
+fn record_row(ctx: &Ctx, r: &ScopedRecord, label: Option<(&str, &str)>, checked: bool) -> Markup {
     let m = &r.meta;
+    let tier = m.tier.to_string();
+    let (kind, tier) = label.unwrap_or((&m.kind, &tier));
     html! {
         tr.record id=(format!("record-{}", m.id)) {
             td { input type="checkbox" name="record" value=(m.id) checked[checked] aria-label=(m.id); }
             td { (m.id) }
-            td { (m.kind) }
-            td { (m.tier) }
+            td { (kind) }
+            td { (tier) }
             td { (m.author) }
             td { (format_time(m.created_at)) }
             td {
@@ -420,7 +437,7 @@ fn preview(ctx: &Ctx, case: i64) -> Page {
         (steps(ctx, 2))
         section.preview {
             h2 { (ctx.t("web.referral_preview_head")) }
-            dl {
+            dl.facts {
                 dt { (ctx.t("web.referral_h_agency")) } dd.agency { (p.agency.name) }
                 dt { (ctx.t("web.referral_h_key")) } dd { code.key { (p.agency_key_id) } }
                 dt { (ctx.t("web.referral_h_recipient")) } dd { code { (p.agency.age_recipient) } }
@@ -608,7 +625,7 @@ fn show(ctx: &Ctx, id: i64) -> Page {
     let title = ctx.tr("web.referral_title_one", &[("id", id.to_string())]);
     let body = html! {
         (steps(ctx, 3))
-        dl {
+        dl.facts {
             dt { (ctx.t("web.referral_h_case")) } dd { (row.case_id) }
             dt { (ctx.t("web.referral_h_agency")) } dd { (row.agency_name) }
             dt { (ctx.t("web.referral_h_consent")) } dd { (row.consent_id) }
@@ -678,7 +695,7 @@ fn release_page(ctx: &Ctx, id: i64) -> Page {
         })?;
     let title = ctx.tr("web.referral_release_title", &[("id", id.to_string())]);
     let body = html! {
-        dl {
+        dl.facts {
             dt { (ctx.t("web.referral_h_case")) } dd { (p.case_id) }
             dt { (ctx.t("web.referral_h_agency")) } dd { (p.agency) }
             dt { (ctx.t("web.referral_h_consent")) } dd { (p.consent_id) }
