@@ -186,6 +186,12 @@ impl Consent {
         v
     }
 
+    /// Whether the consent's scope covers a record of `kind` and `tier`: the one scope rule
+    /// `referral export` and the web's record step both use.
+    pub fn covers(&self, kind: &str, tier: u8) -> bool {
+        self.terms.kinds.iter().any(|k| k == kind) && self.terms.tiers.contains(&tier)
+    }
+
     /// Whether this consent covers a disclosure at `at` (the first reason if not).
     pub fn permits(&self, at: i64) -> Result<(), ConsentBar> {
         match self.bars_at(at).first() {

@@ -64,6 +64,8 @@ pub struct BuiltPacket {
     /// [`Manifest::content_sha256`]: what the disclosure-log entry records.
     pub content_sha256: String,
     pub manifest: Manifest,
+    /// The packet's `receipt.json` (the disclosure-log receipt), also offered on its own.
+    pub receipt_json: Vec<u8>,
 }
 
 /// A packet with everything fixed but the receipt; see [`prepare`].
@@ -232,6 +234,7 @@ impl Prepared<'_> {
             minisig,
             content_sha256,
             manifest,
+            receipt_json,
         })
     }
 }

@@ -48,7 +48,8 @@ pub use partners::{ProofOutcome, ReceiptCheck, ReceiptProblem};
 pub use policy_auth::{PolicyDetail, PolicyOutcome};
 pub use records::{describe_attachments, NewAttachment, NewRecord, OpenedRecord};
 pub use referrals::{
-    Export, ExportRequest, ImportedPacket, PacketView, PendingRecord, PendingRelease, STATUSES,
+    Export, ExportRequest, ImportedPacket, PacketView, PendingRecord, PendingRelease,
+    ReferralPreview, ScopedRecord, STATUSES,
 };
 pub use rekey::RekeyReport;
 pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};

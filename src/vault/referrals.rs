@@ -93,6 +93,37 @@ pub struct PendingRecord {
     pub tier: u8,
 }
 
+/// A record of a case a consent's scope covers (the web's record step offers these).
+#[derive(Debug, Clone)]
+pub struct ScopedRecord {
+    pub meta: RecordMeta,
+    /// Of a supervisor-only tier: it leaves only with a supervisor's approval
+    /// (`referral approve`) and a consent that is separate for such records.
+    pub restricted: bool,
+    /// Who approved disclosing it under this consent, if anyone has.
+    pub approved_by: Option<String>,
+}
+
+/// Exactly what an export would send, built by the same code as the packet
+/// ([`Session::referral_preview`]); nothing is logged, signed or written.
+#[derive(Debug)]
+pub struct ReferralPreview {
+    pub agency: AgencyRow,
+    /// The partner's minisign key id (what is read out over the phone at onboarding).
+    pub agency_key_id: String,
+    pub consent: crate::domain::Consent,
+    pub purpose: String,
+    /// The records as they go into the packet (`records.json`), in order.
+    pub records: Vec<PacketRecord>,
+    /// Attachments that go along: name in the packet and size in bytes.
+    pub attachments: Vec<(String, usize)>,
+    /// Chosen records this member may not read (a supervisor's tier): they leave too, and
+    /// the supervisor who releases the export sees them.
+    pub unreadable: Vec<PendingRecord>,
+    /// Supervisors who approved supervisor-only records in it.
+    pub approvers: Vec<String>,
+}
+
 /// The checked parts of an export: what would leave, to whom, under which consent.
 struct Plan {
     case: crate::domain::Case,
@@ -301,19 +332,85 @@ impl Session {
         self.referral_export(&req)
     }
 
-    /// Every check of an export, in order; nothing decrypted.
-    fn export_plan(&self, req: &ExportRequest) -> Result<Plan> {
+    /// The records of a case that a consent's scope covers (the same rule as
+    /// [`Session::referral_export`]: `Consent::covers`), once the consent stands now.
+    pub fn referral_candidates(&self, case_id: i64, consent_id: i64) -> Result<Vec<ScopedRecord>> {
         self.require(Action::ReferralExport)?;
-        let case = self.case_access(req.case_id)?;
-        let client = store::clients::get(&self.conn, case.client_id)?.ok_or(Error::NotFound {
-            what: "client",
-            id: case.client_id.to_string(),
-        })?;
-        let consent = store::consents::get(&self.conn, req.consent_id)?.ok_or_else(|| {
-            consent_refused(
-                req.consent_id,
-                tr!("referral.no_consent", id = req.consent_id),
-            )
+        let case = self.case_access(case_id)?;
+        let consent = self.standing_consent(&case, consent_id)?;
+        let mut out = Vec::new();
+        for m in store::records::list(&self.conn, case.id)? {
+            if !consent.covers(&m.kind, m.tier) {
+                continue;
+            }
+            let restricted = self.policy.tier(m.tier).is_some_and(|t| t.supervisor_only);
+            let approved_by = if restricted {
+                store::referrals::approver(&self.conn, consent.id, m.id)?
+            } else {
+                None
+            };
+            out.push(ScopedRecord {
+                meta: m,
+                restricted,
+                approved_by,
+            });
+        }
+        Ok(out)
+    }
+
+    /// What [`Session::referral_export`] would send for `req`: every check of an export, then
+    /// the packet input from the same [`Session::packet_input`] the packet is built from, so
+    /// the preview cannot drift from what leaves. Logs, signs and writes nothing. Records of
+    /// a tier this member may not read are listed, not opened.
+    pub fn referral_preview(&self, req: &ExportRequest) -> Result<ReferralPreview> {
+        let Plan {
+            consent,
+            agency,
+            chosen,
+            approvers,
+            ..
+        } = self.export_plan(req)?;
+        let readable = self.policy.readable_tiers(self.role);
+        let (mine, others): (Vec<RecordMeta>, Vec<RecordMeta>) =
+            chosen.into_iter().partition(|m| readable.contains(&m.tier));
+        let (input, _) = self.packet_input(&consent, &agency, &mine, &req.purpose, 0)?;
+        let input = WipeAttachments(input);
+        let agency_key_id = PublicKey::parse(&agency.minisign_pubkey)?
+            .key_id
+            .to_string();
+        Ok(ReferralPreview {
+            agency_key_id,
+            consent,
+            purpose: req.purpose.clone(),
+            records: input.0.records.clone(),
+            attachments: input
+                .0
+                .attachments
+                .iter()
+                .map(|a| (a.name.clone(), a.bytes.len()))
+                .collect(),
+            unreadable: others
+                .iter()
+                .map(|m| PendingRecord {
+                    id: m.id,
+                    kind: m.kind.clone(),
+                    tier: m.tier,
+                })
+                .collect(),
+            approvers,
+            agency,
+        })
+    }
+
+    /// The consent an export of `case` would go under, if it stands now: ours (its signature
+    /// checked), of the case's client, not expired or revoked (`Consent::permits`).
+    fn standing_consent(
+        &self,
+        case: &crate::domain::Case,
+        consent_id: i64,
+    ) -> Result<crate::domain::Consent> {
+        let consent = store::consents::get(&self.conn, consent_id)?.ok_or_else(|| {
+            consent_refused(consent_id, tr!("referral.no_consent", id = consent_id))
         })?;
         self.verified_consent(&consent)?;
         if consent.client_id != case.client_id {
@@ -345,6 +442,18 @@ impl Session {
                 ))
             }
         }
+        Ok(consent)
+    }
+
+    /// Every check of an export, in order; nothing decrypted.
+    fn export_plan(&self, req: &ExportRequest) -> Result<Plan> {
+        self.require(Action::ReferralExport)?;
+        let case = self.case_access(req.case_id)?;
+        let client = store::clients::get(&self.conn, case.client_id)?.ok_or(Error::NotFound {
+            what: "client",
+            id: case.client_id.to_string(),
+        })?;
+        let consent = self.standing_consent(&case, req.consent_id)?;
         let agency = self.agency_show(&req.agency)?;
         if let Some(rid) = req.request_id {
             let r = store::requests::get(&self.conn, rid)?.ok_or(Error::NotFound {
@@ -397,9 +506,7 @@ impl Session {
         }
         // The records: chosen, or every one the scope covers.
         let all = store::records::list(&self.conn, case.id)?;
-        let in_scope = |m: &RecordMeta| {
-            consent.terms.kinds.contains(&m.kind) && consent.terms.tiers.contains(&m.tier)
-        };
+        let in_scope = |m: &RecordMeta| consent.covers(&m.kind, m.tier);
         let chosen: Vec<RecordMeta> = if req.records.is_empty() {
             all.iter().filter(|m| in_scope(m)).cloned().collect()
         } else {

@@ -78,21 +78,21 @@ impl Request {
             .map(|(_, v)| v.to_string())
     }
 
-    /// The `application/x-www-form-urlencoded` body's field `name`, wiped on drop.
-    pub fn form(&self, name: &str) -> Option<Zeroizing<String>> {
-        form_pairs(&self.body)
-            .into_iter()
-            .find(|(k, _)| k.as_str() == name)
-            .map(|(_, v)| v)
-    }
-
-    /// Every value of the form field `name`, in order (a group of checkboxes).
+    /// Every value of a repeated field (checkboxes), in order, wiped on drop.
     pub fn form_all(&self, name: &str) -> Vec<Zeroizing<String>> {
         form_pairs(&self.body)
             .into_iter()
             .filter(|(k, _)| k.as_str() == name)
             .map(|(_, v)| v)
             .collect()
+    }
+
+    /// The `application/x-www-form-urlencoded` body's field `name`, wiped on drop.
+    pub fn form(&self, name: &str) -> Option<Zeroizing<String>> {
+        form_pairs(&self.body)
+            .into_iter()
+            .find(|(k, _)| k.as_str() == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -225,18 +225,35 @@ impl Response {
         r
     }
 
-    /// A 303 to a computed internal path such as `/cases/12`. Anything but a path starting
-    /// with a single `/` (an absolute or scheme-relative URL) goes to `/` instead: never an
-    /// open redirect.
+    /// A 303 to a computed internal path (`/cases/12`): only a path starting with a single
+    /// `/` (never `//host` or a scheme) is followed; anything else goes to `/`.
     pub fn see_other(to: String) -> Response {
-        let ok = to.starts_with('/')
+        let internal = to.starts_with('/')
             && !to.starts_with("//")
             && !to.contains('\\')
             && to.bytes().all(|b| b.is_ascii_graphic());
         let mut r = Response::text(303, "");
         r.headers
-            .push(("Location", if ok { to } else { "/".to_string() }));
+            .push(("Location", if internal { to } else { "/".to_string() }));
         r
+    }
+
+    /// A file to save (`Content-Disposition: attachment`), never shown inline; `filename`
+    /// is ours (ids and fixed words), not client data.
+    pub fn attachment(filename: &str, body: Vec<u8>) -> Response {
+        let safe: String = filename
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .collect();
+        Response {
+            status: 200,
+            content_type: "application/octet-stream",
+            headers: vec![(
+                "Content-Disposition",
+                format!("attachment; filename=\"{safe}\""),
+            )],
+            body,
+        }
     }
 
     pub fn with(mut self, name: &'static str, value: String) -> Response {
@@ -263,6 +280,7 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
         303 => "See Other",
         400 => "Bad Request",
         401 => "Unauthorized",
