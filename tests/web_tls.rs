@@ -398,6 +398,10 @@ fn https_on_loopback_with_a_pinned_fingerprint() {
     let addr = s.server.addr.clone();
     drop(s);
     assert_eq!(fingerprint_cmd(&v, &["--listen", "127.0.0.1:0"]), fp);
+    // `--fingerprint` never replaces the certificate, even asked with other names.
+    let other = ["--listen", "127.0.0.1:0", "--host", "other.local"];
+    assert_eq!(fingerprint_cmd(&v, &other), fp);
+    assert_eq!(std::fs::read_to_string(cert_file(&v)).unwrap(), pem);
     let s2 = Serve::start(&v, &["--listen", &addr, "--tls"], &[]);
     assert_eq!(s2.fingerprint.as_deref(), Some(fp.as_str()));
     assert_eq!(

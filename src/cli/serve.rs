@@ -39,7 +39,11 @@ pub fn run(ctx: &mut Context, a: ServeArgs) -> Result<()> {
     let names = crate::web::tls::names(addr.ip(), a.host.as_deref());
     let use_tls = a.tls || a.fingerprint || !addr.ip().is_loopback() || a.host.is_some();
     let identity = if use_tls {
-        Some(crate::web::tls::load_or_make(&ctx.vault, &names)?)
+        Some(crate::web::tls::load_or_make(
+            &ctx.vault,
+            &names,
+            a.fingerprint,
+        )?)
     } else {
         None
     };

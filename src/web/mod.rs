@@ -102,6 +102,10 @@ pub fn serve(cfg: Config, listener: TcpListener) -> Result<std::convert::Infalli
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io(std::path::PathBuf::from("listen"), e))?;
+    if !addr.ip().is_loopback() && cfg.tls.is_none() {
+        // Plain HTTP never leaves this machine: passphrases would cross the LAN in clear.
+        return Err(Error::Invalid(crate::tr!("web.tls_required", addr = addr)));
+    }
     let port = addr.port();
     let mut hosts = vec![addr.to_string()];
     if addr.ip().is_loopback() {

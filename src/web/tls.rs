@@ -67,12 +67,13 @@ pub fn valid_host(h: &str) -> bool {
 }
 
 /// Loads the certificate for `names`, or makes (and stores) a new one when there is none or
-/// it was made for other names.
-pub fn load_or_make(vault: &VaultDir, names: &[String]) -> Result<Identity> {
+/// it was made for other names. With `keep`, an existing certificate is used whatever its
+/// names (`serve --fingerprint` must never replace the certificate an admin has posted).
+pub fn load_or_make(vault: &VaultDir, names: &[String], keep: bool) -> Result<Identity> {
     let file = path(vault);
     let want = names.join(" ");
     let (pem, made) = match read_private(&file)? {
-        Some(pem) if recorded_names(&pem).as_deref() == Some(want.as_str()) => (pem, false),
+        Some(pem) if keep || recorded_names(&pem).as_deref() == Some(want.as_str()) => (pem, false),
         _ => {
             let pem = make(names)?;
             crate::vault::write_atomic(&file, pem.as_bytes())?;
