@@ -4,8 +4,7 @@
 //! at a station needs no async stack (see docs/web.md).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -15,25 +14,6 @@ const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// How long a client has to send its whole request (a slow sender cannot hold a slot).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
-
-/// A stream whose reads all end by one deadline.
-struct Deadline<'a> {
-    stream: &'a TcpStream,
-    until: Instant,
-}
-
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self
-            .until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline"))?;
-        self.stream.set_read_timeout(Some(left))?;
-        let mut s = self.stream;
-        s.read(buf)
-    }
-}
 
 /// One request. The body is wiped on drop: a sign-in form carries a passphrase.
 pub struct Request {
@@ -96,16 +76,14 @@ impl Request {
     }
 }
 
-/// Reads one request from `stream` within [`REQUEST_DEADLINE`].
-pub fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
+/// Reads one request from `stream`, plain or TLS; the caller's socket
+/// ([`super::tls::DeadlineSock`]) ends every read by [`REQUEST_DEADLINE`] after the accept.
+pub fn read_request<R: Read>(stream: &mut R) -> std::io::Result<Request> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
-    let mut r = BufReader::new(Deadline {
-        stream,
-        until: Instant::now() + REQUEST_DEADLINE,
-    });
+    let mut r = BufReader::new(stream);
     let mut head_len = 0;
     let mut line = String::new();
-    let mut read_line = |r: &mut BufReader<Deadline>, line: &mut String| -> std::io::Result<()> {
+    let mut read_line = |r: &mut BufReader<&mut R>, line: &mut String| -> std::io::Result<()> {
         line.clear();
         let n = r.by_ref().take(MAX_HEAD as u64).read_line(line)?;
         head_len += n;
@@ -296,7 +274,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Writes `r` with the security headers and `Connection: close`.
-pub fn write(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
+pub fn write(stream: &mut impl Write, r: &Response) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         r.status,

@@ -11,10 +11,12 @@ pub mod http;
 pub mod layout;
 pub mod pages;
 pub mod session;
+pub mod tls;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,22 +42,36 @@ const LANG_COOKIE: &str = "cv_lang";
 
 const STYLE: &str = include_str!("style.css");
 
+/// `Strict-Transport-Security` on every HTTPS response.
+const HSTS: &str = "max-age=31536000";
+/// How long a one-time agent sign-in link stays valid, and how many may be outstanding.
+pub const AGENT_LINK_TTL: Duration = Duration::from_secs(120);
+const MAX_AGENT_LINKS: usize = 8;
+
+/// Set once when serving HTTPS: every cookie then gets `Secure`.
+static SECURE_COOKIES: AtomicBool = AtomicBool::new(false);
+
 /// What `casevault serve` was given.
 pub struct Config {
     pub vault: VaultDir,
     /// Signed-in sessions unused this long are locked (dropped).
     pub idle: Duration,
+    /// The certificate when serving HTTPS (always off loopback; `--tls` on loopback).
+    pub tls: Option<tls::Identity>,
+    /// `--host NAME`: a name the LAN's browsers use besides the address.
+    pub host: Option<String>,
 }
 
-/// Refuses an address other than loopback: plain HTTP leaves this machine only once TLS is
-/// in place (docs/web.md, "TLS").
+/// Parses `--listen`. Any address but an unspecified one (`0.0.0.0`, `::`): the certificate
+/// and the `Host` check need the address browsers will use. Off loopback, `serve` always
+/// uses TLS (docs/web.md, "TLS").
 pub fn check_listen(listen: &str) -> Result<SocketAddr> {
     let addr: SocketAddr = listen
         .parse()
         .map_err(|_| Error::Invalid(crate::tr!("web.bad_listen", addr = listen)))?;
-    if !addr.ip().is_loopback() {
+    if addr.ip().is_unspecified() || addr.ip().is_multicast() {
         return Err(Error::Invalid(crate::tr!(
-            "web.not_loopback",
+            "web.tls_unspecified",
             addr = listen
         )));
     }
@@ -72,6 +88,14 @@ struct Server {
     failures: Mutex<Failures>,
     /// One sign-in at a time: the passphrase KDF is costly on purpose.
     signing_in: Mutex<()>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    fingerprint: Option<String>,
+    /// Serving on loopback: only then is sign-in through the agent offered.
+    loopback: bool,
+    /// Outstanding one-time agent sign-in links: SHA-256 of the token, when it was made.
+    agent_links: Mutex<Vec<([u8; 32], Instant)>>,
+    /// `scheme://host:port` for the links printed on the terminal.
+    base: String,
 }
 
 /// Serves the web interface on `listener` until the process ends.
@@ -79,19 +103,60 @@ pub fn serve(cfg: Config, listener: TcpListener) -> Result<std::convert::Infalli
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io(std::path::PathBuf::from("listen"), e))?;
+    if !addr.ip().is_loopback() && cfg.tls.is_none() {
+        // Plain HTTP never leaves this machine: passphrases would cross the LAN in clear.
+        return Err(Error::Invalid(crate::tr!("web.tls_required", addr = addr)));
+    }
     let port = addr.port();
     let mut hosts = vec![addr.to_string()];
     if addr.ip().is_loopback() {
         hosts.push(format!("localhost:{port}"));
     }
+    if let Some(h) = &cfg.host {
+        hosts.push(format!("{h}:{port}"));
+    }
+    if cfg.tls.is_some() && port == 443 {
+        // Browsers leave the default port out of `Host`.
+        let bare: Vec<String> = hosts
+            .iter()
+            .filter_map(|h| h.strip_suffix(":443").map(str::to_string))
+            .collect();
+        hosts.extend(bare);
+    }
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    SECURE_COOKIES.store(cfg.tls.is_some(), Ordering::Release);
     let server = Arc::new(Server {
         vault: cfg.vault,
         idle: cfg.idle,
+        base: format!("{scheme}://{addr}"),
         hosts,
         sessions: Mutex::new(HashMap::new()),
         failures: Mutex::new(Failures::default()),
         signing_in: Mutex::new(()),
+        fingerprint: cfg.tls.as_ref().map(|t| t.fingerprint.clone()),
+        tls: cfg.tls.map(|t| t.config),
+        loopback: addr.ip().is_loopback(),
+        agent_links: Mutex::new(Vec::new()),
     });
+    if server.loopback && !server.agent_names().is_empty() {
+        server.print_agent_link();
+    }
+    {
+        // Graceful stop: SIGINT or SIGTERM drops every session (each remembers the log head
+        // it leaves, as a CLI command does at its end) before the process exits 0.
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+            .map_err(|e| Error::io(std::path::PathBuf::from("signals"), e))?;
+        let server = Arc::clone(&server);
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                server.stop();
+                crate::errln!("{}", crate::tr!("web.stopped"));
+                let _ = crate::cli::out::finish();
+                std::process::exit(0);
+            }
+        });
+    }
     {
         // The idle lock: sessions unused for `idle` are dropped even if no request comes.
         let server = Arc::clone(&server);
@@ -148,12 +213,27 @@ fn t(l: Lang, key: &str) -> String {
     text_in(l, key, &[])
 }
 
+/// `; Secure` when serving HTTPS (the browser then never sends the cookie over plain HTTP).
+fn secure() -> &'static str {
+    if SECURE_COOKIES.load(Ordering::Acquire) {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
 pub(crate) fn cookie(name: &str, value: &str) -> String {
-    format!("{name}={value}; HttpOnly; SameSite=Strict; Path=/")
+    format!(
+        "{name}={value}; HttpOnly; SameSite=Strict; Path=/{}",
+        secure()
+    )
 }
 
 fn expired_cookie(name: &str) -> String {
-    format!("{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+    format!(
+        "{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        secure()
+    )
 }
 
 impl Server {
@@ -172,9 +252,34 @@ impl Server {
         drop(gone);
     }
 
-    fn serve_one(&self, mut stream: TcpStream) {
-        let _ = stream.set_write_timeout(Some(http::REQUEST_DEADLINE));
-        let resp = match http::read_request(&stream) {
+    /// One connection: the handshake (with TLS) and the whole request must arrive within
+    /// [`http::REQUEST_DEADLINE`] of the accept.
+    fn serve_one(&self, stream: TcpStream) {
+        let mut sock = tls::DeadlineSock::new(stream, http::REQUEST_DEADLINE);
+        let Some(config) = &self.tls else {
+            let resp = self.respond(http::read_request(&mut sock));
+            let _ = http::write(&mut sock, &resp);
+            return;
+        };
+        let Ok(conn) = rustls::ServerConnection::new(Arc::clone(config)) else {
+            return;
+        };
+        let mut s = rustls::StreamOwned::new(conn, sock);
+        let req = http::read_request(&mut s);
+        if s.conn.is_handshaking() {
+            // Not TLS (plain HTTP to this port), a failed handshake or a timeout: no content.
+            return;
+        }
+        let resp = self
+            .respond(req)
+            .with("Strict-Transport-Security", HSTS.into());
+        let _ = http::write(&mut s, &resp);
+        s.conn.send_close_notify();
+        let _ = s.flush();
+    }
+
+    fn respond(&self, req: std::io::Result<Request>) -> Response {
+        match req {
             Ok(req) => {
                 // Server time from a complete request to the answer, for the page benchmark
                 // (`Server-Timing`, shown by browsers' developer tools too).
@@ -184,8 +289,7 @@ impl Server {
                 r.with("Server-Timing", format!("app;dur={ms:.2}"))
             }
             Err(_) => Response::text(400, "bad request\n"),
-        };
-        let _ = http::write(&mut stream, &resp);
+        }
     }
 
     fn lang(req: &Request) -> (Lang, Option<String>) {
@@ -218,7 +322,8 @@ impl Server {
             // no-referrer` browsers send `Origin: null` even for our own forms (Fetch,
             // "serializing a request origin"): then the browser-set `Sec-Fetch-Site` must say
             // same-origin. Neither header can be set by a page.
-            let want = format!("http://{}", req.header("host").unwrap_or(""));
+            let scheme = if self.tls.is_some() { "https" } else { "http" };
+            let want = format!("{scheme}://{}", req.header("host").unwrap_or(""));
             let origin = req.header("origin");
             let same = origin == Some(want.as_str())
                 || (matches!(origin, None | Some("null"))
@@ -237,17 +342,13 @@ impl Server {
                 headers: Vec::new(),
                 body: STYLE.as_bytes().to_vec(),
             },
-            ("GET", "/login") => {
-                let (token, set) = pages::login::token(req);
-                let r = pages::login::page(lang, &token, None, 200);
-                match set {
-                    Some(c) => r.with("Set-Cookie", c),
-                    None => r,
-                }
-            }
+            ("GET", "/login") => self.login_page(req, lang, None, None, 200),
             ("POST", "/login") => self.login(req, lang),
             ("POST", "/logout") => self.logout(req),
             (_, "/login" | "/logout") => Response::text(405, "method not allowed\n"),
+            (m, p) if p == "/login/agent" || p.starts_with("/login/agent/") => {
+                self.agent_login(req, lang, m, &p["/login/agent".len()..])
+            }
             _ => self.signed_page(req, lang),
         };
         match set_lang {
@@ -305,14 +406,8 @@ impl Server {
         if !ok {
             return Response::text(403, "csrf token refused\n");
         }
-        let again = |error: &str, status: u16| {
-            let (token, set) = pages::login::token(req);
-            let r = pages::login::page(lang, &token, Some(error), status);
-            match set {
-                Some(c) => r.with("Set-Cookie", c),
-                None => r,
-            }
-        };
+        let again =
+            |error: &str, status: u16| self.login_page(req, lang, Some(error), None, status);
         let name = req
             .form("name")
             .map(|n| n.trim().to_string())
@@ -337,20 +432,7 @@ impl Server {
             r
         };
         match opened {
-            Ok((worker, me)) => {
-                let id = random_token();
-                let home = layout::home(&me);
-                let s = Signed {
-                    csrf: random_token(),
-                    last: Instant::now(),
-                    worker,
-                    me: Arc::new(me),
-                };
-                lock(&self.sessions).insert(session_key(&id), s);
-                Response::redirect(home)
-                    .with("Set-Cookie", cookie(SESSION_COOKIE, &id))
-                    .with("Set-Cookie", expired_cookie(LOGIN_COOKIE))
-            }
+            Ok((worker, me)) => self.signed_in(worker, me),
             Err(e) if e.exit_code() == crate::error::exit::AUTH => {
                 again(&t(lang, "web.signin_failed"), 401)
             }
@@ -376,5 +458,201 @@ impl Server {
         };
         drop(gone);
         Response::redirect("/login").with("Set-Cookie", expired_cookie(SESSION_COOKIE))
+    }
+}
+
+impl Server {
+    /// A new signed-in session: its random id in the cookie, the table keyed by its hash.
+    fn signed_in(&self, worker: Worker, me: session::Me) -> Response {
+        let id = random_token();
+        let home = layout::home(&me);
+        let s = Signed {
+            csrf: random_token(),
+            last: Instant::now(),
+            worker,
+            me: Arc::new(me),
+        };
+        lock(&self.sessions).insert(session_key(&id), s);
+        Response::redirect(home)
+            .with("Set-Cookie", cookie(SESSION_COOKIE, &id))
+            .with("Set-Cookie", expired_cookie(LOGIN_COOKIE))
+    }
+
+    /// The sign-in page with the fingerprint (HTTPS) and the agent's offer (loopback).
+    fn login_page(
+        &self,
+        req: &Request,
+        lang: Lang,
+        error: Option<&str>,
+        notice: Option<String>,
+        status: u16,
+    ) -> Response {
+        let (token, set) = pages::login::token(req);
+        let extras = pages::login::Extras {
+            fingerprint: self.fingerprint.as_deref(),
+            agent_names: if self.loopback {
+                self.agent_names()
+            } else {
+                Vec::new()
+            },
+            notice,
+        };
+        let r = pages::login::page(lang, &token, error, status, &extras);
+        match set {
+            Some(c) => r.with("Set-Cookie", c),
+            None => r,
+        }
+    }
+
+    /// The names the agent of this process's uid holds for this vault (none if no agent, or
+    /// `CASEVAULT_AGENT=0`). Names only: the identities stay in the agent until used.
+    fn agent_names(&self) -> Vec<String> {
+        if !crate::agent::enabled(false) {
+            return Vec::new();
+        }
+        let Ok(canon) = std::fs::canonicalize(&self.vault.root) else {
+            return Vec::new();
+        };
+        let canon = canon.to_string_lossy();
+        let req = crate::agent::Request {
+            op: "status".into(),
+            ..Default::default()
+        };
+        match crate::agent::call(&req) {
+            Ok(r) => r
+                .status
+                .map(|st| st.unlocked)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|h| h.vault == canon && crate::vault::valid_staff_name(&h.member))
+                .map(|h| h.member)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Prints a new one-time sign-in link on the terminal of whoever started `serve`: only
+    /// that user sees it, so only that user's browser can ride the agent (any local user can
+    /// reach a loopback port). Valid once, for [`AGENT_LINK_TTL`].
+    fn print_agent_link(&self) {
+        let token = random_token();
+        {
+            let mut links = lock(&self.agent_links);
+            links.retain(|(_, at)| at.elapsed() < AGENT_LINK_TTL);
+            if links.len() >= MAX_AGENT_LINKS {
+                links.remove(0);
+            }
+            links.push((session_key(&token), Instant::now()));
+        }
+        crate::outln!(
+            "{}",
+            crate::tr!(
+                "web.agent_link_printed",
+                url = format!("{}/login/agent/{token}", self.base)
+            )
+        );
+        let _ = crate::cli::out::finish();
+    }
+
+    /// Whether `token` is an outstanding link; `take` consumes it (single use).
+    fn agent_link_valid(&self, token: &str, take: bool) -> bool {
+        let key = session_key(token);
+        let mut links = lock(&self.agent_links);
+        links.retain(|(_, at)| at.elapsed() < AGENT_LINK_TTL);
+        let Some(i) = links.iter().position(|(k, _)| ct_eq(k, &key)) else {
+            return false;
+        };
+        if take {
+            links.remove(i);
+        }
+        true
+    }
+
+    /// `/login/agent` (POST: print a new link), `/login/agent/<token>` (GET: the names the
+    /// agent holds; POST with `name`: sign in). Loopback only.
+    fn agent_login(&self, req: &Request, lang: Lang, method: &str, rest: &str) -> Response {
+        if !self.loopback {
+            return pages::login::refused(lang, &t(lang, "web.agent_lan_refused"), 403);
+        }
+        let form_ok = || match (req.cookie(LOGIN_COOKIE), req.form("csrf").as_deref()) {
+            (Some(c), Some(f)) => ct_eq(c.as_bytes(), f.as_bytes()),
+            _ => false,
+        };
+        let link = rest.strip_prefix('/').unwrap_or("");
+        match (method, link) {
+            ("POST", "") => {
+                if !form_ok() {
+                    return Response::text(403, "csrf token refused\n");
+                }
+                self.print_agent_link();
+                self.login_page(req, lang, None, Some(t(lang, "web.agent_link_sent")), 200)
+            }
+            ("GET", l) if !l.is_empty() => {
+                if !self.agent_link_valid(l, false) {
+                    return pages::login::refused(lang, &t(lang, "web.agent_link_bad"), 403);
+                }
+                let (token, set) = pages::login::token(req);
+                let r = pages::login::agent_page(lang, &token, l, &self.agent_names());
+                match set {
+                    Some(c) => r.with("Set-Cookie", c),
+                    None => r,
+                }
+            }
+            ("POST", l) if !l.is_empty() => {
+                if !form_ok() {
+                    return Response::text(403, "csrf token refused\n");
+                }
+                if !self.agent_link_valid(l, true) {
+                    return pages::login::refused(lang, &t(lang, "web.agent_link_bad"), 403);
+                }
+                let name = req
+                    .form("name")
+                    .map(|n| n.trim().to_string())
+                    .unwrap_or_default();
+                if !crate::vault::valid_staff_name(&name) {
+                    return pages::login::refused(lang, &t(lang, "web.agent_none"), 403);
+                }
+                let vault = self.vault.clone();
+                let opened = {
+                    let _one = lock(&self.signing_in);
+                    Worker::open_with(lang, move || {
+                        let me = crate::agent::fetch(&vault.root, &vault.identity(&name), &name)
+                            .ok_or_else(|| Error::Invalid(crate::tr!("web.agent_none")))?;
+                        crate::vault::Session::with_identity(&vault, me)
+                    })
+                };
+                match opened {
+                    Ok((worker, me)) => self.signed_in(worker, me),
+                    Err(e) => {
+                        let m = crate::i18n::with_lang(lang, || e.to_string());
+                        pages::login::refused(lang, &m, 403)
+                    }
+                }
+            }
+            _ => Response::text(405, "method not allowed\n"),
+        }
+    }
+
+    /// Graceful stop: every session leaves the table, each worker thread ends and drops its
+    /// session (remembering the log head, wiping its keys); waits for them, at most 4 s.
+    fn stop(&self) {
+        // No sign-in completes from now on (the process exits holding this).
+        let _one = lock(&self.signing_in);
+        let all: Vec<Signed> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        let until = Instant::now() + Duration::from_secs(4);
+        let done: Vec<_> = all
+            .into_iter()
+            .map(|s| {
+                let Signed { worker, .. } = s;
+                let Worker { tx, done } = worker;
+                drop(tx);
+                done
+            })
+            .collect();
+        for d in done {
+            let _ = d.recv_timeout(until.saturating_duration_since(Instant::now()));
+        }
+        // Stop was asked for while holding the sign-in lock; it is released at exit.
+        std::mem::forget(_one);
     }
 }

@@ -46,6 +46,8 @@ impl Me {
 /// The thread holding one member's open session.
 pub struct Worker {
     pub tx: mpsc::Sender<Job>,
+    /// Disconnected once the thread has ended and its session is dropped (graceful stop).
+    pub done: mpsc::Receiver<()>,
 }
 
 impl Worker {
@@ -56,11 +58,25 @@ impl Worker {
         pass: SecretString,
         lang: Lang,
     ) -> Result<(Worker, Me)> {
+        Self::open_with(lang, move || {
+            let s = Session::open(&vault, &name, &pass);
+            drop(pass);
+            s
+        })
+    }
+
+    /// Opens a session with `open` (passphrase or the agent's identity) on a new thread.
+    pub fn open_with(
+        lang: Lang,
+        open: impl FnOnce() -> Result<Session> + Send + 'static,
+    ) -> Result<(Worker, Me)> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Me>>();
+        let (done_tx, done) = mpsc::channel::<()>();
         std::thread::spawn(move || {
-            let opened = crate::i18n::with_lang(lang, || Session::open(&vault, &name, &pass));
-            drop(pass);
+            // Declared first, so dropped last: after the session below.
+            let _done = done_tx;
+            let opened = crate::i18n::with_lang(lang, open);
             let mut s = match opened {
                 Ok(s) => s,
                 Err(e) => {
@@ -86,7 +102,7 @@ impl Worker {
         let me = ready_rx
             .recv()
             .map_err(|_| Error::Invalid(crate::tr!("web.internal")))??;
-        Ok((Worker { tx }, me))
+        Ok((Worker { tx, done }, me))
     }
 }
 

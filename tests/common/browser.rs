@@ -79,6 +79,12 @@ impl Browser {
     /// Starts chromium with a fresh profile under `profile`; `None` (skip) when the browser is
     /// not installed, except under `CI=1`.
     pub fn start(profile: &Path) -> Option<Browser> {
+        Self::start_with(profile, false)
+    }
+
+    /// [`Browser::start`] that accepts a self-signed certificate when `insecure_certs` (the
+    /// HTTPS tests of `serve --tls`, which check the fingerprint themselves).
+    pub fn start_with(profile: &Path, insecure_certs: bool) -> Option<Browser> {
         let (Some(driver), Some(_)) = (on_path("chromedriver"), on_path("chromium")) else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -119,7 +125,8 @@ impl Browser {
             "POST",
             "/session",
             Some(json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome", "goog:chromeOptions": options}}})),
+                "browserName": "chrome", "acceptInsecureCerts": insecure_certs,
+                "goog:chromeOptions": options}}})),
         );
         let sid = session["sessionId"]
             .as_str()
