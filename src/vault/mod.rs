@@ -48,6 +48,9 @@ pub use referrals::{
     Export, ExportRequest, ImportedPacket, PacketView, PendingRecord, PendingRelease, STATUSES,
 };
 pub use rekey::RekeyReport;
-pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
+pub use requests::{
+    AccessOutcome, CorrectionOutcome, NewRequest, PackageDownload, PackagePreview, PackageState,
+    PackageTo, PastRecipient,
+};
 pub use rotation::pending_rotation;
 pub use session::Session;

@@ -216,6 +216,37 @@ impl Response {
         r
     }
 
+    /// A 303 to a computed path of ours (`/requests/12`). Only a path starting with a single
+    /// `/` is taken (never another host, never `//host`); anything else goes to `/`.
+    pub fn see_other(to: String) -> Response {
+        let ok = to.starts_with('/')
+            && !to.starts_with("//")
+            && !to.contains('\\')
+            && to.bytes().all(|b| b.is_ascii_graphic());
+        let mut r = Response::text(303, "");
+        r.headers
+            .push(("Location", if ok { to } else { "/".to_string() }));
+        r
+    }
+
+    /// A file download (`Content-Disposition: attachment`); with the `no-store` every response
+    /// carries, the browser keeps only the file its user saves.
+    pub fn attachment(content_type: &'static str, filename: &str, body: Vec<u8>) -> Response {
+        let name: String = filename
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        Response {
+            status: 200,
+            content_type,
+            headers: vec![(
+                "Content-Disposition",
+                format!("attachment; filename=\"{name}\""),
+            )],
+            body,
+        }
+    }
+
     pub fn with(mut self, name: &'static str, value: String) -> Response {
         self.headers.push((name, value));
         self
@@ -240,6 +271,7 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
         303 => "See Other",
         400 => "Bad Request",
         401 => "Unauthorized",
