@@ -124,6 +124,9 @@ pub struct PackagePreview {
 #[derive(Debug, Serialize)]
 pub struct PreviewRecord {
     pub meta: RecordMeta,
+    /// The kind's labels from its template.
+    pub kind_zh: String,
+    pub kind_en: String,
     /// The withholding reason code (`supervisor_only_tier`), or `None`: given to the client.
     pub withheld: Option<String>,
 }
@@ -584,7 +587,17 @@ impl Session {
                 let withheld = tier
                     .supervisor_only
                     .then(|| "supervisor_only_tier".to_string());
-                records.push(PreviewRecord { meta: m, withheld });
+                let (kind_zh, kind_en) = self
+                    .policy
+                    .template(&m.kind)
+                    .map(|t| (t.label_zh.clone(), t.label_en.clone()))
+                    .unwrap_or_else(|| (m.kind.clone(), m.kind.clone()));
+                records.push(PreviewRecord {
+                    meta: m,
+                    kind_zh,
+                    kind_en,
+                    withheld,
+                });
             }
         }
         let mac = id_mac(&self.conn, "client", req.client_id)?;

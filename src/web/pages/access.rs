@@ -390,7 +390,7 @@ fn preview(ctx: &Ctx, r: &Request, p: &Result<PackagePreview, String>) -> Markup
                         @for x in &p.records {
                             tr class=[x.withheld.is_some().then_some("withheld")] {
                                 td { "#" (x.meta.id) }
-                                td { (x.meta.kind) }
+                                td { (if ctx.lang == crate::i18n::Lang::En { &x.kind_en } else { &x.kind_zh }) }
                                 td { (format_time(x.meta.created_at)) }
                                 td { @if x.withheld.is_some() { (ctx.t("web.req_withheld_tier")) } @else { (ctx.t("web.req_given")) } }
                             }
@@ -539,8 +539,16 @@ fn download(ctx: &Ctx, id: i64) -> Page {
         Ok(t) => t,
         Err(e) => return show(ctx, id, Some((400, e))),
     };
-    match ctx.call(move |s| s.request_download_again(id, to.as_ref()))? {
-        Ok(d) => Ok(package_response(d)),
+    // Not covered by a checkpoint yet: held, as when it was made (no receipt exists yet).
+    let got = ctx.call(move |s| {
+        if !s.request_package_state(id)?.covered {
+            return Ok(None);
+        }
+        s.request_download_again(id, to.as_ref()).map(Some)
+    })?;
+    match got {
+        Ok(Some(d)) => Ok(package_response(d)),
+        Ok(None) => Ok(held(ctx, id, false)),
         Err(e @ (Error::AwaitingCheckpoint { .. } | Error::AwaitingWitnesses { .. })) => {
             let witnesses = matches!(e, Error::AwaitingWitnesses { .. });
             Ok(held(ctx, id, witnesses))

@@ -54,10 +54,12 @@ fn sev_class(s: Severity) -> &'static str {
 }
 
 fn results(ctx: &Ctx, r: &Report) -> Markup {
+    // A finding's id names its check, or extends it (`log.warning` of the check `log`).
     let title_of = |id: &str| {
         r.checks
             .iter()
-            .find(|c| c.id == id)
+            .filter(|c| id == c.id || id.starts_with(&format!("{}.", c.id)))
+            .max_by_key(|c| c.id.len())
             .map(|c| c.title.clone())
             .unwrap_or_else(|| id.to_string())
     };
