@@ -437,6 +437,112 @@ fn a_caseworker_s_package_awaits_a_supervisor_s_checkpoint() {
 }
 
 #[test]
+fn a_correction_closes_with_the_amendment_made_and_a_request_can_be_denied() {
+    let v = TestVault::new();
+    let case = v.client_with_case("C1", "刘洋");
+    let rec = v.process_note("wang", case, "wrong date").ok().json()["id"]
+        .as_i64()
+        .unwrap();
+    let s = serve_now(&v);
+    let c = client(&s, "wang");
+    let form = format!("/cases/{case}/requests");
+    let rid = request_id(&c.post(
+        &form,
+        &form,
+        &[
+            ("kind", "correction"),
+            ("requester", "刘洋"),
+            ("authority", "self"),
+            ("record", &rec.to_string()),
+        ],
+    ));
+    let page_path = format!("/requests/{rid}");
+    let page = c.get(&page_path);
+    assert!(page
+        .body
+        .contains(&format!("href=\"/records/{rec}/amend\"")));
+    // The record itself is not an amendment of itself.
+    let accept = format!("/requests/{rid}/accept");
+    let r = c.post(&page_path, &accept, &[("amendment", &rec.to_string())]);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("不是记录"), "{}", r.body);
+    // Amended on the record's page (here: the CLI's `record amend`), then closed with it.
+    let fields = serde_json::json!({"client_number": "C1", "date": "2026-11-21",
+        "session_aim": "a", "narrative": "right date"});
+    let am = v
+        .run_stdin(
+            "wang",
+            &[
+                "--json",
+                "record",
+                "amend",
+                &rec.to_string(),
+                "--fields",
+                "-",
+            ],
+            &fields.to_string(),
+        )
+        .ok()
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let r = c.post(&page_path, &accept, &[("amendment", &am.to_string())]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let shown = cli(&v, "wang", &["--json", "request", "show", &rid.to_string()])
+        .ok()
+        .json();
+    assert_eq!(shown["status"], "accepted");
+    assert_eq!(shown["amendment_id"], am);
+    let log = cli(
+        &v,
+        "li",
+        &["--json", "log", "show", "--kind", "correction_notice"],
+    )
+    .ok()
+    .json();
+    assert_eq!(log.as_array().unwrap().len(), 1);
+    let page = c.get(&page_path);
+    assert!(page.body.contains("已更正") && page.body.contains("无需通知"));
+
+    // Another request denied with a reason, closed for the CLI too.
+    let other = request_id(&c.post(
+        &form,
+        &form,
+        &[
+            ("kind", "access"),
+            ("requester", "刘洋"),
+            ("authority", "self"),
+        ],
+    ));
+    let path = format!("/requests/{other}");
+    assert_eq!(
+        c.post(
+            &path,
+            &format!("/requests/{other}/deny"),
+            &[("reason", "  ")]
+        )
+        .status,
+        400
+    );
+    let r = c.post(
+        &path,
+        &format!("/requests/{other}/deny"),
+        &[("reason", "<i>重复请求</i>")],
+    );
+    assert_eq!(r.status, 303);
+    let shown = cli(
+        &v,
+        "wang",
+        &["--json", "request", "show", &other.to_string()],
+    )
+    .ok()
+    .json();
+    assert_eq!(shown["status"], "denied");
+    assert_eq!(shown["response"], "<i>重复请求</i>");
+    assert!(c.get(&path).body.contains("&lt;i&gt;重复请求&lt;/i&gt;"));
+}
+
+#[test]
 fn the_audit_page_is_for_auditors_and_shows_the_findings() {
     let v = TestVault::new();
     v.client_with_case("C1", "刘洋");

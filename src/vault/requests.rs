@@ -893,6 +893,74 @@ impl Session {
         Ok(out)
     }
 
+    /// Accepts a correction whose amendment was already written (`record amend`, or the web
+    /// interface's amend page): `amendment` must be a later version of the request's record
+    /// (its `amends` chain reaches it) written on or after the request was received. Logs
+    /// the correction and closes the request as [`Session::request_accept`] does.
+    pub fn request_accept_amended(&mut self, id: i64, amendment: i64) -> Result<CorrectionOutcome> {
+        self.require(Action::RequestManage)?;
+        let req = self.open_request(id, RequestKind::Correction)?;
+        let original = req.record_id.ok_or(Error::Tampered {
+            what: "request",
+            id: id.to_string(),
+        })?;
+        let meta = store::records::get(&self.conn, amendment)?
+            .ok_or(Error::NotFound {
+                what: "record",
+                id: amendment.to_string(),
+            })?
+            .meta;
+        self.case_access(meta.case_id)?;
+        let mut reaches = false;
+        let mut cur = meta.amends;
+        while let Some(prev) = cur {
+            if prev == original {
+                reaches = true;
+                break;
+            }
+            cur = store::records::get(&self.conn, prev)?.and_then(|r| r.meta.amends);
+        }
+        if !reaches || meta.created_at < req.received.to_unix() {
+            return Err(Error::Invalid(tr!(
+                "requests.not_an_amendment",
+                amendment = amendment,
+                record = original,
+                id = id
+            )));
+        }
+        let notify = self.past_recipients(original)?;
+        let tx = store::immediate(&self.conn)?;
+        let mut e = self.log_entry(Kind::CorrectionNotice, Some(meta.case_id))?;
+        e.purpose = "correction request".into();
+        e.basis = LegalBasis::Statutory(format!("PIPL art. 46 correction request {id}"));
+        e.detail = format!(
+            "request {id}: record {original} amended by record {amendment}; {} past recipients to notify",
+            notify.len()
+        );
+        let receipt = self.log_append(&tx, &e)?;
+        store::requests::close(
+            &tx,
+            id,
+            &Close {
+                status: RequestStatus::Accepted,
+                response: "",
+                withheld: &[],
+                amendment_id: Some(amendment),
+                statement_id: None,
+                log_index: Some(receipt.index),
+                at: now(),
+                by: &self.me.name,
+            },
+        )?;
+        tx.commit()?;
+        Ok(CorrectionOutcome {
+            request: self.request_show(id)?,
+            amendment: meta,
+            notify,
+            log_index: receipt.index,
+        })
+    }
+
     /// Accepts a correction: appends the amendment (linked to the original, which stays),
     /// closes the request, logs it, and lists past recipients to notify.
     pub fn request_accept(

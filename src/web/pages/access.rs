@@ -17,7 +17,7 @@ use crate::domain::time::{format_time, today, Date};
 use crate::domain::{Authority, Request, RequestKind, RequestStatus};
 use crate::error::{Error, Family};
 use crate::policy::{Action, Role};
-use crate::vault::{NewRequest, PackagePreview, PackageState, PackageTo};
+use crate::vault::{NewRequest, PackagePreview, PackageState, PackageTo, PastRecipient};
 use crate::web::http::Response;
 use crate::web::layout::{status_of, Ctx, Page};
 
@@ -31,6 +31,7 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
         ("POST", ["requests", id, "package"]) => num(id).map(|id| package(ctx, id)),
         ("POST", ["requests", id, "download"]) => num(id).map(|id| download(ctx, id)),
         ("POST", ["requests", id, "deny"]) => num(id).map(|id| deny(ctx, id)),
+        ("POST", ["requests", id, "accept"]) => num(id).map(|id| accept(ctx, id)),
         _ => None,
     }
 }
@@ -256,6 +257,8 @@ fn add(ctx: &Ctx, case_id: i64) -> Page {
 struct Extra {
     preview: Option<Result<PackagePreview, String>>,
     state: Option<Result<PackageState, String>>,
+    /// An accepted correction: who received the record before (to be sent a notice).
+    notify: Option<Vec<PastRecipient>>,
 }
 
 fn show(ctx: &Ctx, id: i64, failed: Option<(u16, String)>) -> Page {
@@ -269,7 +272,18 @@ fn show(ctx: &Ctx, id: i64, failed: Option<(u16, String)>) -> Page {
             .then(|| s.request_package_preview(id).map_err(msg));
         let state = (access && r.status == RequestStatus::Fulfilled)
             .then(|| s.request_package_state(id).map_err(msg));
-        Ok((r, Extra { preview, state }))
+        let notify = match (r.status, r.record_id) {
+            (RequestStatus::Accepted, Some(rec)) => Some(s.past_recipients(rec)?),
+            _ => None,
+        };
+        Ok((
+            r,
+            Extra {
+                preview,
+                state,
+                notify,
+            },
+        ))
     })?;
     let (status, error) = match failed {
         Some((s, e)) => (s, Some(e)),
@@ -298,6 +312,22 @@ fn show(ctx: &Ctx, id: i64, failed: Option<(u16, String)>) -> Page {
                     h2 { (ctx.t("web.req_correct_h")) }
                     p { (ctx.t("web.req_correct_how")) }
                     p { a.button href=(format!("/records/{rec}/amend")) { (ctx.tr("web.req_amend_link", &[("record", rec.to_string())])) } }
+                    form method="post" action=(format!("/requests/{}/accept", r.id)) {
+                        (ctx.csrf_field())
+                        label { (ctx.t("web.req_f_amendment")) input name="amendment" inputmode="numeric" required; }
+                        button type="submit" { (ctx.t("web.req_accept")) }
+                    }
+                }
+            }
+        }
+        @if let Some(n) = &extra.notify {
+            section {
+                h2 { (ctx.t("web.req_notify_h")) }
+                @if n.is_empty() {
+                    p { (ctx.t("web.req_notify_none")) }
+                } @else {
+                    ul { @for p in n { li { (p.recipient) " · " (p.date) } } }
+                    p { (ctx.tr("web.req_notify_how", &[("id", r.id.to_string())])) }
                 }
             }
         }
@@ -554,6 +584,28 @@ fn download(ctx: &Ctx, id: i64) -> Page {
             Ok(held(ctx, id, witnesses))
         }
         Err(e) if e.family() == Family::Usage => {
+            let msg = crate::i18n::with_lang(ctx.lang, || e.to_string());
+            show(ctx, id, Some((400, msg)))
+        }
+        Err(e) => Err(ctx.error(&e)),
+    }
+}
+
+/// Closes a correction with the amendment written on the record's page.
+fn accept(ctx: &Ctx, id: i64) -> Page {
+    ctx.require(Action::RequestManage)?;
+    let amendment = match field(ctx, "amendment").parse::<i64>() {
+        Ok(n) if n > 0 => n,
+        _ => return show(ctx, id, Some((400, ctx.t("web.req_bad_record")))),
+    };
+    match ctx.call(move |s| s.request_accept_amended(id, amendment))? {
+        Ok(_) => Ok(Response::see_other(format!("/requests/{id}"))),
+        Err(e)
+            if matches!(
+                e.family(),
+                Family::Usage | Family::Refused | Family::NotFound
+            ) =>
+        {
             let msg = crate::i18n::with_lang(ctx.lang, || e.to_string());
             show(ctx, id, Some((400, msg)))
         }
