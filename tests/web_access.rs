@@ -411,6 +411,8 @@ fn a_caseworker_s_package_awaits_a_supervisor_s_checkpoint() {
     assert!(!page.body.contains("/download\""));
     let (status, _, _) = post_raw(&c, &page_path, &format!("/requests/{rid}/download"), &[]);
     assert_eq!(status, 202, "still held");
+    let (status, _, _) = post_raw(&c, &page_path, &format!("/requests/{rid}/receipt"), &[]);
+    assert_eq!(status, 202, "the receipt too");
 
     // A supervisor's session signs a checkpoint: now it downloads (to the stored key).
     cli(&v, "li", &["case", "list"]).ok();
@@ -434,6 +436,23 @@ fn a_caseworker_s_package_awaits_a_supervisor_s_checkpoint() {
     .ok()
     .json();
     assert_eq!(log[0]["disclosed_sha256"], sha256_hex(&plain));
+    // Its receipt, as the CLI writes it beside the package, verifies under the log key.
+    let (status, head, receipt) =
+        post_raw(&c, &page_path, &format!("/requests/{rid}/receipt"), &[]);
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("attachment"));
+    let receipt =
+        casevault::log::Receipt::from_json(std::str::from_utf8(&receipt).unwrap()).unwrap();
+    let vkey = cli(&v, "audit", &["log", "key"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let (_, entry) = casevault::log::verify_receipt(&receipt, &vkey).unwrap();
+    assert_eq!(
+        entry.disclosed_sha256.map(|h| casevault::crypto::hex(&h)),
+        Some(sha256_hex(&plain))
+    );
 }
 
 #[test]

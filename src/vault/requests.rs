@@ -628,6 +628,35 @@ impl Session {
         })
     }
 
+    /// The receipt of a fulfilled access package (what the CLI writes beside the package as
+    /// `.receipt.json`): its log entry under the latest checkpoint, witnessed as a release
+    /// is. Held like the package while no checkpoint covers the entry.
+    pub fn request_receipt(&self, id: i64) -> Result<String> {
+        self.require(Action::RecordRead)?;
+        let req = self.request_show(id)?;
+        let inputs = match (req.kind, req.status) {
+            (RequestKind::Access, RequestStatus::Fulfilled) => {
+                store::requests::get_package(&self.conn, id)?
+            }
+            _ => None,
+        }
+        .ok_or_else(|| Error::Invalid(tr!("requests.resend_not_fulfilled", id = id)))?;
+        if !self.request_package_state(id)?.covered {
+            // No checkpoint yet: `witnessed` says so (AwaitingCheckpoint) with what to run.
+            let none = log::Receipt {
+                checkpoint: String::new(),
+                index: inputs.log_index,
+                entry: String::new(),
+                proof: Vec::new(),
+                chain: Vec::new(),
+                chain_keys: Vec::new(),
+            };
+            return self.witnessed(none).map(|r| r.to_json());
+        }
+        let receipt = log::receipt_for(&self.conn, inputs.log_index)?;
+        Ok(self.witnessed(receipt)?.to_json())
+    }
+
     /// Disclosures about the client (by MAC) from `from` on, as the accounting lists them.
     fn accounting(&self, mac: [u8; 32], from: i64) -> Result<Vec<Disclosure>> {
         let filter = log::Filter {

@@ -32,6 +32,7 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
         ("POST", ["requests", id, "download"]) => num(id).map(|id| download(ctx, id)),
         ("POST", ["requests", id, "deny"]) => num(id).map(|id| deny(ctx, id)),
         ("POST", ["requests", id, "accept"]) => num(id).map(|id| accept(ctx, id)),
+        ("POST", ["requests", id, "receipt"]) => num(id).map(|id| receipt(ctx, id)),
         _ => None,
     }
 }
@@ -472,6 +473,11 @@ fn handover(ctx: &Ctx, r: &Request, st: &Result<PackageState, String>) -> Markup
                     (target_fields(ctx, st.stored_recipient))
                     button type="submit" { (ctx.t("web.req_download")) }
                 }
+                form method="post" action=(format!("/requests/{}/receipt", r.id)) {
+                    (ctx.csrf_field())
+                    p { (ctx.t("web.req_receipt_what")) }
+                    button type="submit" { (ctx.t("web.req_receipt")) }
+                }
             }
         },
     }
@@ -586,6 +592,25 @@ fn download(ctx: &Ctx, id: i64) -> Page {
         Err(e) if e.family() == Family::Usage => {
             let msg = crate::i18n::with_lang(ctx.lang, || e.to_string());
             show(ctx, id, Some((400, msg)))
+        }
+        Err(e) => Err(ctx.error(&e)),
+    }
+}
+
+/// The package's receipt (its log entry under a checkpoint), as the CLI writes it beside
+/// the package: the client or anyone can check the disclosure was logged.
+fn receipt(ctx: &Ctx, id: i64) -> Page {
+    ctx.require(Action::RequestManage)?;
+    ctx.require(Action::RecordRead)?;
+    match ctx.call(move |s| s.request_receipt(id))? {
+        Ok(json) => Ok(Response::attachment(
+            "application/json",
+            &format!("access-package-{id}.age.receipt.json"),
+            json.into_bytes(),
+        )),
+        Err(e @ (Error::AwaitingCheckpoint { .. } | Error::AwaitingWitnesses { .. })) => {
+            let witnesses = matches!(e, Error::AwaitingWitnesses { .. });
+            Ok(held(ctx, id, witnesses))
         }
         Err(e) => Err(ctx.error(&e)),
     }
