@@ -319,7 +319,7 @@ pub fn run(ctx: &mut Context, cmd: LogCmd) -> Result<()> {
 
 /// A log entry kind for people: its catalog label (`log.kind.<name>`), else its name. JSON
 /// keeps the stable name.
-fn kind_label(name: &str) -> String {
+pub(crate) fn kind_label(name: &str) -> String {
     let key = format!("log.kind.{name}");
     if crate::i18n::has(&key) {
         crate::i18n::text(&key, &[])
@@ -330,7 +330,7 @@ fn kind_label(name: &str) -> String {
 
 /// A legal basis for people, from the stable text the vault gives (`consent 3`,
 /// `emergency: …`, `statutory: …`, `internal duty`). JSON keeps the stable text.
-fn basis_label(basis: &str) -> String {
+pub(crate) fn basis_label(basis: &str) -> String {
     if basis == "internal duty" {
         tr!("log.basis.internal_duty")
     } else if let Some(id) = basis.strip_prefix("consent ") {
@@ -358,7 +358,7 @@ fn role_label(role: &str) -> String {
 /// is unchanged, and JSON shows it as stored): `name (role)`, `invite NAME as ROLE`,
 /// `policy DIGEST`, `assign NAME`, `epoch N`, `records A-B`, …. Other details are shown as
 /// stored.
-fn detail_label(detail: &str) -> String {
+pub(crate) fn detail_label(detail: &str) -> String {
     if let Some(rest) = detail.strip_prefix("invite ") {
         if let Some((name, role)) = rest.split_once(" as ") {
             return tr!("log.detail.invite", name = name, role = role_label(role));

@@ -13,7 +13,7 @@ mod forms;
 pub mod help;
 mod import;
 mod init;
-mod log;
+pub(crate) mod log;
 pub mod out;
 mod packet;
 mod policy;

@@ -52,6 +52,9 @@ pub use referrals::{
     ReferralPreview, ScopedRecord, STATUSES,
 };
 pub use rekey::RekeyReport;
-pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
+pub use requests::{
+    AccessOutcome, CorrectionOutcome, NewRequest, PackageDownload, PackagePreview, PackageState,
+    PackageTo, PastRecipient,
+};
 pub use rotation::pending_rotation;
 pub use session::Session;

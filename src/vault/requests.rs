@@ -86,6 +86,61 @@ pub struct AccessOutcome {
     pub disclosures: usize,
 }
 
+/// An access package for the web interface: the age ciphertext and its receipt, held in
+/// memory only and served as a download (no file outside the vault).
+pub struct PackageDownload {
+    pub request_id: i64,
+    pub log_index: u64,
+    pub cipher: Vec<u8>,
+    pub receipt_json: String,
+    pub records: usize,
+    pub withheld: usize,
+    pub disclosures: usize,
+}
+
+/// A package built and logged (or rebuilt), before its receipt is witnessed.
+struct Committed {
+    cipher: Vec<u8>,
+    receipt: log::Receipt,
+    package_sha256: String,
+    records: usize,
+    withheld: usize,
+    disclosures: usize,
+}
+
+/// What an access package will hold, before it is made: the client's records by metadata
+/// (no content is decrypted, so nothing is read), the ones withheld by tier, and the
+/// accounting of disclosures. Records flagged third-party are found (and withheld) only
+/// when the package is built.
+#[derive(Debug, Serialize)]
+pub struct PackagePreview {
+    pub records: Vec<PreviewRecord>,
+    pub disclosures: Vec<Disclosure>,
+    pub lookback_years: u32,
+    pub lookback_from: Date,
+}
+
+/// One record in a [`PackagePreview`].
+#[derive(Debug, Serialize)]
+pub struct PreviewRecord {
+    pub meta: RecordMeta,
+    /// The kind's labels from its template.
+    pub kind_zh: String,
+    pub kind_en: String,
+    /// The withholding reason code (`supervisor_only_tier`), or `None`: given to the client.
+    pub withheld: Option<String>,
+}
+
+/// Where a fulfilled access package stands for handing over again.
+#[derive(Debug, Serialize)]
+pub struct PackageState {
+    /// A checkpoint covers its log entry (a caseworker's package waits for a supervisor's
+    /// session to sign one).
+    pub covered: bool,
+    /// The client's age recipient was stored (else a new download needs the passphrase).
+    pub stored_recipient: bool,
+}
+
 /// A past recipient of the client's records, to be sent an amendment notice.
 #[derive(Debug, Serialize)]
 pub struct PastRecipient {
@@ -308,6 +363,62 @@ impl Session {
     /// in one transaction, then writes the ciphertext to `out` and the receipt beside it.
     /// Only a supervisor or a worker assigned to every case of the client may do this.
     pub fn request_fulfil(&mut self, id: i64, to: &PackageTo, out: &Path) -> Result<AccessOutcome> {
+        let receipt_path = receipt_path(out);
+        let files = OutputSet::package(out);
+        let c = self.fulfil_commit(id, to, || files.check(false))?;
+        let receipt = self.witnessed(c.receipt)?;
+        files
+            .write(&c.cipher, &[receipt.to_json().as_bytes()], false)
+            .map_err(|e| Error::NotWritten {
+                log_index: receipt.index,
+                resend: resend_command(
+                    &self.dir.root,
+                    &self.me.name,
+                    &format!("request resend {id}"),
+                    out,
+                ),
+                source: Box::new(e),
+            })?;
+        Ok(AccessOutcome {
+            request: self.request_show(id)?,
+            package: out.to_path_buf(),
+            receipt: receipt_path,
+            log_index: receipt.index,
+            package_sha256: c.package_sha256,
+            records: c.records,
+            withheld: c.withheld,
+            disclosures: c.disclosures,
+        })
+    }
+
+    /// [`Session::request_fulfil`] for the web interface: the same checks, log entry and
+    /// closing, but the package and its receipt are returned in memory (served as a download),
+    /// never written to a file. After the commit, [`Error::AwaitingCheckpoint`] or
+    /// [`Error::AwaitingWitnesses`] say the package is logged but held;
+    /// [`Session::request_download_again`] hands it over later.
+    pub fn request_fulfil_download(&mut self, id: i64, to: &PackageTo) -> Result<PackageDownload> {
+        let c = self.fulfil_commit(id, to, || Ok(()))?;
+        let receipt = self.witnessed(c.receipt)?;
+        Ok(PackageDownload {
+            request_id: id,
+            log_index: receipt.index,
+            cipher: c.cipher,
+            receipt_json: receipt.to_json(),
+            records: c.records,
+            withheld: c.withheld,
+            disclosures: c.disclosures,
+        })
+    }
+
+    /// Builds, encrypts and logs an access package (the request closes in the same
+    /// transaction); `check_out` runs before anything is built (the CLI checks its files).
+    /// Returns the ciphertext and the receipt before witnessing.
+    fn fulfil_commit(
+        &mut self,
+        id: i64,
+        to: &PackageTo,
+        check_out: impl FnOnce() -> Result<()>,
+    ) -> Result<Committed> {
         self.require(Action::RecordRead)?;
         to.check()?;
         let req = match self.request_show(id)?.kind {
@@ -317,9 +428,7 @@ impl Session {
             }
             RequestKind::Access => self.open_request(id, RequestKind::Access)?,
         };
-        let receipt_path = receipt_path(out);
-        let files = OutputSet::package(out);
-        files.check(false)?;
+        check_out()?;
         let client = store::clients::get(&self.conn, req.client_id)?.ok_or(Error::Tampered {
             what: "request",
             id: id.to_string(),
@@ -449,29 +558,103 @@ impl Session {
             },
         )?;
         tx.commit()?;
-        let receipt = self.witnessed(receipt)?;
-        files
-            .write(&cipher, &[receipt.to_json().as_bytes()], false)
-            .map_err(|e| Error::NotWritten {
-                log_index: receipt.index,
-                resend: resend_command(
-                    &self.dir.root,
-                    &self.me.name,
-                    &format!("request resend {id}"),
-                    out,
-                ),
-                source: Box::new(e),
-            })?;
-        Ok(AccessOutcome {
-            request: self.request_show(id)?,
-            package: out.to_path_buf(),
-            receipt: receipt_path,
-            log_index: receipt.index,
+        Ok(Committed {
+            cipher,
+            receipt,
             package_sha256: crypto::hex(&hash),
             records: records.len(),
             withheld: withheld.len(),
             disclosures: disclosures.len(),
         })
+    }
+
+    /// What fulfilling access request `id` would put in the package (see [`PackagePreview`]);
+    /// the same who-may rules as [`Session::request_fulfil`]. Reads metadata only.
+    pub fn request_package_preview(&self, id: i64) -> Result<PackagePreview> {
+        self.require(Action::RecordRead)?;
+        let req = self.open_request(id, RequestKind::Access)?;
+        let cases = store::cases::list(&self.conn, Some(req.client_id), None)?;
+        for c in &cases {
+            self.case_access(c.id)?;
+        }
+        let mut records = Vec::new();
+        for case in &cases {
+            for m in store::records::list(&self.conn, case.id)? {
+                let tier = self.policy.tier(m.tier).ok_or(Error::Tampered {
+                    what: "record",
+                    id: m.id.to_string(),
+                })?;
+                let withheld = tier
+                    .supervisor_only
+                    .then(|| "supervisor_only_tier".to_string());
+                let (kind_zh, kind_en) = self
+                    .policy
+                    .template(&m.kind)
+                    .map(|t| (t.label_zh.clone(), t.label_en.clone()))
+                    .unwrap_or_else(|| (m.kind.clone(), m.kind.clone()));
+                records.push(PreviewRecord {
+                    meta: m,
+                    kind_zh,
+                    kind_en,
+                    withheld,
+                });
+            }
+        }
+        let mac = id_mac(&self.conn, "client", req.client_id)?;
+        let from = lookback_start(today(), self.policy.requests.lookback_years);
+        Ok(PackagePreview {
+            records,
+            disclosures: self.accounting(mac, from.to_unix())?,
+            lookback_years: self.policy.requests.lookback_years,
+            lookback_from: from,
+        })
+    }
+
+    /// Whether a fulfilled access package can be handed over now (see [`PackageState`]).
+    pub fn request_package_state(&self, id: i64) -> Result<PackageState> {
+        let req = self.request_show(id)?;
+        let inputs = match (req.kind, req.status) {
+            (RequestKind::Access, RequestStatus::Fulfilled) => {
+                store::requests::get_package(&self.conn, id)?
+            }
+            _ => None,
+        }
+        .ok_or_else(|| Error::Invalid(tr!("requests.resend_not_fulfilled", id = id)))?;
+        let covered =
+            log::latest_checkpoint(&self.conn)?.is_some_and(|(size, _)| size > inputs.log_index);
+        Ok(PackageState {
+            covered,
+            stored_recipient: inputs.recipient.is_some(),
+        })
+    }
+
+    /// The receipt of a fulfilled access package (what the CLI writes beside the package as
+    /// `.receipt.json`): its log entry under the latest checkpoint, witnessed as a release
+    /// is. Held like the package while no checkpoint covers the entry.
+    pub fn request_receipt(&self, id: i64) -> Result<String> {
+        self.require(Action::RecordRead)?;
+        let req = self.request_show(id)?;
+        let inputs = match (req.kind, req.status) {
+            (RequestKind::Access, RequestStatus::Fulfilled) => {
+                store::requests::get_package(&self.conn, id)?
+            }
+            _ => None,
+        }
+        .ok_or_else(|| Error::Invalid(tr!("requests.resend_not_fulfilled", id = id)))?;
+        if !self.request_package_state(id)?.covered {
+            // No checkpoint yet: `witnessed` says so (AwaitingCheckpoint) with what to run.
+            let none = log::Receipt {
+                checkpoint: String::new(),
+                index: inputs.log_index,
+                entry: String::new(),
+                proof: Vec::new(),
+                chain: Vec::new(),
+                chain_keys: Vec::new(),
+            };
+            return self.witnessed(none).map(|r| r.to_json());
+        }
+        let receipt = log::receipt_for(&self.conn, inputs.log_index)?;
+        Ok(self.witnessed(receipt)?.to_json())
     }
 
     /// Disclosures about the client (by MAC) from `from` on, as the accounting lists them.
@@ -499,6 +682,50 @@ impl Session {
         to: Option<&PackageTo>,
         out: &Path,
     ) -> Result<AccessOutcome> {
+        let files = OutputSet::package(out);
+        let (req, c) = self.resend_build(id, to, || files.check(false))?;
+        let receipt = self.witnessed(c.receipt)?;
+        files.write(&c.cipher, &[receipt.to_json().as_bytes()], false)?;
+        Ok(AccessOutcome {
+            request: req,
+            package: out.to_path_buf(),
+            receipt: receipt_path(out),
+            log_index: receipt.index,
+            package_sha256: c.package_sha256,
+            records: c.records,
+            withheld: c.withheld,
+            disclosures: c.disclosures,
+        })
+    }
+
+    /// [`Session::request_resend_package`] for the web interface: the same rebuild and
+    /// checks, the package and receipt returned in memory (a download), nothing written.
+    pub fn request_download_again(
+        &mut self,
+        id: i64,
+        to: Option<&PackageTo>,
+    ) -> Result<PackageDownload> {
+        let (_, c) = self.resend_build(id, to, || Ok(()))?;
+        let receipt = self.witnessed(c.receipt)?;
+        Ok(PackageDownload {
+            request_id: id,
+            log_index: receipt.index,
+            cipher: c.cipher,
+            receipt_json: receipt.to_json(),
+            records: c.records,
+            withheld: c.withheld,
+            disclosures: c.disclosures,
+        })
+    }
+
+    /// Rebuilds a fulfilled request's package from its stored inputs (checked against the
+    /// logged hash) and encrypts it; the receipt is not yet witnessed.
+    fn resend_build(
+        &mut self,
+        id: i64,
+        to: Option<&PackageTo>,
+        check_out: impl FnOnce() -> Result<()>,
+    ) -> Result<(Request, Committed)> {
         self.require(Action::RecordRead)?;
         if let Some(to) = to {
             to.check()?;
@@ -510,8 +737,7 @@ impl Session {
                 id = id
             )));
         }
-        let files = OutputSet::package(out);
-        files.check(false)?;
+        check_out()?;
         let inputs = store::requests::get_package(&self.conn, id)?
             .ok_or_else(|| Error::Invalid(tr!("requests.resend_too_old", id = id)))?;
         let tampered = || Error::Tampered {
@@ -581,19 +807,18 @@ impl Session {
         let cipher = encrypt_package(to, &plain)?;
         drop(plain);
         let receipt = log::receipt_for(&self.conn, inputs.log_index)?;
-        let receipt = self.witnessed(receipt)?;
-        files.write(&cipher, &[receipt.to_json().as_bytes()], false)?;
         let withheld = input.withheld.len();
-        Ok(AccessOutcome {
-            request: req.clone(),
-            package: out.to_path_buf(),
-            receipt: receipt_path(out),
-            log_index: inputs.log_index,
-            package_sha256: hash,
-            records: records.len(),
-            withheld,
-            disclosures: disclosures.len(),
-        })
+        Ok((
+            req.clone(),
+            Committed {
+                cipher,
+                receipt,
+                package_sha256: hash,
+                records: records.len(),
+                withheld,
+                disclosures: disclosures.len(),
+            },
+        ))
     }
 
     /// Every referral that carried `record` or an earlier version of it (the amendment
@@ -695,6 +920,74 @@ impl Session {
             });
         }
         Ok(out)
+    }
+
+    /// Accepts a correction whose amendment was already written (`record amend`, or the web
+    /// interface's amend page): `amendment` must be a later version of the request's record
+    /// (its `amends` chain reaches it) written on or after the request was received. Logs
+    /// the correction and closes the request as [`Session::request_accept`] does.
+    pub fn request_accept_amended(&mut self, id: i64, amendment: i64) -> Result<CorrectionOutcome> {
+        self.require(Action::RequestManage)?;
+        let req = self.open_request(id, RequestKind::Correction)?;
+        let original = req.record_id.ok_or(Error::Tampered {
+            what: "request",
+            id: id.to_string(),
+        })?;
+        let meta = store::records::get(&self.conn, amendment)?
+            .ok_or(Error::NotFound {
+                what: "record",
+                id: amendment.to_string(),
+            })?
+            .meta;
+        self.case_access(meta.case_id)?;
+        let mut reaches = false;
+        let mut cur = meta.amends;
+        while let Some(prev) = cur {
+            if prev == original {
+                reaches = true;
+                break;
+            }
+            cur = store::records::get(&self.conn, prev)?.and_then(|r| r.meta.amends);
+        }
+        if !reaches || meta.created_at < req.received.to_unix() {
+            return Err(Error::Invalid(tr!(
+                "requests.not_an_amendment",
+                amendment = amendment,
+                record = original,
+                id = id
+            )));
+        }
+        let notify = self.past_recipients(original)?;
+        let tx = store::immediate(&self.conn)?;
+        let mut e = self.log_entry(Kind::CorrectionNotice, Some(meta.case_id))?;
+        e.purpose = "correction request".into();
+        e.basis = LegalBasis::Statutory(format!("PIPL art. 46 correction request {id}"));
+        e.detail = format!(
+            "request {id}: record {original} amended by record {amendment}; {} past recipients to notify",
+            notify.len()
+        );
+        let receipt = self.log_append(&tx, &e)?;
+        store::requests::close(
+            &tx,
+            id,
+            &Close {
+                status: RequestStatus::Accepted,
+                response: "",
+                withheld: &[],
+                amendment_id: Some(amendment),
+                statement_id: None,
+                log_index: Some(receipt.index),
+                at: now(),
+                by: &self.me.name,
+            },
+        )?;
+        tx.commit()?;
+        Ok(CorrectionOutcome {
+            request: self.request_show(id)?,
+            amendment: meta,
+            notify,
+            log_index: receipt.index,
+        })
     }
 
     /// Accepts a correction: appends the amendment (linked to the original, which stays),

@@ -203,32 +203,32 @@ impl Response {
         r
     }
 
-    /// A 303 to a computed internal path (`/cases/12`): only a path starting with a single
-    /// `/` (never `//host` or a scheme) is followed; anything else goes to `/`.
+    /// A 303 to a computed path of ours (`/requests/12`). Only a path starting with a single
+    /// `/` is taken (never another host, never `//host`); anything else goes to `/`.
     pub fn see_other(to: String) -> Response {
-        let internal = to.starts_with('/')
+        let ok = to.starts_with('/')
             && !to.starts_with("//")
             && !to.contains('\\')
             && to.bytes().all(|b| b.is_ascii_graphic());
         let mut r = Response::text(303, "");
         r.headers
-            .push(("Location", if internal { to } else { "/".to_string() }));
+            .push(("Location", if ok { to } else { "/".to_string() }));
         r
     }
 
-    /// A file to save (`Content-Disposition: attachment`), never shown inline; `filename`
-    /// is ours (ids and fixed words), not client data.
-    pub fn attachment(filename: &str, body: Vec<u8>) -> Response {
-        let safe: String = filename
+    /// A file download (`Content-Disposition: attachment`); with the `no-store` every response
+    /// carries, the browser keeps only the file its user saves.
+    pub fn attachment(content_type: &'static str, filename: &str, body: Vec<u8>) -> Response {
+        let name: String = filename
             .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             .collect();
         Response {
             status: 200,
-            content_type: "application/octet-stream",
+            content_type,
             headers: vec![(
                 "Content-Disposition",
-                format!("attachment; filename=\"{safe}\""),
+                format!("attachment; filename=\"{name}\""),
             )],
             body,
         }

@@ -4,8 +4,8 @@
 mod html;
 mod md;
 
-pub use html::html;
-pub use md::markdown;
+pub use html::{figure_rows, html, verdict};
+pub use md::{markdown, state_text};
 
 use super::Report;
 
