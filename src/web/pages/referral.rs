@@ -673,7 +673,11 @@ fn download(ctx: &Ctx, id: i64, what: &str) -> Page {
         keep(id, built.1);
     }
     let (name, bytes) = kept_file(id, what).ok_or_else(|| Response::text(404, "not found\n"))?;
-    Ok(Response::attachment("application/octet-stream", &name, bytes))
+    Ok(Response::attachment(
+        "application/octet-stream",
+        &name,
+        bytes,
+    ))
 }
 
 /// A supervisor's review of a caseworker's export request (`referral pending`), with the
