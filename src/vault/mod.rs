@@ -50,4 +50,4 @@ pub use referrals::{
 pub use rekey::RekeyReport;
 pub use requests::{AccessOutcome, CorrectionOutcome, NewRequest, PackageTo, PastRecipient};
 pub use rotation::pending_rotation;
-pub use session::Session;
+pub use session::{dummy_unlock, Session};
