@@ -264,7 +264,7 @@ fn parser_quirks_are_refused() {
     for (what, text) in [
         (
             "obs-fold",
-            format!("GET /login HTTP/1.1\r\n{h}\r\nX-A: a\r\n b\r\n\r\n"),
+            format!("GET /login HTTP/1.1\r\n{h}\r\nX-A: a\r\n b: c\r\n\r\n"),
         ),
         (
             "space before colon",

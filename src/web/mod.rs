@@ -143,8 +143,12 @@ fn admit(
         refuse(stream, status, text);
         None
     };
-    let Ok(uid) = peer::check(peer, ours) else {
-        return no(stream, 403, "only the account that started the server\n");
+    let uid = match peer::check(peer, ours) {
+        peer::Verdict::Remote => None,
+        peer::Verdict::Own(u) => Some(u),
+        peer::Verdict::Refused => {
+            return no(stream, 403, "only the account that started the server\n")
+        }
     };
     {
         let mut map = lock(per_peer);

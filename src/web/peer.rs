@@ -23,16 +23,25 @@ pub fn my_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// Whether the connection from `peer` to `ours` may be served: `Ok(None)` off loopback,
-/// `Ok(Some(uid))` for a loopback peer running as our own uid, `Err(())` for a loopback peer
-/// of another uid or one whose uid cannot be found.
-pub fn check(peer: SocketAddr, ours: SocketAddr) -> Result<Option<u32>, ()> {
+/// Whether a connection may be served.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not from loopback (its uid is not ours to know).
+    Remote,
+    /// From loopback, by a process running as our own uid.
+    Own(u32),
+    /// From loopback, by another uid or one whose uid cannot be found.
+    Refused,
+}
+
+/// Whether the connection from `peer` to `ours` may be served.
+pub fn check(peer: SocketAddr, ours: SocketAddr) -> Verdict {
     if !peer.ip().is_loopback() && !is_mapped_loopback(peer.ip()) {
-        return Ok(None);
+        return Verdict::Remote;
     }
     match uid_of(peer, ours) {
-        Some(u) if u == my_uid() => Ok(Some(u)),
-        _ => Err(()),
+        Some(u) if u == my_uid() => Verdict::Own(u),
+        _ => Verdict::Refused,
     }
 }
 
@@ -99,11 +108,11 @@ mod tests {
         let (peer, ours) = (s.peer_addr().unwrap(), s.local_addr().unwrap());
         assert_eq!(peer, c.local_addr().unwrap());
         assert_eq!(uid_of(peer, ours), Some(my_uid()));
-        assert_eq!(check(peer, ours), Ok(Some(my_uid())));
+        assert_eq!(check(peer, ours), Verdict::Own(my_uid()));
         // A port nobody uses: not found, so refused.
         let gone = SocketAddr::new(peer.ip(), 1);
         assert_eq!(uid_of(gone, ours), None);
-        assert_eq!(check(gone, ours), Err(()));
+        assert_eq!(check(gone, ours), Verdict::Refused);
     }
 
     #[test]
