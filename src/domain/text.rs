@@ -97,9 +97,13 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-/// Bidirectional embedding, override and isolate controls.
+/// Bidirectional embedding, override and isolate controls, and the left-to-right and
+/// right-to-left marks (each can reorder how a name is displayed).
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'
+    )
 }
 
 /// Characters no field may hold (line feed and tab excepted, see the callers).

@@ -57,4 +57,4 @@ pub use requests::{
     PackageTo, PastRecipient,
 };
 pub use rotation::pending_rotation;
-pub use session::Session;
+pub use session::{dummy_unlock, Session};

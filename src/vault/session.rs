@@ -41,6 +41,30 @@ pub struct Session {
     pub(super) state: StateDir,
 }
 
+/// Spends the time a real unlock would, so an unknown name cannot be told from a wrong
+/// passphrase by timing (for the web sign-in and the CLI alike): tries `passphrase` on an
+/// existing member's identity file (the same scrypt cost as a real one; whatever comes out is
+/// dropped and wiped), or without any, seals a throwaway text at the configured cost.
+pub fn dummy_unlock(dir: &VaultDir, passphrase: &SecretString) {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir.staff_dir())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "age"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    if let Some(bytes) = files.first().and_then(|f| std::fs::read(f).ok()) {
+        let _ = StaffIdentity::open(&bytes, passphrase, "");
+        return;
+    }
+    let mut r = age::scrypt::Recipient::new(passphrase.clone());
+    if let Ok(Some(n)) = crypto::scrypt_work_factor() {
+        r.set_work_factor(n);
+    }
+    let _ = crypto::encrypt(&r, b"dummy");
+}
+
 impl Session {
     /// Unlocks `name`'s identity with `passphrase` and opens the database, checking the log
     /// against the head this installation remembers ([`StateDir::from_env`]).
@@ -60,7 +84,8 @@ impl Session {
         let file = match std::fs::read(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::UnknownStaff(name.to_string()))
+                dummy_unlock(dir, passphrase);
+                return Err(Error::UnknownStaff(name.to_string()));
             }
             Err(e) => return Err(Error::io(path, e)),
         };

@@ -4,7 +4,7 @@
 //! at a station needs no async stack (see docs/web.md).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -14,6 +14,9 @@ const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// How long a client has to send its whole request (a slow sender cannot hold a slot).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a client has for the request line and headers: a silent connection (slowloris)
+/// is dropped sooner than a slow form upload.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 
 /// One request. The body is wiped on drop: a sign-in form carries a passphrase.
 pub struct Request {
@@ -23,6 +26,8 @@ pub struct Request {
     pub query: String,
     headers: Vec<(String, String)>,
     pub body: Zeroizing<Vec<u8>>,
+    /// On loopback, the uid of the peer process (set by the server after reading).
+    pub peer_uid: Option<u32>,
 }
 
 impl Request {
@@ -48,6 +53,18 @@ impl Request {
             .filter_map(|kv| kv.trim().split_once('='))
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v)
+    }
+
+    /// How many `name` cookies the request carries (a second `cv_session`, e.g. one with
+    /// `Path=/cases` pushed by another site on this host, would shadow ours).
+    pub fn cookie_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .filter(|(k, _)| *k == name)
+            .count()
     }
 
     /// A query parameter (only non-sensitive ones such as `lang` are ever put in URLs).
@@ -76,10 +93,19 @@ impl Request {
     }
 }
 
-/// Reads one request from `stream`, plain or TLS; the caller's socket
-/// ([`super::tls::DeadlineSock`]) ends every read by [`REQUEST_DEADLINE`] after the accept.
-pub fn read_request<R: Read>(stream: &mut R) -> std::io::Result<Request> {
+/// A connection whose reads all end by a deadline that can be moved (plain or TLS).
+pub trait Deadlined: Read {
+    fn set_deadline(&mut self, until: Instant);
+}
+
+/// Reads one request from `stream`, plain or TLS: the handshake and the head within
+/// [`HEAD_DEADLINE`], all of it within [`REQUEST_DEADLINE`]. Strict: CRLF line ends, no
+/// folded or malformed header lines, no control characters, `HTTP/1.0` or `HTTP/1.1` only
+/// (anything a proxy might read otherwise is refused).
+pub fn read_request<R: Deadlined>(stream: &mut R) -> std::io::Result<Request> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let start = Instant::now();
+    stream.set_deadline(start + HEAD_DEADLINE);
     let mut r = BufReader::new(stream);
     let mut head_len = 0;
     let mut line = String::new();
@@ -87,18 +113,28 @@ pub fn read_request<R: Read>(stream: &mut R) -> std::io::Result<Request> {
         line.clear();
         let n = r.by_ref().take(MAX_HEAD as u64).read_line(line)?;
         head_len += n;
-        if n == 0 || head_len > MAX_HEAD || !line.ends_with('\n') {
+        if n == 0 || head_len > MAX_HEAD || !line.ends_with("\r\n") {
             return Err(bad("header"));
+        }
+        line.truncate(line.len() - 2);
+        // Control characters (NUL, bare CR, …) have no place in a request head.
+        if line
+            .chars()
+            .any(|c| (c.is_ascii_control() && c != '\t') || c == '\u{7f}')
+        {
+            return Err(bad("control character"));
         }
         Ok(())
     };
     read_line(&mut r, &mut line)?;
-    let mut parts = line.trim_end().split(' ');
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("").to_string();
-    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
+    let parts: Vec<&str> = line.split(' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(bad("request line"));
+    };
+    if !matches!(version, "HTTP/1.0" | "HTTP/1.1") || method.is_empty() || target.is_empty() {
         return Err(bad("request line"));
     }
+    let (method, target) = (method.to_string(), target.to_string());
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (target, String::new()),
@@ -106,24 +142,38 @@ pub fn read_request<R: Read>(stream: &mut R) -> std::io::Result<Request> {
     let mut headers = Vec::new();
     loop {
         read_line(&mut r, &mut line)?;
-        let l = line.trim_end();
+        let l = line.as_str();
         if l.is_empty() {
             break;
         }
+        // `name:value`, the name a token: no obs-fold continuation line (starting with a
+        // space or tab), no space before the colon.
         let (n, v) = l.split_once(':').ok_or_else(|| bad("header"))?;
-        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        if !is_token(n) {
+            return Err(bad("header name"));
+        }
+        headers.push((
+            n.to_ascii_lowercase(),
+            v.trim_matches([' ', '\t']).to_string(),
+        ));
     }
+    // The body has until the whole request's deadline.
+    r.get_mut().set_deadline(start + REQUEST_DEADLINE);
     let mut req = Request {
         method,
         path,
         query,
         headers,
         body: Zeroizing::new(Vec::new()),
+        peer_uid: None,
     };
     if req.header("transfer-encoding").is_some() || req.header_count("content-length") > 1 {
         return Err(bad("framing"));
     }
     if let Some(n) = req.header("content-length") {
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("content-length"));
+        }
         let n: usize = n.parse().map_err(|_| bad("content-length"))?;
         if n > MAX_BODY {
             return Err(bad("too large"));
@@ -132,6 +182,13 @@ pub fn read_request<R: Read>(stream: &mut R) -> std::io::Result<Request> {
         r.read_exact(&mut req.body)?;
     }
     Ok(req)
+}
+
+/// An RFC 9110 token (header names).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Decodes `a=b&c=d` (`+` is a space, `%XX` a byte); values wiped on drop.
@@ -170,6 +227,7 @@ fn percent_decode(s: &[u8]) -> Zeroizing<String> {
 }
 
 /// A response: status, extra headers, body. The security headers are added by [`write`].
+/// The body (pages show client names) is wiped when the response is dropped.
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
@@ -237,6 +295,12 @@ impl Response {
     pub fn with(mut self, name: &'static str, value: String) -> Response {
         self.headers.push((name, value));
         self
+    }
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Ctx<'a> {
     pub csrf: String,
     pub me: Arc<Me>,
     pub(super) tx: mpsc::Sender<Job>,
+    /// Seconds after which a signed-in page reloads to the sign-in page (the idle lock plus
+    /// a margin), so client names do not stay on screen once the session is locked.
+    pub(super) refresh: u64,
 }
 
 impl Ctx<'_> {
@@ -84,9 +87,10 @@ impl Ctx<'_> {
     }
 
     pub fn page_with(&self, status: u16, title: &str, body: Markup) -> Response {
-        let doc = document(
+        let doc = document_with(
             self.lang,
             title,
+            Some(self.refresh),
             html! {
                 (header(self))
                 main { h1 { (title) } (body) }
@@ -205,12 +209,21 @@ pub fn lang_switch(lang: Lang) -> Markup {
 
 /// A whole HTML document: no script, one stylesheet of ours.
 pub fn document(lang: Lang, title: &str, body: Markup) -> Markup {
+    document_with(lang, title, None, body)
+}
+
+/// [`document`], reloading to `/login` after `refresh` seconds (signed-in pages; CSP does
+/// not govern `<meta http-equiv="refresh">`).
+fn document_with(lang: Lang, title: &str, refresh: Option<u64>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(if lang == Lang::En { "en" } else { "zh-CN" }) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(s) = refresh {
+                    meta http-equiv="refresh" content=(format!("{s};url=/login"));
+                }
                 title { (title) }
                 link rel="stylesheet" href="/static/style.css";
             }

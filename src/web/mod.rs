@@ -10,6 +10,7 @@ pub mod form;
 pub mod http;
 pub mod layout;
 pub mod pages;
+pub mod peer;
 pub mod session;
 pub mod tls;
 
@@ -34,7 +35,11 @@ use session::{Failures, Signed, Worker};
 pub use session::{MAX_GLOBAL_FAILURES, MAX_NAME_FAILURES};
 
 /// Connections served at once; more wait in the kernel's accept queue.
-const MAX_CONNECTIONS: usize = 64;
+const MAX_CONNECTIONS: usize = 256;
+/// Connections served at once for one peer address (after the uid check on loopback).
+const MAX_PER_PEER: usize = 16;
+/// Sessions one member may hold; a further sign-in drops the oldest.
+const MAX_SESSIONS_PER_MEMBER: usize = 4;
 /// Cookie names.
 const SESSION_COOKIE: &str = "cv_session";
 const LOGIN_COOKIE: &str = "cv_login";
@@ -81,7 +86,8 @@ pub fn check_listen(listen: &str) -> Result<SocketAddr> {
 struct Server {
     vault: VaultDir,
     idle: Duration,
-    /// The `Host` values we answer to (`127.0.0.1:PORT`, `localhost:PORT`, …).
+    /// The `Host` values we answer to: exactly the bound `IP:PORT` (not `localhost`, which
+    /// a browser may resolve to `::1`, where another account could listen).
     hosts: Vec<String>,
     /// By SHA-256 of the session id: the ids themselves are kept only by browsers.
     sessions: Mutex<HashMap<[u8; 32], Signed>>,
@@ -108,10 +114,9 @@ pub fn serve(cfg: Config, listener: TcpListener) -> Result<std::convert::Infalli
         return Err(Error::Invalid(crate::tr!("web.tls_required", addr = addr)));
     }
     let port = addr.port();
+    // Only the exact bound address: answering `localhost` would let another local user on
+    // [::1]:PORT (which browsers try first) receive what was meant for us.
     let mut hosts = vec![addr.to_string()];
-    if addr.ip().is_loopback() {
-        hosts.push(format!("localhost:{port}"));
-    }
     if let Some(h) = &cfg.host {
         hosts.push(format!("{h}:{port}"));
     }
@@ -167,20 +172,106 @@ pub fn serve(cfg: Config, listener: TcpListener) -> Result<std::convert::Infalli
         });
     }
     let busy = Arc::new(AtomicUsize::new(0));
+    let per_peer: Arc<Mutex<HashMap<std::net::IpAddr, usize>>> = Arc::default();
     loop {
-        let Ok((stream, _)) = listener.accept() else {
+        let Ok((mut stream, peer)) = listener.accept() else {
             std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let Some(uid) = admit(&mut stream, peer, addr, &per_peer) else {
             continue;
         };
         while busy.load(Ordering::Acquire) >= MAX_CONNECTIONS {
             std::thread::sleep(Duration::from_millis(5));
         }
         busy.fetch_add(1, Ordering::AcqRel);
-        let (server, busy) = (Arc::clone(&server), Arc::clone(&busy));
+        let (server, busy, per_peer) = (
+            Arc::clone(&server),
+            Arc::clone(&busy),
+            Arc::clone(&per_peer),
+        );
         std::thread::spawn(move || {
-            server.serve_one(stream);
+            server.serve_one(stream, uid);
             busy.fetch_sub(1, Ordering::AcqRel);
+            release(&per_peer, peer);
         });
+    }
+}
+
+/// Decides on a new connection before reading anything from it: on loopback only our own
+/// uid (docs/web.md, "Who may connect"), then at most [`MAX_PER_PEER`] at once per peer
+/// address. A refused connection gets a plain answer and is closed. `Some(uid)`: serve it
+/// (`uid` is the loopback peer's, `None` off loopback).
+fn admit(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    ours: SocketAddr,
+    per_peer: &Mutex<HashMap<std::net::IpAddr, usize>>,
+) -> Option<Option<u32>> {
+    let no = |stream: &mut TcpStream, status: u16, text: &'static str| {
+        refuse(stream, status, text);
+        None
+    };
+    let uid = match peer::check(peer, ours) {
+        peer::Verdict::Remote => None,
+        peer::Verdict::Own(u) => Some(u),
+        peer::Verdict::Refused => {
+            return no(stream, 403, "only the account that started the server\n")
+        }
+    };
+    {
+        let mut map = lock(per_peer);
+        let n = map.entry(peer.ip()).or_insert(0);
+        if *n >= MAX_PER_PEER {
+            drop(map);
+            return no(stream, 503, "too many connections\n");
+        }
+        *n += 1;
+    }
+    Some(uid)
+}
+
+/// Refusals being written at once; beyond that a refused connection is just closed.
+static REFUSING: AtomicUsize = AtomicUsize::new(0);
+
+/// Answers `status` with `text` on a thread of its own and closes. What the client sent is
+/// discarded unread (for up to 1 s), so closing does not reset the connection before the
+/// client has read the answer.
+fn refuse(stream: &mut TcpStream, status: u16, text: &'static str) {
+    if REFUSING.fetch_add(1, Ordering::AcqRel) >= 64 {
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    let Ok(mut stream) = stream.try_clone() else {
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = http::write(&mut stream, &Response::text(status, text));
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+        let until = Instant::now() + Duration::from_secs(1);
+        let mut sink = [0u8; 4096];
+        let mut total = 0;
+        while Instant::now() < until && total < http::MAX_BODY {
+            match std::io::Read::read(&mut stream, &mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        sink.fill(0);
+        REFUSING.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+fn release(per_peer: &Mutex<HashMap<std::net::IpAddr, usize>>, peer: SocketAddr) {
+    let mut map = lock(per_peer);
+    if let Some(n) = map.get_mut(&peer.ip()) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&peer.ip());
+        }
     }
 }
 
@@ -254,10 +345,10 @@ impl Server {
 
     /// One connection: the handshake (with TLS) and the whole request must arrive within
     /// [`http::REQUEST_DEADLINE`] of the accept.
-    fn serve_one(&self, stream: TcpStream) {
+    fn serve_one(&self, stream: TcpStream, peer_uid: Option<u32>) {
         let mut sock = tls::DeadlineSock::new(stream, http::REQUEST_DEADLINE);
         let Some(config) = &self.tls else {
-            let resp = self.respond(http::read_request(&mut sock));
+            let resp = self.respond(http::read_request(&mut sock), peer_uid);
             let _ = http::write(&mut sock, &resp);
             return;
         };
@@ -271,22 +362,28 @@ impl Server {
             return;
         }
         let resp = self
-            .respond(req)
+            .respond(req, peer_uid)
             .with("Strict-Transport-Security", HSTS.into());
         let _ = http::write(&mut s, &resp);
         s.conn.send_close_notify();
         let _ = s.flush();
     }
 
-    fn respond(&self, req: std::io::Result<Request>) -> Response {
+    fn respond(&self, req: std::io::Result<Request>, peer_uid: Option<u32>) -> Response {
         match req {
-            Ok(req) => {
+            Ok(mut req) => {
+                req.peer_uid = peer_uid;
                 // Server time from a complete request to the answer, for the page benchmark
                 // (`Server-Timing`, shown by browsers' developer tools too).
                 let start = Instant::now();
                 let r = self.handle(&req);
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
-                r.with("Server-Timing", format!("app;dur={ms:.2}"))
+                // Not on sign-in: its time would tell a known name from an unknown one.
+                if req.path == "/login" {
+                    r
+                } else {
+                    r.with("Server-Timing", format!("app;dur={ms:.2}"))
+                }
             }
             Err(_) => Response::text(400, "bad request\n"),
         }
@@ -335,6 +432,9 @@ impl Server {
             return Response::text(405, "method not allowed\n");
         }
         let (lang, set_lang) = Self::lang(req);
+        if req.cookie_count(SESSION_COOKIE) > 1 {
+            return self.shadowed(req, lang);
+        }
         let resp = match (req.method.as_str(), req.path.as_str()) {
             ("GET", "/static/style.css") => Response {
                 status: 200,
@@ -383,6 +483,10 @@ impl Server {
         let mut map = lock(&self.sessions);
         let key = session_key(id);
         let s = map.get_mut(&key)?;
+        // Defence in depth: a session answers only the uid that signed in.
+        if s.uid != req.peer_uid {
+            return None;
+        }
         if s.last.elapsed() >= self.idle {
             drop(map.remove(&key));
             return None;
@@ -394,13 +498,14 @@ impl Server {
             csrf: s.csrf.clone(),
             me: Arc::clone(&s.me),
             tx: s.worker.tx.clone(),
+            refresh: self.idle.as_secs() + 5,
         })
     }
 
     fn login(&self, req: &Request, lang: Lang) -> Response {
         let form_token = req.form("csrf");
         let ok = match (req.cookie(LOGIN_COOKIE), form_token.as_deref()) {
-            (Some(c), Some(f)) => ct_eq(c.as_bytes(), f.as_bytes()),
+            (Some(c), Some(f)) => is_token(c) && is_token(f) && ct_eq(c.as_bytes(), f.as_bytes()),
             _ => false,
         };
         if !ok {
@@ -421,18 +526,24 @@ impl Server {
         }
         let opened = {
             let _one = lock(&self.signing_in);
-            if !lock(&self.failures).may_try(&name) {
-                return again(&t(lang, "web.too_many"), 429);
+            let verdict = lock(&self.failures).may_try(&name);
+            match verdict {
+                session::Verdict::Refused => return again(&t(lang, "web.too_many"), 429),
+                // Many names failing (a guess over names): slow down, one at a time, rather
+                // than lock everyone out.
+                session::Verdict::Slow => std::thread::sleep(session::GLOBAL_DELAY),
+                session::Verdict::Go => {}
             }
             let pass = SecretString::from(pass.as_str().to_string());
             let r = Worker::open(self.vault.clone(), name.clone(), pass, lang);
-            if r.is_err() {
+            // Only authentication failures count: not an I/O error such as "too many files".
+            if matches!(&r, Err(e) if e.exit_code() == crate::error::exit::AUTH) {
                 lock(&self.failures).failed(&name);
             }
             r
         };
         match opened {
-            Ok((worker, me)) => self.signed_in(worker, me),
+            Ok((worker, me)) => self.signed_in(worker, me, req.peer_uid),
             Err(e) if e.exit_code() == crate::error::exit::AUTH => {
                 again(&t(lang, "web.signin_failed"), 401)
             }
@@ -447,6 +558,12 @@ impl Server {
         let key = session_key(id);
         let gone = {
             let mut map = lock(&self.sessions);
+            if !map.contains_key(&key) {
+                // Already locked (idle) or signed out elsewhere: nothing to protect, so
+                // clear the cookie and show the sign-in page rather than a refusal.
+                return Response::redirect("/login")
+                    .with("Set-Cookie", expired_cookie(SESSION_COOKIE));
+            }
             let ok = match (map.get(&key), req.form("csrf")) {
                 (Some(s), Some(f)) => ct_eq(s.csrf.as_bytes(), f.as_bytes()),
                 _ => false,
@@ -461,18 +578,57 @@ impl Server {
     }
 }
 
+/// The 64-hex shape of our tokens (an empty or short token is never compared).
+fn is_token(t: &str) -> bool {
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// When `name` already holds `max` sessions, the key of the oldest (to drop for a new one).
+fn oldest_if_full(map: &HashMap<[u8; 32], Signed>, name: &str, max: usize) -> Option<[u8; 32]> {
+    let mine: Vec<(&[u8; 32], &Signed)> = map.iter().filter(|(_, s)| s.me.name == name).collect();
+    if mine.len() < max {
+        return None;
+    }
+    mine.into_iter()
+        .min_by_key(|(_, s)| s.born)
+        .map(|(k, _)| *k)
+}
+
 impl Server {
+    /// A request carrying two `cv_session` cookies (one pushed by another site on this host
+    /// to shadow ours): refused with the sign-in page and its explanation.
+    fn shadowed(&self, req: &Request, lang: Lang) -> Response {
+        self.login_page(
+            req,
+            lang,
+            Some(&t(lang, "web.two_session_cookies")),
+            None,
+            400,
+        )
+        .with("Set-Cookie", expired_cookie(SESSION_COOKIE))
+    }
+
     /// A new signed-in session: its random id in the cookie, the table keyed by its hash.
-    fn signed_in(&self, worker: Worker, me: session::Me) -> Response {
+    /// A member holds at most [`MAX_SESSIONS_PER_MEMBER`]: a new one drops the oldest.
+    fn signed_in(&self, worker: Worker, me: session::Me, uid: Option<u32>) -> Response {
         let id = random_token();
         let home = layout::home(&me);
         let s = Signed {
             csrf: random_token(),
             last: Instant::now(),
+            born: Instant::now(),
+            uid,
             worker,
             me: Arc::new(me),
         };
-        lock(&self.sessions).insert(session_key(&id), s);
+        let dropped = {
+            let mut map = lock(&self.sessions);
+            let oldest = oldest_if_full(&map, &s.me.name, MAX_SESSIONS_PER_MEMBER);
+            map.insert(session_key(&id), s);
+            oldest.and_then(|k| map.remove(&k))
+        };
+        // Outside the lock: the worker thread ends and wipes that session.
+        drop(dropped);
         Response::redirect(home)
             .with("Set-Cookie", cookie(SESSION_COOKIE, &id))
             .with("Set-Cookie", expired_cookie(LOGIN_COOKIE))
@@ -622,7 +778,7 @@ impl Server {
                     })
                 };
                 match opened {
-                    Ok((worker, me)) => self.signed_in(worker, me),
+                    Ok((worker, me)) => self.signed_in(worker, me, req.peer_uid),
                     Err(e) => {
                         let m = crate::i18n::with_lang(lang, || e.to_string());
                         pages::login::refused(lang, &m, 403)

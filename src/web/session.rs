@@ -19,8 +19,11 @@ use crate::vault::{Session, VaultDir};
 
 /// Failed sign-ins per name within [`FAIL_WINDOW`] before that name is refused for the window.
 pub const MAX_NAME_FAILURES: u32 = 5;
-/// Failed sign-ins for all names together within [`FAIL_WINDOW`] (a guess over many names).
+/// Failed sign-ins for all names together within [`FAIL_WINDOW`] (a guess over many names):
+/// beyond it every sign-in waits [`GLOBAL_DELAY`] first (one at a time), but is not refused,
+/// so failures on made-up names cannot lock everyone out.
 pub const MAX_GLOBAL_FAILURES: u32 = 50;
+pub const GLOBAL_DELAY: Duration = Duration::from_secs(2);
 pub const FAIL_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 pub type Job = Box<dyn FnOnce(&mut Session) + Send>;
@@ -126,6 +129,10 @@ pub fn call<T: Send + 'static>(
 pub struct Signed {
     pub csrf: String,
     pub last: Instant,
+    /// When it was signed in (a member's oldest session goes first beyond the cap).
+    pub born: Instant,
+    /// The loopback peer's uid that signed in; only that uid may use the session.
+    pub uid: Option<u32>,
     pub worker: Worker,
     pub me: Arc<Me>,
 }
@@ -137,16 +144,31 @@ pub struct Failures {
     global: Vec<Instant>,
 }
 
+/// What the rate limits say about a sign-in.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Go,
+    /// Everyone is over the global limit: wait [`GLOBAL_DELAY`], then try.
+    Slow,
+    /// This name is over its limit.
+    Refused,
+}
+
 impl Failures {
-    /// `false` when `name` or everyone is over the limit.
-    pub fn may_try(&mut self, name: &str) -> bool {
+    pub fn may_try(&mut self, name: &str) -> Verdict {
         self.global.retain(|at| at.elapsed() < FAIL_WINDOW);
-        if self.global.len() as u32 >= MAX_GLOBAL_FAILURES {
-            return false;
+        // Bounded: beyond the limit only the fact matters.
+        let over = self.global.len() as u32 >= MAX_GLOBAL_FAILURES;
+        if over {
+            let extra = self.global.len() - MAX_GLOBAL_FAILURES as usize;
+            self.global.drain(..extra);
         }
         match self.by_name.get(name) {
-            Some((n, since)) if since.elapsed() < FAIL_WINDOW => *n < MAX_NAME_FAILURES,
-            _ => true,
+            Some((n, since)) if since.elapsed() < FAIL_WINDOW && *n >= MAX_NAME_FAILURES => {
+                Verdict::Refused
+            }
+            _ if over => Verdict::Slow,
+            _ => Verdict::Go,
         }
     }
 

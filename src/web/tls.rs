@@ -193,6 +193,18 @@ impl Read for DeadlineSock {
     }
 }
 
+impl super::http::Deadlined for DeadlineSock {
+    fn set_deadline(&mut self, until: Instant) {
+        self.until = until;
+    }
+}
+
+impl super::http::Deadlined for rustls::StreamOwned<rustls::ServerConnection, DeadlineSock> {
+    fn set_deadline(&mut self, until: Instant) {
+        self.sock.until = until;
+    }
+}
+
 impl Write for DeadlineSock {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.tcp.write(buf)
