@@ -258,7 +258,7 @@ fn ensure_vault(label: &str, clients: usize) -> (PathBuf, Option<Duration>) {
         let terms = ConsentTerms {
             signer_role: SignerRole::Client,
             signer_name: c.data.name.clone(),
-            authority: String::new(),
+            authority: "本人签署".into(),
             purposes: vec!["继续服务".into()],
             kinds: vec!["intake".into(), "process".into()],
             tiers: vec![1, 2],
