@@ -40,6 +40,16 @@ pub struct DemoArgs {
     /// Build the demo in this (new or empty) directory instead of a new temporary one.
     #[arg(long)]
     pub keep: Option<PathBuf>,
+    /// Then open the demo vault in the browser: serve it on this computer until Ctrl+C, which
+    /// also removes the demo folder (unless --keep).
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: the loopback address and port (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:7390", requires = "serve")]
+    pub listen: String,
+    /// Internal: removes the demo folder DIR when the serving demo ends (see `serve_demo`).
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub remove_when_done: Option<PathBuf>,
 }
 
 /// The demo's passphrases are printed for anyone to try the kept vault, so they guard
@@ -145,6 +155,15 @@ fn make_root(keep: Option<&Path>) -> Result<PathBuf> {
 }
 
 pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
+    if let Some(dir) = &a.remove_when_done {
+        return remove_when_done(dir);
+    }
+    // Checked before the story runs, so a bad address costs nothing.
+    let listen = if a.serve {
+        Some(crate::web::check_listen(&a.listen)?)
+    } else {
+        None
+    };
     let started = Instant::now();
     // The demo is throwaway: use the lowest passphrase cost allowed outside tests.
     if std::env::var("CASEVAULT_SCRYPT_LOG_N").is_err() {
@@ -227,7 +246,10 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
         )
     });
     if failed.is_empty() {
-        Ok(())
+        match listen {
+            Some(addr) => serve_demo(&l, a.keep.is_none(), addr),
+            None => Ok(()),
+        }
     } else {
         Err(Error::Several(
             failed
@@ -236,6 +258,83 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
                 .collect(),
         ))
     }
+}
+
+/// The demo staff who can sign in to the web interface after the story, and their roles.
+const WEB_STAFF: &[(&str, Role)] = &[
+    ("wangfang", Role::Caseworker),
+    ("limin", Role::Supervisor),
+    ("auditor1", Role::Auditor),
+];
+
+/// `demo --serve`: serves the demo vault on loopback and prints its address and the demo
+/// staff's names and passphrases (demo data that guards nothing). A temporary demo folder is
+/// removed when the process ends, Ctrl+C included: std cannot catch signals without unsafe
+/// code, so a helper process in its own session (Ctrl+C does not reach it) waits for the
+/// end of a pipe this process holds open, and removes the folder when it closes.
+fn serve_demo(l: &Layout, temporary: bool, addr: std::net::SocketAddr) -> Result<()> {
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Error::io(PathBuf::from(addr.to_string()), e))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::io(PathBuf::from(addr.to_string()), e))?;
+    let _cleaner = if temporary {
+        let exe = std::env::current_exe().map_err(|e| Error::io(PathBuf::from("casevault"), e))?;
+        let child = Command::new(exe)
+            .arg("demo")
+            .arg("--remove-when-done")
+            .arg(&l.root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| Error::io(PathBuf::from("casevault"), e))?;
+        // The web sessions remember the log state where the story did: beside the vault.
+        std::env::set_var("CASEVAULT_STATE_DIR", l.root.join("state"));
+        Some(child)
+    } else {
+        None
+    };
+    super::out::line("");
+    super::out::line(&tr!("web.demo_serve_at", url = format!("http://{bound}/")));
+    for (name, role) in WEB_STAFF {
+        super::out::line(&tr!(
+            "web.demo_serve_staff",
+            name = name,
+            role = role.label(),
+            passphrase = pass(name).expose_secret()
+        ));
+    }
+    super::out::line(&tr!("web.demo_serve_not_secret"));
+    super::out::line(&if temporary {
+        tr!("web.demo_serve_stop_remove", dir = l.root.display())
+    } else {
+        tr!("web.demo_serve_stop_keep", dir = l.root.display())
+    });
+    let _ = super::out::finish();
+    let cfg = crate::web::Config {
+        vault: l.vault.clone(),
+        idle: std::time::Duration::from_secs(15 * 60),
+    };
+    match crate::web::serve(cfg, listener)? {}
+}
+
+/// The helper of [`serve_demo`]: leaves the terminal's session (so Ctrl+C ends only the
+/// server), waits until the server's end of the pipe on stdin closes, then removes the demo
+/// folder. Only a folder the demo itself made under the temporary directory is removed.
+fn remove_when_done(dir: &Path) -> Result<()> {
+    let _ = rustix::process::setsid();
+    let ours = dir.parent() == Some(std::env::temp_dir().as_path())
+        && dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("casevault-demo-"));
+    if !ours {
+        return Ok(());
+    }
+    let mut sink = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))
 }
 
 /// The demo's files, relative to its folder.

@@ -62,9 +62,91 @@ pub fn list(conn: &Connection, client: Option<i64>, worker: Option<&str>) -> Res
         "SELECT {COLS} FROM cases WHERE {by_client} AND {by_worker} ORDER BY id"
     ))?;
     let v = st
-        .query_map(params![client, worker], |r| row(conn, r))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(v)
+        .query_map(params![client, worker], bare_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    with_workers(conn, v)
+}
+
+/// A case row without its workers (filled by [`with_workers`]).
+fn bare_row(r: &Row) -> rusqlite::Result<Case> {
+    let source: String = r.get(2)?;
+    let stage: String = r.get(3)?;
+    Ok(Case {
+        id: r.get(0)?,
+        client_id: r.get(1)?,
+        source: Source::parse(&source).unwrap_or(Source::Other),
+        stage: Stage::parse(&stage).unwrap_or(Stage::Intake),
+        workers: Vec::new(),
+        opened_at: r.get(4)?,
+        opened_by: r.get(5)?,
+        closed_at: r.get(6)?,
+    })
+}
+
+/// Fills in the workers of many cases: one query per case made a list of 2,000 cases cost
+/// 2,000 statements (docs/benchmarks.md, "Web pages"). A few cases are looked up by id; for
+/// many, one pass over the assignments (ordered by the primary key) is cheaper.
+fn with_workers(conn: &Connection, mut cases: Vec<Case>) -> Result<Vec<Case>> {
+    if cases.len() <= 8 {
+        for c in &mut cases {
+            c.workers = workers(conn, c.id)?;
+        }
+        return Ok(cases);
+    }
+    let (lo, hi) = (
+        cases[0].id.min(cases[cases.len() - 1].id),
+        cases[0].id.max(cases[cases.len() - 1].id),
+    );
+    let mut by_case: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    let mut st = conn.prepare_cached(
+        "SELECT case_id, staff FROM assignments WHERE case_id BETWEEN ?1 AND ?2 ORDER BY case_id, staff",
+    )?;
+    let rows = st.query_map([lo, hi], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    for r in rows {
+        let (case, staff) = r?;
+        by_case.entry(case).or_default().push(staff);
+    }
+    for c in &mut cases {
+        c.workers = by_case.remove(&c.id).unwrap_or_default();
+    }
+    Ok(cases)
+}
+
+/// How many cases [`page`] pages through.
+pub fn count(conn: &Connection, worker: Option<&str>) -> Result<usize> {
+    let n: i64 = match worker {
+        None => conn
+            .prepare_cached("SELECT count(*) FROM cases")?
+            .query_row([], |r| r.get(0))?,
+        Some(w) => conn
+            .prepare_cached("SELECT count(*) FROM assignments WHERE staff = ?1")?
+            .query_row([w], |r| r.get(0))?,
+    };
+    Ok(n as usize)
+}
+
+/// One page of the cases (all, or those assigned to `worker`), in [`list`]'s order:
+/// `LIMIT`/`OFFSET` in SQL, so a list page does not load every case.
+pub fn page(
+    conn: &Connection,
+    worker: Option<&str>,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<Case>> {
+    let by_worker = if worker.is_some() {
+        "id IN (SELECT case_id FROM assignments WHERE staff = ?1)"
+    } else {
+        "?1 IS NULL"
+    };
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM cases WHERE {by_worker} ORDER BY id LIMIT ?2 OFFSET ?3"
+    ))?;
+    let v = st
+        .query_map(params![worker, limit as i64, offset as i64], bare_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    with_workers(conn, v)
 }
 
 /// The workers assigned to a case.

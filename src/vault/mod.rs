@@ -45,6 +45,7 @@ pub use enrol::{enrol, fingerprint, Enrolled, Invitation};
 pub use import::{ImportProgress, ImportReport};
 pub use init::{init, InitOptions};
 pub use partners::{ProofOutcome, ReceiptCheck, ReceiptProblem};
+pub use people::{CasePage, CASE_PAGE_MAX};
 pub use policy_auth::{PolicyDetail, PolicyOutcome};
 pub use records::{describe_attachments, NewAttachment, NewRecord, OpenedRecord};
 pub use referrals::{

@@ -12,6 +12,17 @@ use crate::policy::{Action, Role};
 use crate::store;
 use crate::tr;
 
+/// Most cases [`Session::case_page`] returns at once.
+pub const CASE_PAGE_MAX: usize = 500;
+
+/// One page of cases with their clients (see [`Session::case_page`]).
+#[derive(Debug)]
+pub struct CasePage {
+    /// Cases the actor may see, in all.
+    pub total: usize,
+    pub rows: Vec<(Case, Client)>,
+}
+
 impl Session {
     /// Adds a client.
     pub fn client_add(&mut self, c: &NewClient) -> Result<Client> {
@@ -164,6 +175,32 @@ impl Session {
             }
         }
         Ok(cases)
+    }
+
+    /// One page of [`Session::case_list`] (`offset`, at most `limit` cases, 1 to
+    /// [`CASE_PAGE_MAX`]) with each case's client, and how many cases there are in all: for
+    /// list screens, which should not load, check and render every case on every view
+    /// (docs/benchmarks.md, "Web pages"). The shown cases' assignments are checked as
+    /// `case_list` checks them.
+    pub fn case_page(&self, offset: usize, limit: usize) -> Result<CasePage> {
+        self.require(Action::ClientRead)?;
+        let worker = (!self.policy.all_cases(self.role)).then_some(self.me.name.as_str());
+        let limit = limit.clamp(1, CASE_PAGE_MAX);
+        let total = store::cases::count(&self.conn, worker)?;
+        let mut rows = Vec::new();
+        for case in store::cases::page(&self.conn, worker, offset, limit)? {
+            if worker.is_some() {
+                self.require_assignment(case.id)?;
+            }
+            let client = store::clients::get(&self.conn, case.client_id)?.ok_or_else(|| {
+                Error::NotFound {
+                    what: "client",
+                    id: case.client_id.to_string(),
+                }
+            })?;
+            rows.push((case, client));
+        }
+        Ok(CasePage { total, rows })
     }
 
     /// A case the actor may work on.
