@@ -315,6 +315,8 @@ fn serve_demo(l: &Layout, temporary: bool, addr: std::net::SocketAddr) -> Result
     let cfg = crate::web::Config {
         vault: l.vault.clone(),
         idle: std::time::Duration::from_secs(15 * 60),
+        tls: None,
+        host: None,
     };
     match crate::web::serve(cfg, listener)? {}
 }

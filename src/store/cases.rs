@@ -127,7 +127,8 @@ pub fn count(conn: &Connection, worker: Option<&str>) -> Result<usize> {
     Ok(n as usize)
 }
 
-/// One page of the cases (all, or those assigned to `worker`), in [`list`]'s order:
+/// One page of the cases (all, or those assigned to `worker`), newest first (the case opened
+/// last is the one most likely worked on now):
 /// `LIMIT`/`OFFSET` in SQL, so a list page does not load every case.
 pub fn page(
     conn: &Connection,
@@ -141,7 +142,7 @@ pub fn page(
         "?1 IS NULL"
     };
     let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLS} FROM cases WHERE {by_worker} ORDER BY id LIMIT ?2 OFFSET ?3"
+        "SELECT {COLS} FROM cases WHERE {by_worker} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
     ))?;
     let v = st
         .query_map(params![worker, limit as i64, offset as i64], bare_row)?

@@ -60,9 +60,9 @@ impl Session {
     /// What needs attention on `cases` (as [`Session::case_list`] returned them). Requests and
     /// consents are metadata and cover every case given; the two items that need record
     /// content (plan review, risk) are read only for the cases in `read`, one record each (the
-    /// newest of its kind), only where the member's role reads its tier, so a tier-3 risk
-    /// assessment never marks a case for a caseworker. Such a read only derives the mark: it
-    /// is not a record view, so it is neither noted nor logged.
+    /// newest of its kind), only where the member's role reads its tier and never for a
+    /// supervisor-only record (those are read only through `record_show`, which logs the
+    /// read). Such a read only derives the mark: it is not a record view, so it is not noted.
     pub fn attention(&self, cases: &[Case], read: &[i64]) -> Result<Vec<AttentionItem>> {
         self.require(Action::ClientRead)?;
         // Each client's case to link to: the newest open one, else the newest.
@@ -159,10 +159,17 @@ impl Session {
         let Some(rec) = store::records::latest_of_kind(&self.conn, case_id, kind)? else {
             return Ok(None);
         };
-        if !self
+        // A supervisor-only record is read only through `record_show`, which logs the read;
+        // a mark derived from one would be an unlogged read, so such records mark nothing.
+        let supervisor_only = self
             .policy
-            .readable_tiers(self.role)
-            .contains(&rec.meta.tier)
+            .tier(rec.meta.tier)
+            .is_none_or(|t| t.supervisor_only);
+        if supervisor_only
+            || !self
+                .policy
+                .readable_tiers(self.role)
+                .contains(&rec.meta.tier)
         {
             return Ok(None);
         }

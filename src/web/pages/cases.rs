@@ -27,24 +27,19 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
 fn list(ctx: &Ctx, page: usize) -> Page {
     ctx.require(Action::ClientRead)?;
     let (cases, total, attention, clients) = ctx.run(move |s| {
-        let mut all = s.case_list(None)?;
-        // Newest first: the case opened last is the one most likely worked on now.
-        all.sort_by_key(|c| std::cmp::Reverse(c.id));
-        let total = all.len();
-        let shown: Vec<_> = all
-            .iter()
-            .skip((page - 1) * PER_PAGE)
-            .take(PER_PAGE)
-            .cloned()
-            .collect();
-        let read: Vec<i64> = shown.iter().map(|c| c.id).collect();
+        // The shown page is paged in SQL (newest first), with only its clients loaded.
+        let shown = s.case_page((page - 1) * PER_PAGE, PER_PAGE)?;
+        let read: Vec<i64> = shown.rows.iter().map(|(c, _)| c.id).collect();
+        // Requests and consents needing attention may be on any of the member's cases.
+        let all = s.case_list(None)?;
         let attention = s.attention(&all, &read)?;
-        let clients: HashMap<i64, (String, String)> = s
-            .client_list()?
-            .into_iter()
-            .map(|c| (c.id, (c.data.number, c.data.name)))
+        let clients: HashMap<i64, (String, String)> = shown
+            .rows
+            .iter()
+            .map(|(_, c)| (c.id, (c.data.number.clone(), c.data.name.clone())))
             .collect();
-        Ok((shown, total, attention, clients))
+        let cases: Vec<_> = shown.rows.into_iter().map(|(c, _)| c).collect();
+        Ok((cases, shown.total, attention, clients))
     })?;
     let pages = total.div_ceil(PER_PAGE).max(1);
     if page > pages {
