@@ -933,61 +933,80 @@ impl Session {
             what: "request",
             id: id.to_string(),
         })?;
-        let meta = store::records::get(&self.conn, amendment)?
-            .ok_or(Error::NotFound {
-                what: "record",
-                id: amendment.to_string(),
-            })?
-            .meta;
-        self.case_access(meta.case_id)?;
-        let mut reaches = false;
-        let mut cur = meta.amends;
-        while let Some(prev) = cur {
-            if prev == original {
-                reaches = true;
-                break;
-            }
-            cur = store::records::get(&self.conn, prev)?.and_then(|r| r.meta.amends);
-        }
-        if !reaches || meta.created_at < req.received.to_unix() {
-            return Err(Error::Invalid(tr!(
+        let not_an_amendment = || {
+            Error::Invalid(tr!(
                 "requests.not_an_amendment",
                 amendment = amendment,
                 record = original,
                 id = id
-            )));
+            ))
+        };
+        let meta = self.record_meta(amendment)?;
+        if meta.created_at < req.received.to_unix() {
+            return Err(not_an_amendment());
+        }
+        // The `amends` chain from the amendment back to the request's record, each link from
+        // a record whose author's signature covers it (a planted row signs nothing).
+        let mut cur = Some(amendment);
+        let mut reaches = false;
+        while let Some(rid) = cur.filter(|_| !reaches) {
+            let rec = store::records::get(&self.conn, rid)?.ok_or(Error::NotFound {
+                what: "record",
+                id: rid.to_string(),
+            })?;
+            self.decrypt_record(&rec)?;
+            reaches = rec.meta.amends == Some(original);
+            cur = rec.meta.amends;
+        }
+        if !reaches {
+            return Err(not_an_amendment());
         }
         let notify = self.past_recipients(original)?;
         let tx = store::immediate(&self.conn)?;
-        let mut e = self.log_entry(Kind::CorrectionNotice, Some(meta.case_id))?;
+        let log_index = self.close_correction(&tx, id, original, &meta, &notify)?;
+        tx.commit()?;
+        Ok(CorrectionOutcome {
+            request: self.request_show(id)?,
+            amendment: meta,
+            notify,
+            log_index,
+        })
+    }
+
+    /// Logs an accepted correction (record `original` amended by `amendment`) and closes the
+    /// request, in `tx`; returns the log index.
+    fn close_correction(
+        &self,
+        tx: &rusqlite::Transaction,
+        id: i64,
+        original: i64,
+        amendment: &RecordMeta,
+        notify: &[PastRecipient],
+    ) -> Result<u64> {
+        let mut e = self.log_entry(Kind::CorrectionNotice, Some(amendment.case_id))?;
         e.purpose = "correction request".into();
         e.basis = LegalBasis::Statutory(format!("PIPL art. 46 correction request {id}"));
         e.detail = format!(
-            "request {id}: record {original} amended by record {amendment}; {} past recipients to notify",
+            "request {id}: record {original} amended by record {}; {} past recipients to notify",
+            amendment.id,
             notify.len()
         );
-        let receipt = self.log_append(&tx, &e)?;
+        let receipt = self.log_append(tx, &e)?;
         store::requests::close(
-            &tx,
+            tx,
             id,
             &Close {
                 status: RequestStatus::Accepted,
                 response: "",
                 withheld: &[],
-                amendment_id: Some(amendment),
+                amendment_id: Some(amendment.id),
                 statement_id: None,
                 log_index: Some(receipt.index),
                 at: now(),
                 by: &self.me.name,
             },
         )?;
-        tx.commit()?;
-        Ok(CorrectionOutcome {
-            request: self.request_show(id)?,
-            amendment: meta,
-            notify,
-            log_index: receipt.index,
-        })
+        Ok(receipt.index)
     }
 
     /// Accepts a correction: appends the amendment (linked to the original, which stays),
@@ -1007,35 +1026,13 @@ impl Session {
         let notify = self.past_recipients(original)?;
         let tx = store::immediate(&self.conn)?;
         let meta = self.insert_record(&tx, &new, tier, Some(original), &[])?;
-        let mut e = self.log_entry(Kind::CorrectionNotice, Some(meta.case_id))?;
-        e.purpose = "correction request".into();
-        e.basis = LegalBasis::Statutory(format!("PIPL art. 46 correction request {id}"));
-        e.detail = format!(
-            "request {id}: record {original} amended by record {}; {} past recipients to notify",
-            meta.id,
-            notify.len()
-        );
-        let receipt = self.log_append(&tx, &e)?;
-        store::requests::close(
-            &tx,
-            id,
-            &Close {
-                status: RequestStatus::Accepted,
-                response: "",
-                withheld: &[],
-                amendment_id: Some(meta.id),
-                statement_id: None,
-                log_index: Some(receipt.index),
-                at: now(),
-                by: &self.me.name,
-            },
-        )?;
+        let log_index = self.close_correction(&tx, id, original, &meta, &notify)?;
         tx.commit()?;
         Ok(CorrectionOutcome {
             request: self.request_show(id)?,
             amendment: meta,
             notify,
-            log_index: receipt.index,
+            log_index,
         })
     }
 
