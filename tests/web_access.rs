@@ -34,7 +34,7 @@ fn cli(v: &TestVault, who: &str, args: &[&str]) -> common::Run {
 /// A POST whose answer is read as bytes (a download): (status, head, body).
 fn post_raw(c: &Client, from: &str, path: &str, fields: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
     let page = c.get(from);
-    let mut body = format!("csrf={}", csrf_of(&page.body));
+    let mut body = format!("csrf={}&once={}", csrf_of(&page.body), once_of(&page.body));
     for (k, v) in fields {
         body.push_str(&format!("&{}={}", enc(k), enc(v)));
     }
@@ -700,7 +700,7 @@ fn chromium_access_request_to_download_audit_and_log() {
     let base = format!("http://{}", s.addr);
     b.sign_in(&base, "li", &TestVault::passphrase("li"), "我的个案");
     b.goto(&format!("{base}/cases/{case}/requests"));
-    b.wait_title("登记请求：服务对象 C1");
+    b.wait_title(&format!("登记请求：个案 {case}"));
     b.fill("input[name=requester]", "刘洋");
     b.fill("input[name=identity_check]", "身份证");
     b.click("main form button[type=submit]");

@@ -479,7 +479,7 @@ fn chromium_queue_consent_and_the_print_view() {
 
     // Record a consent through the form.
     b.goto(&format!("{base}/cases/{case}/consents"));
-    b.wait_title("同意书：<b>张三</b>（C001）");
+    b.wait_title(&format!("同意书：个案 {case}"));
     b.fill("input[name=signer_name]", "张三");
     b.fill("textarea[name=purposes]", "住房支援");
     b.click("input[name=kinds][value=process]");

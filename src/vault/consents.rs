@@ -237,25 +237,48 @@ impl Session {
             id: id.to_string(),
         })?;
         self.client_show(&c.client_id.to_string())?;
+        // Shown as it stands only if its signed statements say so: a planted or edited row
+        // must not be printed as a form to sign or offered as standing (insider test).
+        self.verified_consent(&c)?;
         Ok(c)
     }
 
-    /// Consents of one client, or of every client the actor may see.
+    /// Consents of one client, or of every client the actor may see, each checked against
+    /// its signed statements (a planted or edited row is a tamper alarm, not a consent).
     pub fn consent_list(&self, client: Option<&str>) -> Result<Vec<Consent>> {
         self.require(Action::ClientRead)?;
         match client {
             Some(k) => {
                 let c = self.client_show(k)?;
-                store::consents::list(&self.conn, Some(c.id))
+                self.consents_of(c.id)
             }
-            None => {
-                let visible: Vec<i64> = self.client_list()?.iter().map(|c| c.id).collect();
-                Ok(store::consents::list(&self.conn, None)?
-                    .into_iter()
-                    .filter(|c| visible.contains(&c.client_id))
-                    .collect())
-            }
+            None => self.all_consents(),
         }
+    }
+
+    /// The consents of the client with id `client_id` (a page holding a case's client id:
+    /// a lookup by `client_show`'s key could match another client's number), checked as
+    /// [`Session::consent_list`] checks them.
+    pub fn consents_of(&self, client_id: i64) -> Result<Vec<Consent>> {
+        self.client_get(client_id)?;
+        let list = store::consents::list(&self.conn, Some(client_id))?;
+        for c in &list {
+            self.verified_consent(c)?;
+        }
+        Ok(list)
+    }
+
+    /// Every consent of the clients the actor may see, each checked.
+    fn all_consents(&self) -> Result<Vec<Consent>> {
+        let visible: Vec<i64> = self.client_list()?.iter().map(|c| c.id).collect();
+        let list: Vec<Consent> = store::consents::list(&self.conn, None)?
+            .into_iter()
+            .filter(|c| visible.contains(&c.client_id))
+            .collect();
+        for c in &list {
+            self.verified_consent(c)?;
+        }
+        Ok(list)
     }
 
     /// Records a revocation: on `on`, received through `via` (phone, letter, in person…).

@@ -74,7 +74,7 @@ pub struct PendingRelease {
 }
 
 /// The digest a supervisor confirms at release: SHA-256 of the request's id, case and text.
-fn release_digest(id: i64, case_id: i64, text: &str) -> String {
+fn release_digest(id: i64, case_id: i64, text: &str, records: &[i64]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(id.to_string().as_bytes());
@@ -82,6 +82,12 @@ fn release_digest(id: i64, case_id: i64, text: &str) -> String {
     h.update(case_id.to_string().as_bytes());
     h.update([0]);
     h.update(text.as_bytes());
+    // The records as resolved when shown: a request for "everything the consent covers"
+    // must not grow between the review and the release.
+    for r in records {
+        h.update([0]);
+        h.update(r.to_string().as_bytes());
+    }
     crypto::hex(&h.finalize()[..8])
 }
 
@@ -270,6 +276,10 @@ impl Session {
                 id: id.to_string(),
             })?;
             let plan = self.export_plan(&req);
+            let chosen: Vec<i64> = plan
+                .as_ref()
+                .map(|p| p.chosen.iter().map(|m| m.id).collect())
+                .unwrap_or_default();
             out.push(PendingRelease {
                 id,
                 case_id,
@@ -292,7 +302,7 @@ impl Session {
                 refused: plan.err().map(|e| e.to_string()),
                 requested_by: by,
                 requested_at: at,
-                digest: release_digest(id, case_id, &text),
+                digest: release_digest(id, case_id, &text, &chosen),
             });
         }
         Ok(out)
@@ -313,13 +323,6 @@ impl Session {
                 what: "release request",
                 id: id.to_string(),
             })?;
-        // What is released must be what the supervisor reviewed (`referral pending`).
-        if !digest
-            .trim()
-            .eq_ignore_ascii_case(&release_digest(id, case_id, &text))
-        {
-            return Err(refuse(tr!("referral.release_changed", id = id)));
-        }
         let tampered = || Error::Tampered {
             what: "release request",
             id: id.to_string(),
@@ -328,6 +331,21 @@ impl Session {
         if req.case_id != case_id {
             return Err(tampered());
         }
+        // What is released must be what the supervisor reviewed (`referral pending`): the
+        // request and the records it resolved to then, which are now pinned explicitly.
+        let chosen: Vec<i64> = self
+            .export_plan(&req)?
+            .chosen
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        if !digest
+            .trim()
+            .eq_ignore_ascii_case(&release_digest(id, case_id, &text, &chosen))
+        {
+            return Err(refuse(tr!("referral.release_changed", id = id)));
+        }
+        req.records = chosen;
         req.release_of = Some(id);
         self.referral_export(&req)
     }

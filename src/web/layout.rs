@@ -28,6 +28,7 @@ pub struct Ctx<'a> {
     /// Seconds after which a signed-in page reloads to the sign-in page (the idle lock plus
     /// a margin), so client names do not stay on screen once the session is locked.
     pub(super) refresh: u64,
+    pub(super) submitted: Arc<super::session::Submitted>,
 }
 
 impl Ctx<'_> {
@@ -77,8 +78,31 @@ impl Ctx<'_> {
     }
 
     /// The hidden CSRF field every form carries.
+    /// The hidden CSRF field every form carries, and a fresh one-time token for
+    /// [`Ctx::once`].
     pub fn csrf_field(&self) -> Markup {
-        html! { input type="hidden" name="csrf" value=(self.csrf); }
+        html! {
+            input type="hidden" name="csrf" value=(self.csrf);
+            input type="hidden" name="once" value=(super::random_token());
+        }
+    }
+
+    /// For a POST that discloses or creates something: refuses (409, explained) a form that
+    /// was already submitted in this session (a double click, a reload, a replay), so it is
+    /// done once.
+    pub fn once(&self) -> std::result::Result<(), Response> {
+        let token = self.req.form("once");
+        let token = token.as_deref().map(String::as_str).unwrap_or("");
+        let fresh = token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit());
+        if fresh && self.submitted.first(token) {
+            Ok(())
+        } else {
+            Err(self.page_with(
+                409,
+                &self.t("web.refused_title"),
+                html! { p.error role="alert" { (self.t("web.already_submitted")) } },
+            ))
+        }
     }
 
     /// A page in the frame, status 200.

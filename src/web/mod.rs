@@ -499,6 +499,7 @@ impl Server {
             me: Arc::clone(&s.me),
             tx: s.worker.tx.clone(),
             refresh: self.idle.as_secs() + 5,
+            submitted: Arc::clone(&s.submitted),
         })
     }
 
@@ -620,6 +621,7 @@ impl Server {
             uid,
             worker,
             me: Arc::new(me),
+            submitted: Arc::default(),
         };
         let dropped = {
             let mut map = lock(&self.sessions);

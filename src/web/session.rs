@@ -135,6 +135,34 @@ pub struct Signed {
     pub uid: Option<u32>,
     pub worker: Worker,
     pub me: Arc<Me>,
+    /// The one-time form tokens already submitted (see [`Submitted`]).
+    pub submitted: Arc<Submitted>,
+}
+
+/// One-time tokens of the forms a session has submitted: a form that discloses or creates
+/// something is done once, so a double click, a reload or a replay of the same form does not
+/// export, log or write twice. Each rendered form carries a fresh token; the newest
+/// [`Submitted::KEEP`] submitted ones are remembered (hashed) for the session's life.
+#[derive(Default)]
+pub struct Submitted(std::sync::Mutex<std::collections::VecDeque<[u8; 32]>>);
+
+impl Submitted {
+    const KEEP: usize = 512;
+
+    /// Marks `token` submitted; `false` if it already was.
+    pub fn first(&self, token: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let h: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains(&h) {
+            return false;
+        }
+        if seen.len() >= Self::KEEP {
+            seen.pop_front();
+        }
+        seen.push_back(h);
+        true
+    }
 }
 
 /// Failed sign-ins, for the rate limits.

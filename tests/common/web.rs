@@ -143,6 +143,14 @@ pub fn csrf_of(page: &str) -> String {
     page[i..i + 64].to_string()
 }
 
+/// The value of the first hidden one-time `once` field of a page (empty if none).
+pub fn once_of(page: &str) -> String {
+    match page.find("name=\"once\" value=\"") {
+        Some(i) => page[i + 19..i + 19 + 64].to_string(),
+        None => String::new(),
+    }
+}
+
 pub fn assert_security_headers(r: &Resp) {
     assert_eq!(
         r.header("content-security-policy"),
@@ -196,7 +204,7 @@ impl Client<'_> {
     /// POSTs `fields` (percent-encoded here) with the CSRF token of the page at `from`.
     pub fn post(&self, from: &str, path: &str, fields: &[(&str, &str)]) -> Resp {
         let page = self.get(from);
-        let mut body = format!("csrf={}", csrf_of(&page.body));
+        let mut body = format!("csrf={}&once={}", csrf_of(&page.body), once_of(&page.body));
         for (k, v) in fields {
             body.push_str(&format!("&{}={}", enc(k), enc(v)));
         }

@@ -26,9 +26,13 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
     match (method, segs) {
         ("GET", ["requests"]) => Some(list(ctx)),
         ("GET", ["cases", id, "requests"]) => num(id).map(|id| new_form(ctx, id, None)),
-        ("POST", ["cases", id, "requests"]) => num(id).map(|id| add(ctx, id)),
+        ("POST", ["cases", id, "requests"]) => {
+            num(id).map(|id| ctx.once().and_then(|_| add(ctx, id)))
+        }
         ("GET", ["requests", id]) => num(id).map(|id| show(ctx, id, None)),
-        ("POST", ["requests", id, "package"]) => num(id).map(|id| package(ctx, id)),
+        ("POST", ["requests", id, "package"]) => {
+            num(id).map(|id| ctx.once().and_then(|_| package(ctx, id)))
+        }
         ("POST", ["requests", id, "download"]) => num(id).map(|id| download(ctx, id)),
         ("POST", ["requests", id, "deny"]) => num(id).map(|id| deny(ctx, id)),
         ("POST", ["requests", id, "accept"]) => num(id).map(|id| accept(ctx, id)),
@@ -146,10 +150,7 @@ fn new_form(ctx: &Ctx, case_id: i64, failed: Option<(u16, String, Typed)>) -> Pa
     } else {
         typed.authority.as_str()
     };
-    let title = ctx.tr(
-        "web.req_new_title",
-        &[("client", client.data.number.clone())],
-    );
+    let title = ctx.tr("web.req_new_title", &[("case", case.id.to_string())]);
     let body = html! {
         p {
             (ctx.tr("web.req_for_client", &[("number", client.data.number.clone()), ("name", client.data.name.clone())]))

@@ -96,13 +96,7 @@ fn load(ctx: &Ctx, id: i64) -> std::result::Result<View, Response> {
 fn show(ctx: &Ctx, id: i64, error: Option<(u16, String)>) -> Page {
     ctx.require(Action::ClientRead)?;
     let v = load(ctx, id)?;
-    let title = ctx.tr(
-        "web.case.title",
-        &[
-            ("id", id.to_string()),
-            ("number", v.client.data.number.clone()),
-        ],
-    );
+    let title = ctx.tr("web.case.title", &[("id", id.to_string())]);
     let (status, msg) = match error {
         Some((s, m)) => (s, Some(m)),
         None => (200, None),

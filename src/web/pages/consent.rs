@@ -22,7 +22,7 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
     let id = |s: &str| s.parse::<i64>().ok().filter(|n| *n > 0);
     match (method, segs) {
         ("GET", ["cases", c, "consents"]) => id(c).map(|c| list(ctx, c)),
-        ("POST", ["cases", c, "consents"]) => id(c).map(|c| add(ctx, c)),
+        ("POST", ["cases", c, "consents"]) => id(c).map(|c| ctx.once().and_then(|_| add(ctx, c))),
         ("GET", ["consents", c]) => id(c).map(|c| show(ctx, c)),
         ("GET", ["consents", c, "form"]) => id(c).map(|c| form(ctx, c)),
         ("POST", ["consents", c, "revoke"]) => id(c).map(|c| revoke(ctx, c)),
@@ -215,11 +215,7 @@ fn load(ctx: &Ctx, case_id: i64) -> std::result::Result<CaseConsents, Response> 
     ctx.run(move |s| {
         let case = s.case_show(case_id)?;
         let client = client_by_id(s, case.client_id)?;
-        let consents = s
-            .consent_list(None)?
-            .into_iter()
-            .filter(|c| c.client_id == client.id)
-            .collect();
+        let consents = s.consents_of(client.id)?;
         Ok(CaseConsents {
             client,
             consents,
@@ -276,14 +272,9 @@ fn render_list(
     error: Option<&str>,
     status: u16,
 ) -> Response {
-    let title = ctx.tr(
-        "web.sv_consents_title",
-        &[
-            ("name", d.client.data.name.clone()),
-            ("number", d.client.data.number.clone()),
-        ],
-    );
+    let title = ctx.tr("web.sv_consents_title", &[("id", case_id.to_string())]);
     let body = html! {
+        p { (ctx.tr("web.req_for_client", &[("number", d.client.data.number.clone()), ("name", d.client.data.name.clone())])) }
         p { a href=(format!("/cases/{case_id}")) { (ctx.tr("web.sv_back_to_case", &[("id", case_id.to_string())])) } }
         @if d.consents.is_empty() {
             p { (ctx.t("web.sv_no_consents")) }

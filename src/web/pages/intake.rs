@@ -14,7 +14,7 @@ use crate::web::layout::{status_of, Ctx, Page};
 pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
     match (method, segs) {
         ("GET", ["clients", "new"]) => Some(form_page(ctx)),
-        ("POST", ["clients", "new"]) => Some(submit(ctx)),
+        ("POST", ["clients", "new"]) => Some(ctx.once().and_then(|_| submit(ctx))),
         _ => None,
     }
 }

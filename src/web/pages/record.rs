@@ -22,11 +22,23 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
     match (method, segs) {
         ("GET", ["cases", case, "records", "new"]) => Some(choose(ctx, id(case)?)),
         (m @ ("GET" | "POST"), ["cases", case, "records", "new", kind]) => {
-            Some(new(ctx, m == "POST", id(case)?, kind))
+            let case = id(case)?;
+            if m == "POST" {
+                if let Err(r) = ctx.once() {
+                    return Some(Err(r));
+                }
+            }
+            Some(new(ctx, m == "POST", case, kind))
         }
         ("GET", ["records", rec]) => Some(view(ctx, id(rec)?)),
         (m @ ("GET" | "POST"), ["records", rec, "amend"]) => {
-            Some(amend(ctx, m == "POST", id(rec)?))
+            let rec = id(rec)?;
+            if m == "POST" {
+                if let Err(r) = ctx.once() {
+                    return Some(Err(r));
+                }
+            }
+            Some(amend(ctx, m == "POST", rec))
         }
         _ => None,
     }

@@ -30,10 +30,14 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
         ("GET", ["cases", c, "referral"]) => Some(id(c).and_then(|c| consents(ctx, c, None))),
         ("POST", ["cases", c, "referral"]) => Some(id(c).and_then(|c| records(ctx, c, None))),
         ("POST", ["cases", c, "referral", "preview"]) => Some(id(c).and_then(|c| preview(ctx, c))),
-        ("POST", ["cases", c, "referral", "export"]) => Some(id(c).and_then(|c| export(ctx, c))),
+        ("POST", ["cases", c, "referral", "export"]) => {
+            Some(ctx.once().and_then(|_| id(c)).and_then(|c| export(ctx, c)))
+        }
         ("GET", ["referrals", r]) => Some(id(r).and_then(|r| show(ctx, r))),
         ("GET", ["referrals", r, "release"]) => Some(id(r).and_then(|r| release_page(ctx, r))),
-        ("POST", ["referrals", r, "release"]) => Some(id(r).and_then(|r| release(ctx, r))),
+        ("POST", ["referrals", r, "release"]) => {
+            Some(ctx.once().and_then(|_| id(r)).and_then(|r| release(ctx, r)))
+        }
         ("GET", ["referrals", r, "download", what]) => {
             Some(id(r).and_then(|r| download(ctx, r, what)))
         }
@@ -200,11 +204,7 @@ fn consents(ctx: &Ctx, case: i64, error: Option<String>) -> Page {
     ctx.require(Action::ReferralExport)?;
     let (case_row, list, agencies) = ctx.run(move |s| {
         let c = s.case_show(case)?;
-        let list: Vec<Consent> = s
-            .consent_list(None)?
-            .into_iter()
-            .filter(|x| x.client_id == c.client_id)
-            .collect();
+        let list: Vec<Consent> = s.consents_of(c.client_id)?;
         let agencies: Vec<(i64, bool, String)> = s
             .agency_list()?
             .into_iter()
