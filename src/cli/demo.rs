@@ -237,13 +237,19 @@ pub fn run(ctx: &mut Context, a: DemoArgs) -> Result<()> {
     });
     let failed = n.failed.clone();
     let root_shown = l.root.display().to_string();
+    let removed_after = listen.is_some() && a.keep.is_none();
     ctx.emit(&summary, || {
-        tr!(
-            "demo.done",
-            dir = root_shown,
-            seconds = format!("{seconds:.1}"),
-            vault = l.vault.root.display()
-        )
+        if removed_after {
+            // `--serve` without `--keep`: the folder goes when the server stops (said next).
+            tr!("web.demo_serve_done", seconds = format!("{seconds:.1}"))
+        } else {
+            tr!(
+                "demo.done",
+                dir = root_shown,
+                seconds = format!("{seconds:.1}"),
+                vault = l.vault.root.display()
+            )
+        }
     });
     if failed.is_empty() {
         match listen {
