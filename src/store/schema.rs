@@ -300,10 +300,21 @@ CREATE TABLE partner_checkpoints (
 ) WITHOUT ROWID;
 "#;
 
+/// Migration 13 (issue 13 item 5): indexes for the list screens at 100,000 records. The
+/// supervisor's queue asked for unread supervisor-only notes (newest first) and cases with a
+/// closing summary by scanning every record row (bodies included) and, per note, every read;
+/// the attention list's newest record of a kind per case scanned the whole case. Indexes only:
+/// no row changes, and the pinned schema (`pinned.rs`) includes them like any other object.
+const V13_LIST_INDEXES: &str = r#"
+CREATE INDEX records_tier_time ON records(tier, created_at);
+CREATE INDEX records_kind_case ON records(kind, case_id);
+CREATE INDEX record_reads_record ON record_reads(record_id);
+"#;
+
 /// All migrations, oldest first. 2: the disclosure log; 3: consents and referrals;
 /// 4: requests; 5: record attachments; 6: consent revocation moment; 7: inputs for resending
 /// a disclosure; 8: signed authority; 9: supervisor keys; 10: witness cosignatures;
-/// 11: release requests; 12: partner checkpoints.
+/// 11: release requests; 12: partner checkpoints; 13: list-screen indexes.
 pub const MIGRATIONS: &[&str] = &[
     V1,
     crate::log::SCHEMA,
@@ -317,4 +328,5 @@ pub const MIGRATIONS: &[&str] = &[
     V10_WITNESS,
     V11_RELEASES,
     V12_PARTNER_CHECKPOINTS,
+    V13_LIST_INDEXES,
 ];
