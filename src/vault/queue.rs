@@ -85,6 +85,9 @@ impl Session {
             {
                 continue;
             }
+            // Only a consent its signed statements support may prompt an approval: a planted
+            // or edited row would lead a supervisor to approve against nothing (insider test).
+            self.verified_consent(&consent)?;
             for case in store::cases::list(&self.conn, Some(consent.client_id), None)? {
                 if case.stage == Stage::Closed {
                     continue;
