@@ -805,7 +805,7 @@ fn chromium_access_request_to_download_audit_and_log() {
     b.screenshots("audit");
     b.goto(&format!("{base}/log"));
     b.wait_title("披露日志状态");
-    assert!(b.body_text().contains("日志验证通过"));
+    assert!(b.body_text().contains("日志头核对通过"));
     assert!(b.body_text().contains("查阅资料包"));
     b.screenshots("log");
 }
