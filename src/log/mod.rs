@@ -38,10 +38,10 @@ pub use receipt::{verify_receipt, Receipt};
 pub use registry::Registry;
 pub use store::{
     append, append_many, append_many_with, append_with, chain_candidates, checkpoint, entries,
-    entry_at, first_where, handover_notes, has_kind, head, key_chain, leaf_hashes, receipt_for,
-    revocation_logged, stored_at, stored_verifier_key, verified_registry, verify_db,
-    verify_db_with, walk_kind_desc, Filter, Listed, LogHead, NewEntry, CHECKPOINT_RETAIN_EVERY,
-    SCHEMA,
+    entry_at, first_where, handover_notes, has_kind, head, key_chain, latest_page, leaf_hashes,
+    receipt_for, revocation_logged, stored_at, stored_size, stored_verifier_key, verified_registry,
+    verify_db, verify_db_with, walk_kind_desc, Filter, Listed, LogHead, NewEntry,
+    CHECKPOINT_RETAIN_EVERY, SCHEMA,
 };
 pub use store::{consistency_between, latest_checkpoint, roots_at};
 pub use verify::{Verifier, VerifyOptions, VerifyReport, MAX_ERRORS, STREAM_CHUNK};

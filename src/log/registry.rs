@@ -176,6 +176,24 @@ impl Registry {
         Ok(current.key)
     }
 
+    /// The key `actor` signed with at entry `index`: the registration in force just before it
+    /// (a rotation is signed by the key it replaces; entry 0 by the key it registers), none once
+    /// revoked. For checking a few
+    /// shown entries against a verified registry without walking the log; the registry rules
+    /// themselves are [`signer`](Self::signer)'s and the full verification's.
+    pub fn key_at(&self, actor: &str, index: u64) -> Option<VerifyingKey> {
+        let staff = self.staff.get(actor)?;
+        if staff.revoked_at.is_some_and(|r| r < index) {
+            return None;
+        }
+        staff
+            .history
+            .iter()
+            .rev()
+            .find(|r| r.from < index || (index == 0 && r.from == 0))
+            .map(|r| r.key)
+    }
+
     /// Applies a registration, revocation or endorsement (other kinds change nothing). Call
     /// only for entries whose [`signer`](Self::signer) check passed.
     pub fn apply(&mut self, entry: &Entry) {

@@ -1050,6 +1050,74 @@ pub fn entries(conn: &Connection, filter: &Filter) -> Result<Vec<Listed>, LogErr
     Ok(out)
 }
 
+/// How many entries are stored (the largest index plus one): O(1).
+pub fn stored_size(conn: &Connection) -> Result<u64, LogError> {
+    let max: Option<i64> = conn.query_row("SELECT max(idx) FROM log_entries", [], |r| r.get(0))?;
+    Ok(max.map_or(0, |m| m.saturating_add(1)) as u64)
+}
+
+/// The stored size and one page of entries, newest first: up to `limit` entries below index
+/// `size - skip`, read by index range (not the whole log). Each shown entry's signature is
+/// checked (in one batch) against its actor's key in `reg`, a registry the caller verified
+/// (see [`verified_registry`]); A bad one is
+/// [`LogError::BadSignature`] (or the decode error), so an edited shown row raises the alarm.
+pub fn latest_page(
+    conn: &Connection,
+    reg: &Registry,
+    skip: u64,
+    limit: u64,
+) -> Result<(u64, Vec<Listed>), LogError> {
+    let size = stored_size(conn)?;
+    let below = size.saturating_sub(skip);
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, stored FROM log_entries WHERE idx < ?1 ORDER BY idx DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![to_sql(below)?, to_sql(limit)?], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut out = Vec::new();
+    let mut msgs = Vec::new();
+    let mut keys = Vec::new();
+    for row in rows {
+        let (idx, stored) = row?;
+        let idx = idx as u64;
+        let (entry, signature) = decode_stored(idx, &stored)?;
+        if entry.index != idx {
+            return Err(LogError::IndexMismatch {
+                index: idx,
+                claimed: entry.index,
+            });
+        }
+        let key = reg
+            .key_at(&entry.actor, idx)
+            .ok_or_else(|| LogError::UnknownSigner {
+                index: idx,
+                actor: entry.actor.clone(),
+            })?;
+        let (bytes, _) =
+            split_stored(&stored).map_err(|reason| LogError::Malformed { index: idx, reason })?;
+        msgs.push(signed_message(bytes));
+        keys.push(key);
+        out.push(Listed { entry, signature });
+    }
+    let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+    let sigs: Vec<_> = out
+        .iter()
+        .map(|l| ed25519_dalek::Signature::from_bytes(&l.signature))
+        .collect();
+    if ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_err() {
+        for ((m, s), (k, l)) in refs.iter().zip(&sigs).zip(keys.iter().zip(&out)) {
+            if k.verify_strict(m, s).is_err() {
+                return Err(LogError::BadSignature {
+                    index: l.entry.index,
+                    actor: l.entry.actor.clone(),
+                });
+            }
+        }
+    }
+    Ok((size, out))
+}
+
 /// A receipt for the already-stored entry `index` under the latest checkpoint (reads every
 /// leaf: O(n), for re-issuing lost receipts, not for the append path).
 pub fn receipt_for(conn: &Connection, index: u64) -> Result<Receipt, LogError> {

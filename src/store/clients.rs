@@ -92,6 +92,15 @@ pub fn find(conn: &Connection, key: &str) -> Result<Option<Client>> {
     }
 }
 
+/// The ids of clients above `after`, ascending (ids only: for the log's keyed-hash lookup).
+pub fn ids_after(conn: &Connection, after: i64) -> Result<Vec<i64>> {
+    let mut st = conn.prepare_cached("SELECT id FROM clients WHERE id > ?1 ORDER BY id")?;
+    let v = st
+        .query_map([after], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(v)
+}
+
 /// Clients by id, optionally only those with an open or closed case assigned to `worker`.
 pub fn list(conn: &Connection, worker: Option<&str>) -> Result<Vec<Client>> {
     match worker {

@@ -107,6 +107,17 @@ pub struct LogRow {
     pub detail: String,
 }
 
+/// What [`Session::log_head_status`] found.
+#[derive(Debug)]
+pub struct HeadStatus {
+    /// Entries stored.
+    pub size: u64,
+    /// The latest checkpoint's size.
+    pub latest: Option<u64>,
+    /// Alarms, empty when the head checks out.
+    pub errors: Vec<String>,
+}
+
 /// What `log show` filters on.
 #[derive(Debug, Default)]
 pub struct LogQuery {
@@ -124,6 +135,66 @@ pub(super) fn basis_text(b: &LegalBasis) -> String {
         LegalBasis::Emergency(r) => format!("emergency: {r}"),
         LegalBasis::Statutory(r) => format!("statutory: {r}"),
         LegalBasis::InternalDuty => "internal duty".into(),
+    }
+}
+
+/// Client ids by their keyed hash, filled on demand: ids never change, so only clients added
+/// since the last fill are hashed again (a page of the log costs no pass over every client).
+#[derive(Default)]
+pub(super) struct ClientMacs {
+    /// Every client id up to this one is in `by_mac`.
+    upto: i64,
+    by_mac: std::collections::HashMap<[u8; 32], i64>,
+}
+
+impl ClientMacs {
+    /// Hashes the clients added since the last fill when one of `wanted` is not known yet.
+    fn extend(&mut self, conn: &Connection, wanted: &[[u8; 32]]) -> Result<()> {
+        if wanted.iter().all(|m| self.by_mac.contains_key(m)) {
+            return Ok(());
+        }
+        let ids = store::clients::ids_after(conn, self.upto)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let raw = zeroize::Zeroizing::new(store::meta::require(conn, "id_hmac_key")?);
+        let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| Error::Tampered {
+            what: "vault setting",
+            id: "id_hmac_key".into(),
+        })?;
+        let key = zeroize::Zeroizing::new(key);
+        for id in ids {
+            self.by_mac
+                .insert(log::id_mac(&key, "client", &id.to_string()), id);
+            self.upto = self.upto.max(id);
+        }
+        Ok(())
+    }
+}
+
+/// One entry as people see it; `number` names a client by its keyed hash when known.
+fn log_row(e: log::Entry, number: impl Fn(&[u8; 32]) -> Option<String>) -> LogRow {
+    let short = |m: &[u8; 32]| format!("#{}", crate::crypto::hex(&m[..6]));
+    let detail = match &e.kind {
+        Kind::StaffRegistered { name, role, .. } => format!("{name} ({role})"),
+        Kind::StaffRevoked { name } => name.clone(),
+        _ => e.detail.clone(),
+    };
+    LogRow {
+        index: e.index,
+        time: e.time,
+        kind: e.kind.code().name(),
+        actor: e.actor,
+        client: e
+            .client_mac
+            .map(|m| number(&m).unwrap_or_else(|| short(&m))),
+        case: e.case_mac.map(|m| short(&m)),
+        recipient: e.recipient,
+        purpose: e.purpose,
+        basis: basis_text(&e.basis),
+        approver: e.approver,
+        disclosed_sha256: e.disclosed_sha256.map(|h| crate::crypto::hex(&h)),
+        detail,
     }
 }
 
@@ -160,34 +231,74 @@ impl Session {
                 by_mac.insert(id_mac(&self.conn, "client", c.id)?, c.data.number);
             }
         }
-        let short = |m: &[u8; 32]| format!("#{}", crate::crypto::hex(&m[..6]));
         Ok(log::entries(&self.conn, &filter)?
             .into_iter()
-            .map(|l| {
-                let e = l.entry;
-                let detail = match &e.kind {
-                    Kind::StaffRegistered { name, role, .. } => format!("{name} ({role})"),
-                    Kind::StaffRevoked { name } => name.clone(),
-                    _ => e.detail.clone(),
-                };
-                LogRow {
-                    index: e.index,
-                    time: e.time,
-                    kind: e.kind.code().name(),
-                    actor: e.actor,
-                    client: e
-                        .client_mac
-                        .map(|m| by_mac.get(&m).cloned().unwrap_or_else(|| short(&m))),
-                    case: e.case_mac.map(|m| short(&m)),
-                    recipient: e.recipient,
-                    purpose: e.purpose,
-                    basis: basis_text(&e.basis),
-                    approver: e.approver,
-                    disclosed_sha256: e.disclosed_sha256.map(|h| crate::crypto::hex(&h)),
-                    detail,
-                }
-            })
+            .map(|l| log_row(l.entry, |m| by_mac.get(m).cloned()))
             .collect())
+    }
+
+    /// The stored size and page `skip / limit` of the log, newest first, read by index range;
+    /// each shown entry's signature checked against the staff registry (verified from the
+    /// staff entries now, so members registered since this session opened count). Client
+    /// numbers as in [`log_show`](Self::log_show), for the shown entries only.
+    pub fn log_page(&self, skip: u64, limit: u64) -> Result<(u64, Vec<LogRow>)> {
+        self.require(crate::policy::Action::LogRead)?;
+        let names = self
+            .policy
+            .allows(self.role, crate::policy::Action::ClientRead);
+        let reg = log::verified_registry(&self.conn)?;
+        let (size, listed) = log::latest_page(&self.conn, &reg, skip, limit)?;
+        let mut numbers = std::collections::HashMap::new();
+        if names {
+            let wanted: Vec<[u8; 32]> = listed.iter().filter_map(|l| l.entry.client_mac).collect();
+            if !wanted.is_empty() {
+                let mut macs = self.client_macs.borrow_mut();
+                macs.extend(&self.conn, &wanted)?;
+                for m in wanted {
+                    if let Some(id) = macs.by_mac.get(&m) {
+                        if let Some(c) = store::clients::get(&self.conn, *id)? {
+                            numbers.insert(m, c.data.number);
+                        }
+                    }
+                }
+            }
+        }
+        let rows = listed
+            .into_iter()
+            .map(|l| log_row(l.entry, |m| numbers.get(m).cloned()))
+            .collect();
+        Ok((size, rows))
+    }
+
+    /// The log's state without reading every entry: the head checked against the last
+    /// checkpoint (its signature under the key chain, the last entry, the entries since) and
+    /// against the head this installation remembers (rollback, fork), the key chain against
+    /// the generations' claims. O(log n + entries since the last checkpoint). What it finds
+    /// is in `errors`; the full check is [`log_verify`](Self::log_verify).
+    pub fn log_head_status(&self) -> Result<HeadStatus> {
+        self.require(crate::policy::Action::LogVerify)?;
+        let mut errors = Vec::new();
+        let vkey =
+            log::VerifierKey::parse(&verifier_key(&self.conn)?).map_err(|_| Error::Tampered {
+                what: "vault setting",
+                id: "verifier_key".into(),
+            })?;
+        if let Err(e) = log::head(&self.conn, &vkey) {
+            errors.push(e.to_string());
+        }
+        match self.remember_head() {
+            Ok(_) => {}
+            Err(e @ (Error::LogRollback { .. } | Error::LogFork { .. })) => {
+                errors.push(e.to_string())
+            }
+            Err(e) => return Err(e),
+        }
+        errors.extend(self.chain_alarm()?.map(|e| e.to_string()));
+        Ok(HeadStatus {
+            size: log::stored_size(&self.conn)?,
+            latest: log::latest_checkpoint(&self.conn)?.map(|c| c.0),
+            errors,
+        })
     }
 
     /// Verifies the whole log inside the vault against the agency key.

@@ -32,6 +32,8 @@ pub struct Session {
     pub(super) lock: VaultLock,
     /// The staff registry from the log, verified at open (`authority`).
     pub(super) registry: RefCell<crate::log::Registry>,
+    /// Client ids by the keyed hash the log stores (for the log page; ids never change).
+    pub(super) client_macs: RefCell<super::disclosure::ClientMacs>,
     /// Attestations already checked in this session: (log index, statement digest).
     pub(super) attested: RefCell<HashSet<(u64, [u8; 32])>>,
     /// How many modes of the vault's files and folders were too loose and were set to
@@ -151,6 +153,7 @@ impl Session {
             role,
             policy,
             registry: RefCell::new(registry),
+            client_macs: RefCell::default(),
             attested: RefCell::new(HashSet::new()),
             db_key,
             key_cache: RefCell::new(HashMap::new()),
