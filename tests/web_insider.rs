@@ -210,3 +210,19 @@ fn a_form_is_done_once_and_titles_carry_no_client_data() {
         "the page itself shows the client"
     );
 }
+
+#[test]
+fn an_enormous_page_number_is_not_found_and_the_session_lives() {
+    let v = TestVault::new();
+    v.client_with_case("C-001", "刘洋");
+    let s = serve(&v);
+    let li = client(&s, "li");
+    for path in [
+        "/cases/page/18446744073709551615",
+        "/log/entries/page/9223372036854775807",
+        "/cases/page/1000001",
+    ] {
+        assert_eq!(li.get(path).status, 404, "{path}");
+    }
+    assert_eq!(li.get("/cases").status, 200, "the session survived");
+}

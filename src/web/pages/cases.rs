@@ -12,12 +12,15 @@ use crate::web::layout::{Ctx, Page};
 
 /// Cases on one page.
 pub const PER_PAGE: usize = 50;
+/// The highest page number a path may name (50 million cases).
+pub const MAX_PAGE: usize = 1_000_000;
 
 pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
     match (method, segs) {
         ("GET", ["cases"]) => Some(list(ctx, 1)),
         ("GET", ["cases", "page", raw]) => match raw.parse::<usize>() {
-            Ok(n) if n >= 1 && n.to_string() == *raw => Some(list(ctx, n)),
+            // A page number beyond any vault (the offset would overflow) is simply not a page.
+            Ok(n) if (1..=MAX_PAGE).contains(&n) && n.to_string() == *raw => Some(list(ctx, n)),
             _ => None,
         },
         _ => None,

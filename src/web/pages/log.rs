@@ -20,7 +20,8 @@ pub fn route(ctx: &Ctx, method: &str, segs: &[&str]) -> Option<Page> {
     match (method, segs) {
         ("GET", ["log"]) => Some(status(ctx, 1, false)),
         ("GET", ["log", "entries", "page", n]) => match n.parse::<usize>() {
-            Ok(n) if n >= 1 => Some(status(ctx, n, false)),
+            // Beyond any log (the offset would overflow): not a page.
+            Ok(n) if (1..=super::cases::MAX_PAGE).contains(&n) => Some(status(ctx, n, false)),
             _ => None,
         },
         ("POST", ["log", "verify"]) => Some(status(ctx, 1, true)),
