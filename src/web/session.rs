@@ -96,6 +96,12 @@ impl Worker {
                     .collect(),
                 all_cases: s.policy.all_cases(s.role),
             };
+            if me.may(Action::ClientRead) && !me.all_cases {
+                // The member's signed assignments are checked once here (sign-in already
+                // costs a KDF) and remembered by the session, so the first "my cases" view
+                // is as fast as the next; every use still checks against this result.
+                let _ = crate::i18n::with_lang(lang, || s.case_list(None));
+            }
             let _ = ready_tx.send(Ok(me));
             while let Ok(job) = rx.recv() {
                 job(&mut s);
