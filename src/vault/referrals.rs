@@ -333,12 +333,12 @@ impl Session {
         }
         // What is released must be what the supervisor reviewed (`referral pending`): the
         // request and the records it resolved to then, which are now pinned explicitly.
+        // Resolved as `referral_pending` resolves it (a request that no longer plans lists
+        // none); the export below checks everything again.
         let chosen: Vec<i64> = self
-            .export_plan(&req)?
-            .chosen
-            .iter()
-            .map(|m| m.id)
-            .collect();
+            .export_plan(&req)
+            .map(|p| p.chosen.iter().map(|m| m.id).collect())
+            .unwrap_or_default();
         if !digest
             .trim()
             .eq_ignore_ascii_case(&release_digest(id, case_id, &text, &chosen))
