@@ -398,6 +398,11 @@ impl Session {
     /// [`Session::request_download_again`] hands it over later.
     pub fn request_fulfil_download(&mut self, id: i64, to: &PackageTo) -> Result<PackageDownload> {
         let c = self.fulfil_commit(id, to, || Ok(()))?;
+        self.download_of(id, c)
+    }
+
+    /// A committed package as a download, once the log receipt is witnessed as policy asks.
+    fn download_of(&self, id: i64, c: Committed) -> Result<PackageDownload> {
         let receipt = self.witnessed(c.receipt)?;
         Ok(PackageDownload {
             request_id: id,
@@ -706,16 +711,7 @@ impl Session {
         to: Option<&PackageTo>,
     ) -> Result<PackageDownload> {
         let (_, c) = self.resend_build(id, to, || Ok(()))?;
-        let receipt = self.witnessed(c.receipt)?;
-        Ok(PackageDownload {
-            request_id: id,
-            log_index: receipt.index,
-            cipher: c.cipher,
-            receipt_json: receipt.to_json(),
-            records: c.records,
-            withheld: c.withheld,
-            disclosures: c.disclosures,
-        })
+        self.download_of(id, c)
     }
 
     /// Rebuilds a fulfilled request's package from its stored inputs (checked against the
